@@ -1,0 +1,128 @@
+"""Turning schema text into Python source that can only ever be data.
+
+Descriptions, docs and defaults come from schema files; whatever they hold
+(quotes, newlines, triple quotes, code), these helpers render them as string
+literals or comments that cannot change the meaning of the generated code.
+The quote choice matches ``ruff format`` so the output is already formatted.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+__all__ = [
+    "RESERVED_CLASS_NAMES",
+    "comment_lines",
+    "docstring",
+    "export_order",
+    "identifier_problem",
+    "py_str",
+    "snake_to_pascal",
+]
+
+# Names the generated modules import or define themselves.
+_GENERATED_NAMES = frozenset(
+    {
+        "msgspec",
+        "datetime",
+        "decimal",
+        "uuid",
+        "enum",
+        "typing",
+        "Literal",
+        "Protocol",
+        "Mapping",
+        "Delivery",
+        "Dispatcher",
+        "DistributedBus",
+        "HandlerResult",
+        "PublishResult",
+        "Route",
+        "SERVICE",
+        "SERVICE_MAP",
+        "bind",
+    }
+)
+RESERVED_CLASS_NAMES = frozenset(dir(builtins)) | _GENERATED_NAMES
+
+
+def py_str(text: str) -> str:
+    """A one-line Python string literal for ``text``, quoted the way ruff formats it."""
+    quote = "'" if text.count('"') > text.count("'") else '"'
+    out: list[str] = [quote]
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char == quote:
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\r":
+            out.append("\\r")
+        elif char == "\t":
+            out.append("\\t")
+        elif not char.isprintable():
+            out.append(repr(char)[1:-1])
+        else:
+            out.append(char)
+    out.append(quote)
+    return "".join(out)
+
+
+def _plain(text: str) -> bool:
+    """True when ``text`` can sit inside a triple-quoted docstring unchanged."""
+    if '"""' in text or "\\" in text or text.endswith('"') or text.startswith('"'):
+        return False
+    return all(char.isprintable() or char == "\n" for char in text)
+
+
+def docstring(text: str, indent: str) -> str:
+    """A docstring literal (without leading indent) for ``text``, or '' when empty."""
+    text = "\n".join(line.rstrip() for line in text.strip().splitlines())
+    if not text:
+        return ""
+    if not _plain(text):
+        return py_str(text)
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return f'"""{text}"""'
+    body = "\n".join((indent + line) if line else "" for line in lines[1:])
+    return f'"""{lines[0]}\n{body}\n{indent}"""'
+
+
+def comment_lines(text: str) -> list[str]:
+    """Lines of a ``#:`` comment for ``text``; control characters are escaped."""
+    lines = []
+    for line in text.strip().splitlines():
+        safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line).rstrip()
+        lines.append(f"#: {safe}" if safe else "#:")
+    return lines
+
+
+def identifier_problem(name: str, what: str) -> str | None:
+    """Why ``name`` cannot be a Python identifier here, or None when it can."""
+    if not name.isidentifier():
+        return f"{what} {name!r} is not a valid Python identifier"
+    if keyword.iskeyword(name):
+        return f"{what} {name!r} is a Python keyword"
+    return None
+
+
+def export_order(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``__all__`` order as ruff's RUF022 wants it: CONSTANTS, then Classes, then functions."""
+
+    def key(name: str) -> tuple[int, str]:
+        if name.isupper():
+            return (0, name)
+        if name[:1].isupper():
+            return (1, name)
+        return (2, name)
+
+    return tuple(sorted(set(names), key=key))
+
+
+def snake_to_pascal(name: str) -> str:
+    return "".join(
+        part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part
+    )

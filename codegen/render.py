@@ -1,0 +1,93 @@
+"""Render the system model into generated files: ``{relative path: text}``.
+
+Nothing here touches the disk. Every rendered Python file is parsed before
+it is returned; an unparsable result is a bug in a template and is raised
+loudly, never written.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import jinja2
+
+from codegen.model import ServiceModel, SystemModel
+from codegen.pytext import comment_lines, py_str
+
+__all__ = ["GeneratorBug", "render_system"]
+
+
+class GeneratorBug(RuntimeError):
+    """The generator produced invalid Python: a bug in toolkit, not in the schemas."""
+
+
+def _pytuple(value: tuple[str, ...] | None) -> str:
+    if value is None:
+        return "None"
+    if len(value) == 1:
+        return f"({py_str(value[0])},)"
+    return "(" + ", ".join(py_str(v) for v in value) + ")"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pystr"] = py_str
+    env.filters["pytuple"] = _pytuple
+    env.filters["comments"] = comment_lines
+    return env
+
+
+_ENV: jinja2.Environment | None = None
+
+
+def _render(template: str, **context: object) -> str:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    text = _ENV.get_template(template).render(**context)
+    # Collapse the blank lines an empty import block may leave; end with one newline.
+    lines = text.splitlines()
+    out: list[str] = []
+    for line in lines:
+        if line.strip() == "" and len(out) >= 2 and out[-1] == "" and out[-2] == "":
+            continue
+        out.append(line.rstrip())
+    while out and out[-1] == "":
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+def _service_files(service: ServiceModel) -> dict[str, str]:
+    base = service.name
+    return {
+        f"{base}/__init__.py": _render("service_init.py.j2", service=service),
+        f"{base}/messages.py": _render("messages.py.j2", service=service),
+        f"{base}/handlers.py": _render("handlers.py.j2", service=service),
+        f"{base}/publisher.py": _render("publisher.py.j2", service=service),
+    }
+
+
+def render_system(system: SystemModel) -> dict[str, str]:
+    """Every generated file, keyed by its path relative to the output folder."""
+    files: dict[str, str] = {
+        "__init__.py": _render("package_init.py.j2", system=system),
+        "service_map.py": _render("service_map.py.j2", system=system),
+    }
+    for service in system.services:
+        files.update(_service_files(service))
+    for path, text in files.items():
+        try:
+            ast.parse(text, filename=path)
+        except SyntaxError as exc:
+            raise GeneratorBug(
+                f"generated {path} does not parse ({exc}); please report this"
+            ) from exc
+    return dict(sorted(files.items()))

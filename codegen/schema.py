@@ -1,0 +1,128 @@
+"""The schema file format, as typed msgspec Structs.
+
+A schema file is TOML; ``tomllib`` parses it and ``msgspec.convert`` decodes
+the result into :class:`SchemaFile`, so shape errors (a string where a table
+belongs, an unknown key) come with a precise path for free. Semantic checks
+(unknown types, clashes between files) happen in :mod:`codegen.validate`.
+
+Field names here are the TOML keys users write; ``rename`` maps the few that
+are Python keywords (``class``) or that read better with dashes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = [
+    "ChannelDecl",
+    "CommandDecl",
+    "EventDecl",
+    "FieldDecl",
+    "SchemaFile",
+    "SendDecl",
+    "ServiceDecl",
+    "SubscribeDecl",
+    "TypeDecl",
+]
+
+_NO_DEFAULT: Any = msgspec.UNSET
+
+
+class FieldDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One field: ``name = "type"`` or ``name = { type = "...", default = ..., doc = "..." }``."""
+
+    type: str
+    doc: str = ""
+    default: Any = msgspec.field(default_factory=lambda: msgspec.UNSET)
+    wire_name: str | None = None
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not msgspec.UNSET
+
+
+FieldSpec = str | FieldDecl
+
+
+class ServiceDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    name: str
+    description: str = ""
+
+
+class ChannelDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A channel this service consumes.
+
+    ``queue``: this service is its only consumer group; ``stream``: several
+    services may consume it, each in its own group, each seeing everything.
+    """
+
+    kind: Literal["queue", "stream"]
+    description: str = ""
+    commands: bool = False
+    subscribe: list[str] = msgspec.field(default_factory=list)
+    include_publishers: list[str] | None = None
+    exclude_publishers: list[str] | None = None
+
+
+class TypeDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A named type: ``kind = "struct"`` with fields, or ``kind = "enum"`` with values."""
+
+    kind: Literal["struct", "enum"]
+    description: str = ""
+    fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    values: list[str] = msgspec.field(default_factory=list)
+
+
+class CommandDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A command this service accepts; it owns the contract."""
+
+    class_: str = msgspec.field(name="class")
+    description: str = ""
+    fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+
+
+class EventDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An event this service publishes; it owns the contract."""
+
+    class_: str = msgspec.field(name="class")
+    description: str = ""
+    fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+
+
+class SubscribeDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An event this service handles, read through its own view class."""
+
+    class_: str = msgspec.field(name="class")
+    description: str = ""
+    fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+
+
+class SendDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A command this service sends to another service.
+
+    Without ``class`` the owner's contract class is used as it is; with it,
+    this service writes through its own view (a subset of the contract).
+    """
+
+    service: str
+    class_: str | None = msgspec.field(default=None, name="class")
+    description: str = ""
+    fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+
+
+class SchemaFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One service's schema file."""
+
+    service: ServiceDecl
+    channels: dict[str, ChannelDecl] = msgspec.field(default_factory=dict)
+    types: dict[str, TypeDecl] = msgspec.field(default_factory=dict)
+    commands: dict[str, CommandDecl] = msgspec.field(default_factory=dict)
+    events: dict[str, EventDecl] = msgspec.field(default_factory=dict)
+    subscribes: dict[str, SubscribeDecl] = msgspec.field(default_factory=dict)
+    sends: dict[str, SendDecl] = msgspec.field(default_factory=dict)
+
+
+def normalize_field(spec: FieldSpec) -> FieldDecl:
+    return FieldDecl(type=spec) if isinstance(spec, str) else spec

@@ -1,0 +1,247 @@
+"""The distributed bus: sends commands and publishes events through the service map."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import msgspec
+
+from toolkit.channels.base import Delivery, SyncTransport, Transport
+from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, new_message_id
+from toolkit.service_map import ServiceMap
+
+__all__ = ["DistributedBus", "PublishResult", "SyncDistributedBus"]
+
+log = logging.getLogger("toolkit.bus")
+
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+class PublishResult(msgspec.Struct, frozen=True):
+    """What ``publish_event`` did: the message id and the channels it went to.
+
+    ``channels`` is empty when no subscription matched; nothing was sent then.
+    """
+
+    message_id: str
+    channels: tuple[str, ...]
+
+    @property
+    def routed(self) -> bool:
+        return bool(self.channels)
+
+
+class DistributedBus:
+    """Sends on behalf of one service (``service``) through ``transport``.
+
+    Pass ``caused_by`` (the delivery being handled) to carry the conversation
+    on: the new message gets the same correlation id and the handled message's
+    id as causation id.
+    """
+
+    def __init__(self, service: str, service_map: ServiceMap, transport: Transport) -> None:
+        self.service = service
+        self.service_map = service_map
+        self.transport = transport
+        #: events published that matched no subscription, by routing key
+        self.unrouted: dict[str, int] = {}
+
+    async def send_command(
+        self,
+        target_service: str,
+        routing_key: str,
+        command: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> str:
+        """Send a command to ``target_service``'s channel; returns the message id.
+
+        Raises :class:`~toolkit.service_map.UnknownServiceError` before sending
+        anything when the service map has no channel for the target.
+        """
+        return await self.send_command_raw(
+            target_service,
+            routing_key,
+            _ENCODER.encode(command),
+            JSON,
+            metadata,
+            caused_by=caused_by,
+        )
+
+    async def send_command_raw(
+        self,
+        target_service: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str = JSON,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> str:
+        channel = self.service_map.command_channel(target_service)
+        envelope = self._envelope(
+            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+        )
+        await self.transport.send(channel, (envelope,))
+        return envelope.headers.message_id
+
+    async def publish_event(
+        self,
+        routing_key: str,
+        event: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> PublishResult:
+        """Publish once to every channel with a matching subscription."""
+        return await self.publish_event_raw(
+            routing_key, _ENCODER.encode(event), JSON, metadata, caused_by=caused_by
+        )
+
+    async def publish_event_raw(
+        self,
+        routing_key: str,
+        body: bytes,
+        content_type: str = JSON,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> PublishResult:
+        channels = self.service_map.event_channels(routing_key, self.service)
+        envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
+        if not channels:
+            self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
+            log.debug(
+                "event %s from %s matched no subscription; nothing sent", routing_key, self.service
+            )
+        send = self.transport.send
+        for channel in channels:
+            await send(channel, (envelope,))
+        return PublishResult(envelope.headers.message_id, channels)
+
+    def _envelope(
+        self,
+        routing_key: str,
+        kind: Any,
+        target: str,
+        body: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+        caused_by: Delivery | None,
+    ) -> Envelope:
+        message_id = new_message_id()
+        if caused_by is not None:
+            correlation_id = caused_by.envelope.headers.correlation_id or caused_by.message_id
+            causation_id = caused_by.message_id
+        else:
+            correlation_id, causation_id = message_id, ""
+        return Envelope(
+            Headers(
+                message_id,
+                routing_key,
+                kind,
+                self.service,
+                int(time.time() * 1000),
+                target,
+                content_type,
+                correlation_id,
+                causation_id,
+                dict(metadata) if metadata else {},
+            ),
+            body,
+        )
+
+
+class SyncDistributedBus:
+    """The same sending API without asyncio, for synchronous applications.
+
+    Routing, headers and errors are exactly those of :class:`DistributedBus`.
+    """
+
+    def __init__(self, service: str, service_map: ServiceMap, transport: SyncTransport) -> None:
+        self.service = service
+        self.service_map = service_map
+        self.transport = transport
+        self._envelopes = DistributedBus(service, service_map, _NoTransport())
+        self.unrouted = self._envelopes.unrouted
+
+    def send_command(
+        self,
+        target_service: str,
+        routing_key: str,
+        command: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> str:
+        return self.send_command_raw(
+            target_service,
+            routing_key,
+            _ENCODER.encode(command),
+            JSON,
+            metadata,
+            caused_by=caused_by,
+        )
+
+    def send_command_raw(
+        self,
+        target_service: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str = JSON,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> str:
+        channel = self.service_map.command_channel(target_service)
+        envelope = self._envelopes._envelope(
+            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+        )
+        self.transport.send_sync(channel, (envelope,))
+        return envelope.headers.message_id
+
+    def publish_event(
+        self,
+        routing_key: str,
+        event: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> PublishResult:
+        return self.publish_event_raw(
+            routing_key, _ENCODER.encode(event), JSON, metadata, caused_by=caused_by
+        )
+
+    def publish_event_raw(
+        self,
+        routing_key: str,
+        body: bytes,
+        content_type: str = JSON,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> PublishResult:
+        channels = self.service_map.event_channels(routing_key, self.service)
+        envelope = self._envelopes._envelope(
+            routing_key, EVENT, "", body, content_type, metadata, caused_by
+        )
+        if not channels:
+            self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
+        for channel in channels:
+            self.transport.send_sync(channel, (envelope,))
+        return PublishResult(envelope.headers.message_id, channels)
+
+
+class _NoTransport:
+    async def send(self, channel: str, envelopes: Any) -> None:
+        raise RuntimeError("SyncDistributedBus sends through its own transport")
+
+    async def subscribe(self, channel: str, group: str, consumer: str) -> Any:
+        raise RuntimeError("SyncDistributedBus does not subscribe")
+
+    async def close(self) -> None:
+        return None

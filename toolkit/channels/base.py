@@ -1,0 +1,172 @@
+"""The channel interface every transport implements.
+
+A *transport* (the in-memory broker, one Redis connection) holds named
+channels. Publishers send batches of envelopes to a channel by name.
+Consumers open a *subscription* to a channel as a consumer group (the
+consuming service's name) and a consumer (one process or task inside it).
+
+Promises every transport keeps, checked by ``tests/channels/conformance.py``:
+
+* Delivery is at least once. A received message stays pending in its group
+  until it is acknowledged or rejected; a pending message may be delivered
+  again (to this or another consumer of the group) after a crash.
+* Each group sees every message sent to the channel after the group was
+  created, and a group created later still starts at the beginning of the
+  channel (nothing sent before the first consumer started is lost).
+* Consumers of one group share the work: in normal operation each message is
+  handled by one of them.
+* Order: within one channel, messages are delivered in the order they were
+  sent. Redelivery after a failure breaks this order for that message only.
+* ``receive`` waits at most ``timeout`` seconds and may return fewer
+  messages than asked, or none. Cancelling it loses nothing.
+* ``reject`` moves a message to the channel's dead-letter store with the
+  reason, and acknowledges it: it is never handed out again by ``receive``.
+* Methods of one subscription are not called concurrently by the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from toolkit.envelope import Envelope, Headers
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterStore",
+    "Delivery",
+    "Subscription",
+    "SyncTransport",
+    "Transport",
+]
+
+
+class Delivery:
+    """One received message: its envelope plus what the transport knows about this delivery.
+
+    Handlers receive it as their second argument (``meta``): headers, user
+    metadata, the channel, and ``delivery_count`` (1 on the first delivery).
+    """
+
+    __slots__ = ("channel", "delivery_count", "delivery_id", "envelope")
+
+    def __init__(
+        self, envelope: Envelope, channel: str, delivery_id: str, delivery_count: int = 1
+    ) -> None:
+        self.envelope = envelope
+        self.channel = channel
+        self.delivery_id = delivery_id
+        self.delivery_count = delivery_count
+
+    @property
+    def headers(self) -> Headers:
+        return self.envelope.headers
+
+    @property
+    def message_id(self) -> str:
+        return self.envelope.headers.message_id
+
+    @property
+    def routing_key(self) -> str:
+        return self.envelope.headers.routing_key
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return self.envelope.headers.metadata
+
+    def __repr__(self) -> str:
+        h = self.envelope.headers
+        return (
+            f"Delivery({h.kind} {h.routing_key!r} id={h.message_id} from {h.source_service!r} "
+            f"on {self.channel!r}, delivery {self.delivery_count})"
+        )
+
+
+class DeadLetter:
+    """A rejected message as kept in a channel's dead-letter store."""
+
+    __slots__ = ("dead_letter_id", "envelope", "fields", "group", "reason")
+
+    def __init__(
+        self,
+        dead_letter_id: str,
+        reason: str,
+        group: str,
+        envelope: Envelope | None,
+        fields: dict[str, str | bytes],
+    ) -> None:
+        self.dead_letter_id = dead_letter_id
+        self.reason = reason
+        self.group = group
+        #: None when the entry was not a valid envelope at all
+        self.envelope = envelope
+        #: the raw wire fields as they were received
+        self.fields = fields
+
+    def __repr__(self) -> str:
+        key = self.envelope.headers.routing_key if self.envelope else "?"
+        return f"DeadLetter({self.dead_letter_id} {key!r} by {self.group!r}: {self.reason})"
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """A consumer's view of one channel, inside one consumer group."""
+
+    channel: str
+    group: str
+    consumer: str
+
+    async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
+        """Up to ``max_count`` messages, waiting at most ``timeout`` seconds for the first.
+
+        Entries that are not valid envelopes are not returned: the transport
+        dead-letters them with the reason and acknowledges them.
+        """
+        ...
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge handled messages; they are not delivered to this group again."""
+        ...
+
+    async def reject(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter one message with ``reason`` and acknowledge it."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Named channels that move envelopes; knows nothing about routing."""
+
+    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Append envelopes to a channel in order. Returns once they are stored."""
+        ...
+
+    async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
+        """Open a subscription, creating the group at the start of the channel if needed."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SyncTransport(Protocol):
+    """A transport that can also send without an event loop (the sync publisher's)."""
+
+    def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None: ...
+
+
+@runtime_checkable
+class DeadLetterStore(Protocol):
+    """Optional capability: list, replay and purge a channel's dead letters."""
+
+    async def dead_letters(
+        self, channel: str, *, routing_key: str | None = None, count: int | None = None
+    ) -> list[DeadLetter]: ...
+
+    async def replay(self, channel: str, dead_letter_ids: Sequence[str]) -> int:
+        """Send dead letters back to their channel (fresh attempt count, same message id)."""
+        ...
+
+    async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int: ...

@@ -1,0 +1,74 @@
+"""Project settings from ``[tool.toolkit]`` in the nearest pyproject.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+__all__ = ["Config", "load_config"]
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    schemas: str = "schemas"
+    output: str = "generated"
+    package: str | None = None
+    #: modules holding the users' handler implementations, for ``toolkit check``
+    implementations: dict[str, str] = msgspec.field(default_factory=dict)
+    #: the contract snapshot ``toolkit check`` compares against by default
+    snapshot: str | None = None
+    redis_url: str | None = None
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True):
+    root: Path
+    schemas: Path
+    output: Path
+    package: str
+    implementations: dict[str, str]
+    snapshot: Path | None
+    redis_url: str | None
+    pyproject: Path | None
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _find_pyproject(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(start: Path | None = None) -> Config:
+    start = (start or Path.cwd()).resolve()
+    pyproject = _find_pyproject(start)
+    table: dict[str, Any] = {}
+    root = start
+    if pyproject is not None:
+        root = pyproject.parent
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{pyproject}: {exc}") from None
+        table = data.get("tool", {}).get("toolkit", {})
+    try:
+        parsed = msgspec.convert(table, _Table)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{pyproject}: [tool.toolkit]: {exc}") from None
+    output = root / parsed.output
+    return Config(
+        root=root,
+        schemas=root / parsed.schemas,
+        output=output,
+        package=parsed.package or output.name,
+        implementations=parsed.implementations,
+        snapshot=root / parsed.snapshot if parsed.snapshot else None,
+        redis_url=parsed.redis_url,
+        pyproject=pyproject,
+    )

@@ -1,0 +1,126 @@
+"""The dispatcher: routing key -> (decoder for the consumer's class, handler).
+
+Generated ``bind()`` functions build one per service from an implementation
+of the service's handler Protocol. Everything that can be decided once is
+decided here, at bind time: one msgspec decoder per (key, class), whether a
+handler is a coroutine function. Per message, routing reads only the headers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from enum import Enum
+from typing import Any, Final
+
+import msgspec
+
+from toolkit.channels.base import Delivery
+from toolkit.envelope import COMMAND, JSON
+
+__all__ = ["Dispatcher", "HandlerResult", "Outcome", "Rejected", "Route"]
+
+HandlerResult = Awaitable[None] | None
+
+
+class Outcome(Enum):
+    HANDLED = "handled"
+    #: an event this service does not handle: acknowledged and skipped
+    SKIPPED = "skipped"
+    #: dead-lettered at once, no retries (see the reason)
+    REJECTED = "rejected"
+    #: the handler raised: retry or dead-letter by policy
+    FAILED = "failed"
+
+
+class Rejected(Exception):
+    """Raised by a handler to dead-letter the message at once, without retries."""
+
+
+class Route:
+    """One consumed routing key: how to decode it and whom to call."""
+
+    __slots__ = ("decode", "handler", "is_async", "kind", "message_type", "routing_key")
+
+    def __init__(
+        self, routing_key: str, kind: str, message_type: type[Any], handler: Callable[..., Any]
+    ) -> None:
+        self.routing_key = routing_key
+        self.kind = kind
+        self.message_type = message_type
+        self.handler = handler
+        self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(message_type).decode
+        self.is_async = inspect.iscoroutinefunction(handler)
+
+
+class Dispatcher:
+    """Decides, per delivery, whether to handle, skip or reject it, and calls the handler."""
+
+    __slots__ = ("_routes", "service")
+
+    def __init__(self, service: str, routes: Iterable[Route]) -> None:
+        self.service = service
+        self._routes: dict[str, Route] = {}
+        for route in routes:
+            if route.routing_key in self._routes:
+                raise ValueError(f"routing key {route.routing_key!r} bound twice for {service!r}")
+            self._routes[route.routing_key] = route
+
+    @property
+    def routes(self) -> dict[str, Route]:
+        return dict(self._routes)
+
+    def route_for(self, delivery: Delivery) -> Route | str | None:
+        """The route, a rejection reason (str), or None for an event to skip."""
+        h = delivery.envelope.headers
+        route = self._routes.get(h.routing_key)
+        if h.kind == COMMAND:
+            if h.target_service != self.service:
+                return (
+                    f"command {h.routing_key!r} is addressed to service {h.target_service!r}, "
+                    f"not to {self.service!r}"
+                )
+            if route is None or route.kind != COMMAND:
+                return f"service {self.service!r} declares no command {h.routing_key!r}"
+            return _check_content_type(h.content_type) or route
+        if route is None or route.kind == COMMAND:
+            return None
+        return _check_content_type(h.content_type) or route
+
+    async def dispatch(self, delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
+        """Handle one delivery. Never raises for a bad message or a failing handler."""
+        route = self.route_for(delivery)
+        if route is None:
+            return _SKIPPED
+        if isinstance(route, str):
+            return Outcome.REJECTED, route
+        try:
+            message = route.decode(delivery.envelope.body)
+        except msgspec.DecodeError as exc:
+            # ValidationError is a DecodeError: wrong types and malformed JSON alike.
+            return (
+                Outcome.REJECTED,
+                f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {exc}",
+            )
+        try:
+            if route.is_async:
+                await route.handler(message, delivery)
+            else:
+                result = route.handler(message, delivery)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+        except Rejected as exc:
+            return Outcome.REJECTED, f"rejected by handler: {exc}"
+        except Exception as exc:
+            return Outcome.FAILED, exc
+        return _HANDLED
+
+
+_HANDLED: Final = (Outcome.HANDLED, None)
+_SKIPPED: Final = (Outcome.SKIPPED, None)
+
+
+def _check_content_type(content_type: str) -> str | None:
+    if content_type == JSON or content_type.startswith("application/json;"):
+        return None
+    return f"unsupported content type {content_type!r}: generated handlers read {JSON}"
