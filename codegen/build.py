@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import difflib
 import hashlib
 import re
 import tomllib
@@ -37,6 +38,7 @@ from codegen.model import (
 )
 from codegen.schema import FieldSpec, SchemaFile, normalize_field
 from codegen.types import (
+    SCALARS,
     DictType,
     ListType,
     LiteralType,
@@ -68,6 +70,19 @@ _SCALAR_ANNOTATION = {
     "time": "datetime.time",
     "uuid": "uuid.UUID",
     "decimal": "decimal.Decimal",
+}
+_ALIASES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "double": "float",
+    "boolean": "bool",
+    "timestamp": "datetime",
+    "guid": "uuid",
+    "list": "list[T]",
+    "array": "list[T]",
+    "map": "dict[str, T]",
+    "object": "dict[str, T]",
 }
 _SCALAR_MODULE = {
     "datetime": "datetime",
@@ -441,10 +456,17 @@ class _Builder:
             unknown = [n for n in named_types_in(texpr) if n not in svc.scope]
             if unknown:
                 known = sorted(svc.scope)
+                alias = _ALIASES.get(unknown[0].lower())
+                close = (
+                    [alias]
+                    if alias
+                    else difflib.get_close_matches(unknown[0], [*SCALARS, *known], n=1, cutoff=0.6)
+                )
+                hint = f"did you mean {close[0]!r}? " if close else ""
                 svc.file.error(
                     fpath if isinstance(spec, str) else fpath + ("type",),
                     f"unknown field type {unknown[0]!r} in {field.type!r}",
-                    f"declare it under [types.{unknown[0]}] in this file, or use a scalar "
+                    hint + f"declare it under [types.{unknown[0]}] in this file, or use a scalar "
                     "(str, int, float, bool, bytes, datetime, date, time, uuid, decimal)"
                     + (f"; types declared here: {', '.join(known)}" if known else ""),
                 )
@@ -542,9 +564,10 @@ class _Builder:
                         hint = "a routing key names one message; rename one of them"
                     svc.file.error(path, message, hint)
                     continue
-                if not self._claim_class(svc, mdecl.class_, path + ("class",)):
-                    continue
+                claimed = self._claim_class(svc, mdecl.class_, path + ("class",))
                 fields = self._fields(svc, mdecl.fields, path + ("fields",))
+                if not claimed:
+                    continue
                 note = f"{kind.capitalize()} ``{key}``: the contract, owned by {svc.name}."
                 struct = StructModel(
                     mdecl.class_,
@@ -733,9 +756,10 @@ class _Builder:
                     f" (from publisher {owner.name})",
                     f'add "{key}" (or a pattern that matches it) to subscribe = [...] of one of its channels',
                 )
-            if not self._claim_class(svc, sdecl.class_, path + ("class",)):
-                continue
+            claimed = self._claim_class(svc, sdecl.class_, path + ("class",))
             fields = self._fields(svc, sdecl.fields, path + ("fields",))
+            if not claimed:
+                continue
             note = f"Event ``{key}`` as {svc.name} reads it.\nContract: {owner.name}.{contract.class_name}."
             view = StructModel(
                 sdecl.class_,
@@ -1032,7 +1056,7 @@ def _default_expr(
             return (repr(float(value)), float(value), None) if ok else (None, None, bad)
         if name == "bytes":
             if isinstance(value, str):
-                return repr(value.encode()), value, None
+                return pytext.py_bytes(value.encode()), value, None
             return None, None, "a bytes default is written as a string"
         converters: dict[str, tuple[Any, str]] = {
             "datetime": (datetime.datetime, "datetime.datetime.fromisoformat"),

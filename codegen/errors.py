@@ -102,6 +102,8 @@ def locate(text: str, path: Sequence[str | int]) -> int:
     target = [p for p in path if isinstance(p, str)]
     header: list[str] = []
     best_line, best_score = 0, 0
+    # A table named only through its children ([commands."a.do"] for "commands").
+    child_line = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         match = _HEADER.match(line)
         full: list[str] | None
@@ -120,6 +122,10 @@ def locate(text: str, path: Sequence[str | int]) -> int:
             full = header + keys
         if len(full) > best_score and target[: len(full)] == full:
             best_line, best_score = lineno, len(full)
+        elif not child_line and len(full) > len(target) and full[: len(target)] == target:
+            child_line = lineno
+    if best_score < len(target) and child_line:
+        return child_line
     return best_line
 
 

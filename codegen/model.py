@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from codegen.pytext import docstring, export_order, py_str
+from codegen.pytext import docstring, export_order, py_str, wrap_assignment
 from codegen.types import TypeExpr
 
 __all__ = [
@@ -58,11 +58,10 @@ class FieldModel(msgspec.Struct, frozen=True):
 
     @property
     def declaration(self) -> str:
-        """The whole right-hand side after the field name: ``: int = 3``."""
-        text = f": {self.annotation}"
-        if self.default_expr is not None:
-            text += f" = {self.default_expr}"
-        return text
+        """The whole field line(s) inside a class body, without the first indent."""
+        if self.default_expr is None:
+            return f"{self.name}: {self.annotation}"
+        return wrap_assignment(f"{self.name}: {self.annotation}", self.default_expr, "    ")
 
 
 class StructModel(msgspec.Struct, frozen=True):

@@ -17,7 +17,9 @@ __all__ = [
     "docstring",
     "export_order",
     "identifier_problem",
+    "py_bytes",
     "py_str",
+    "wrap_assignment",
     "snake_to_pascal",
 ]
 
@@ -68,6 +70,63 @@ def py_str(text: str) -> str:
             out.append(char)
     out.append(quote)
     return "".join(out)
+
+
+def py_bytes(value: bytes) -> str:
+    """A bytes literal, quoted the way ruff formats it."""
+    text = repr(value)
+    inner = text[2:-1]
+    if text.startswith("b'") and '"' not in inner:
+        return 'b"' + inner.replace("\\'", "'") + '"'
+    return text
+
+
+def wrap_assignment(head: str, value: str, indent: str, width: int = 88) -> str:
+    """``head = value`` laid out as ruff formats it when it is too long for one line.
+
+    Splits the outermost call of ``value`` at its parentheses (and, if still too
+    long, after every top-level comma with a trailing comma).
+    """
+    line = f"{indent}{head} = {value}"
+    if len(line) <= width or not value.endswith(")") or "(" not in value:
+        return line[len(indent) :]
+    open_at = value.index("(")
+    callee, args = value[: open_at + 1], value[open_at + 1 : -1]
+    inner_indent = indent + "    "
+    if len(inner_indent) + len(args) <= width:
+        return f"{head} = {callee}\n{inner_indent}{args}\n{indent})"
+    parts = _split_top_level(args)
+    body = "".join(f"{inner_indent}{part},\n" for part in parts)
+    return f"{head} = {callee}\n{body}{indent})"
+
+
+def _split_top_level(args: str) -> list[str]:
+    parts: list[str] = []
+    depth = 0
+    quote: str | None = None
+    escaped = False
+    start = 0
+    for index, char in enumerate(args):
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(args[start:index].strip())
+            start = index + 1
+    tail = args[start:].strip()
+    if tail:
+        parts.append(tail)
+    return parts
 
 
 def _plain(text: str) -> bool:
