@@ -21,7 +21,14 @@ from typing import Any, Literal
 import msgspec
 
 from codegen import pytext
-from codegen.compat import EnumDef, FieldDef, StructDef, TypeScope, check_fields
+from codegen.compat import (
+    EnumDef,
+    FieldDef,
+    StructDef,
+    TypeScope,
+    check_fields,
+    extra_writer_fields,
+)
 from codegen.errors import Diagnostic, SchemaErrors, format_key_path, locate
 from codegen.model import (
     ChannelModel,
@@ -405,7 +412,9 @@ class _Builder:
                 continue
             path = ("types", type_name)
             fields = self._fields(svc, tdecl.fields, path + ("fields",))
-            svc.scope[type_name] = StructDef(type_name, tuple(_field_def(f) for f in fields))
+            svc.scope[type_name] = StructDef(
+                type_name, tuple(_field_def(f) for f in fields), str(svc.file.place(*path))
+            )
             structs[type_name] = StructModel(
                 type_name,
                 "type",
@@ -437,8 +446,12 @@ class _Builder:
                 )
                 continue
             wire = field.wire_name if field.wire_name is not None else name
-            if not wire:
-                svc.file.error(fpath + ("wire_name",), "wire_name must not be empty")
+            if not wire or any(c in wire for c in '\\"') or any(ord(c) < 0x20 for c in wire):
+                svc.file.error(
+                    fpath + ("wire_name",),
+                    f"wire name {wire!r} is empty or holds a backslash, double quote or control character",
+                    "JSON field names on the wire must be plain text; choose another wire_name",
+                )
                 continue
             if wire in wire_names:
                 svc.file.error(
@@ -867,41 +880,40 @@ class _Builder:
         reader_path: tuple[str, ...],
         sender_view: bool = False,
     ) -> None:
+        """Report every way the writer's messages may fail to decode as the reader's class.
+
+        The error goes to the view's file (the view is what its author can
+        change), at the view's field; it names both declarations, the
+        routing key, the field path and the rule (docs/compatibility.md).
+        """
         wsvc, wstruct, wdefs = writer
         rsvc, rstruct, rdefs = reader
         wscope: TypeScope = wsvc.scope
         rscope: TypeScope = rsvc.scope
-        problems = check_fields(wdefs, wscope, rdefs, rscope)
+        problems = check_fields(wdefs, wscope, rdefs, rscope, writer_place=str(wstruct.place))
+        kind = "command"
         if sender_view:
-            contract_wires = {f.wire_name for f in rdefs}
-            for f in wdefs:
-                if f.wire_name not in contract_wires:
-                    wsvc.file.error(
-                        reader_path + ("fields", f.name),
-                        f"{key!r}: view field {f.wire_name!r} is not in {rsvc.name}'s contract "
-                        f"{rstruct.class_name} ({rstruct.place})",
-                        'remove the field, or match an existing field with wire_name = "..."',
-                    )
+            problems += extra_writer_fields(wdefs, rdefs, reader_place=str(rstruct.place))
+        else:
+            kind = "event"
+        view_svc, view_struct = (wsvc, wstruct) if sender_view else (rsvc, rstruct)
+        view_fields = {f.wire_name: f for f in view_struct.fields}
+        wrole = f"{wsvc.name}'s {'view' if sender_view else 'contract'} {wstruct.class_name}"
+        rrole = f"{rsvc.name}'s {'contract' if sender_view else 'view'} {rstruct.class_name}"
         for problem in problems:
-            view_svc, view_struct = (wsvc, wstruct) if sender_view else (rsvc, rstruct)
-            contract_svc, contract_struct = (rsvc, rstruct) if sender_view else (wsvc, wstruct)
-            top = problem.field.split(".")[0].split("[")[0].split("{")[0]
-            fields_by_wire = {f.wire_name: f for f in view_struct.fields}
-            if sender_view:
-                fields_by_wire = {f.wire_name: f for f in contract_struct.fields}
-            target = fields_by_wire.get(top)
-            path = (
-                reader_path + ("fields", target.name)
-                if (target and not sender_view)
-                else reader_path
-            )
+            top = re.split(r"[.\[{]", problem.field, maxsplit=1)[0]
+            target = view_fields.get(top)
+            path = reader_path + ("fields", target.name) if target else reader_path
+            writer_at = problem.writer_place or str(wstruct.place)
+            reader_at = problem.reader_place or str(rstruct.place)
             view_svc.file.error(
                 path,
-                f"{key!r}: field {problem.field!r} breaks rule {problem.rule}: {problem.message} "
-                f"(writer {wstruct.class_name} at {wstruct.place}; reader {rstruct.class_name} at {rstruct.place})",
-                "see docs/compatibility.md",
+                f"{kind} {key!r}, field {problem.field!r}: rule {problem.rule} "
+                f"({problem.title}): {problem.message}\n"
+                f"    writer: {writer_at} ({wrole})\n"
+                f"    reader: {reader_at} ({rrole})",
+                f"{problem.hint}; see docs/compatibility.md, rule {problem.rule}",
             )
-        _ = contract_svc if problems else None
 
     def _check_method_names(self, svc: _Service) -> None:
         for kind, methods in (("handler", svc.handlers), ("publisher", svc.publishers)):
@@ -919,7 +931,8 @@ class _Builder:
     # -- the service model ------------------------------------------------------------
 
     def _service_model(self, svc: _Service) -> ServiceModel:
-        message_imports: list[str] = []
+        # Postponed annotations let named structs refer to themselves and to later classes.
+        message_imports: list[str] = ["from __future__ import annotations", ""]
         std = sorted(m for m in svc.modules if m in {"datetime", "decimal", "enum", "uuid"})
         message_imports.extend(f"import {m}" for m in std)
         if svc.uses_literal:
@@ -1007,7 +1020,7 @@ def _method(prefix: str, key: str) -> str:
 
 
 def _field_def(field: FieldModel) -> FieldDef:
-    return FieldDef(field.name, field.wire_name, field.type, not field.required)
+    return FieldDef(field.name, field.wire_name, field.type, not field.required, str(field.place))
 
 
 def _dependency_order(structs: dict[str, StructModel]) -> list[StructModel]:

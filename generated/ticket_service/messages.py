@@ -2,6 +2,8 @@
 # source sha256: 98dc4c507525843a
 """Messages of ticket_service: the contracts it owns and the views it reads."""
 
+from __future__ import annotations
+
 import enum
 import uuid
 from typing import Literal

@@ -2,6 +2,8 @@
 # source sha256: d20bce9f449dfc6f
 """Messages of a: the contracts it owns and the views it reads."""
 
+from __future__ import annotations
+
 import datetime
 import decimal
 import enum

@@ -2,6 +2,8 @@
 # source sha256: 4c4bc64f5c50cac5
 """Messages of b: the contracts it owns and the views it reads."""
 
+from __future__ import annotations
+
 import enum
 
 import msgspec

@@ -2,6 +2,8 @@
 # source sha256: 10465bb9e2a639d7
 """Messages of billing_service: the contracts it owns and the views it reads."""
 
+from __future__ import annotations
+
 import decimal
 import uuid
 

@@ -2,6 +2,8 @@
 # source sha256: 493acd440c1f1197
 """Messages of user_service: the contracts it owns and the views it reads."""
 
+from __future__ import annotations
+
 import datetime
 import decimal
 import enum

@@ -1,0 +1,22 @@
+"""Typing example that must FAIL mypy: the generated stubs really constrain users."""
+
+from __future__ import annotations
+
+import uuid
+
+from generated.service_map import SERVICE_MAP
+from generated.ticket_service import NewCustomer, TicketServiceHandlers
+from generated.user_service import UserServicePublisher
+from toolkit import Delivery, DistributedBus, InMemoryTransport
+
+
+class MissingAHandler:
+    def on_ticket_create(self, message: NewCustomer, meta: Delivery) -> None:  # wrong message class
+        pass
+
+
+async def misuse() -> None:
+    handlers: TicketServiceHandlers = MissingAHandler()  # E: missing on_user_registered, wrong signature
+    users = UserServicePublisher(DistributedBus("user_service", SERVICE_MAP, InMemoryTransport()))
+    await users.send_ticket_create(NewCustomer(user_id=uuid.uuid4(), email="e", name="n"))  # E: wrong class
+    assert handlers
