@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import ast
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codegen.pytext import comment_lines, docstring, py_str
+from codegen.types import DictType, ListType, LiteralType, NamedType, OptionalType, ScalarType, TypeSyntaxError, parse_type
+
+
+def test_type_expressions_parse_into_trees() -> None:
+    assert parse_type("dict[str, list[optional[Address]]]") == DictType(ListType(OptionalType(NamedType("Address"))))
+    assert parse_type(' literal[ low, "high", 3 ] ') == LiteralType(("low", "high", 3))
+    assert parse_type("uuid") == ScalarType("uuid")
+    assert str(parse_type("dict[str,list[int]]")) == "dict[str, list[int]]"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty type"),
+        ("list", "list needs a type argument, e.g. list[str]"),
+        ("list[str", "ends too early"),
+        ("dict[int, str]", "dict keys must be str"),
+        ("str[int]", "str takes no type arguments"),
+        ("list[str]]", "unexpected ']' after the end"),
+        ("int | None", "unexpected character '|'"),
+        ("literal[a, a]", "literal values repeat"),
+    ],
+)
+def test_bad_type_expressions_explain_the_fix(text: str, message: str) -> None:
+    with pytest.raises(TypeSyntaxError, match=None) as info:
+        parse_type(text)
+    assert message in str(info.value)
+
+
+@given(st.text())
+def test_py_str_is_always_a_literal_of_the_same_text(text: str) -> None:
+    literal = py_str(text)
+    tree = ast.parse(literal, mode="eval")
+    assert isinstance(tree.body, ast.Constant) and tree.body.value == text
+    assert "\n" not in literal
+
+
+@given(st.text())
+def test_docstrings_and_comments_cannot_escape(text: str) -> None:
+    source = f"class A:\n    {docstring(text, '    ') or 'pass'}\n"
+    for line in comment_lines(text):
+        source += f"    {line}\n"
+    source += "    x = 1\n"
+    module = ast.parse(source)
+    [cls] = module.body
+    assert isinstance(cls, ast.ClassDef)
+    assert [type(node) for node in cls.body][-1] is ast.Assign
+    assert len(cls.body) <= 2
