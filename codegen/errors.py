@@ -92,41 +92,76 @@ def _split_assignment(line: str) -> str | None:
 _HEADER = re.compile(r"^\s*\[\[?(?P<inner>[^\]]+)\]\]?\s*(#.*)?$")
 
 
-def locate(text: str, path: Sequence[str | int]) -> int:
-    """Best-effort line number of ``path`` in a TOML document (0 when unknown).
-
-    TOML parsers report no positions for values, so this re-reads headers and
-    keys line by line and returns the line that introduces the longest prefix
-    of ``path``.
-    """
-    target = [p for p in path if isinstance(p, str)]
+def _index(text: str) -> list[tuple[int, tuple[str, ...]]]:
+    """(line, full key path) of every header and key line, computed once per text."""
+    cached = _INDEX_CACHE.get(text)
+    if cached is not None:
+        return cached
+    entries: list[tuple[int, tuple[str, ...]]] = []
     header: list[str] = []
-    best_line, best_score = 0, 0
-    # A table named only through its children ([commands."a.do"] for "commands").
-    child_line = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         match = _HEADER.match(line)
-        full: list[str] | None
         if match:
             full = _key_path(match.group("inner"))
             if full is None:
                 continue
             header = full
-        else:
-            lhs = _split_assignment(line)
-            if lhs is None or not lhs.strip():
-                continue
-            keys = _key_path(lhs.strip())
-            if keys is None:
-                continue
-            full = header + keys
-        if len(full) > best_score and target[: len(full)] == full:
-            best_line, best_score = lineno, len(full)
-        elif not child_line and len(full) > len(target) and full[: len(target)] == target:
-            child_line = lineno
-    if best_score < len(target) and child_line:
-        return child_line
-    return best_line
+            entries.append((lineno, tuple(full)))
+            continue
+        lhs = _split_assignment(line)
+        if lhs is None or not lhs.strip():
+            continue
+        keys = _key_path(lhs.strip())
+        if keys is not None:
+            entries.append((lineno, tuple(header + keys)))
+    if len(_INDEX_CACHE) > 256:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[text] = entries
+    return entries
+
+
+_INDEX_CACHE: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+
+
+def _lookup(text: str) -> tuple[dict[tuple[str, ...], int], dict[tuple[str, ...], int]]:
+    """(exact path -> first line, path prefix -> first line under it), once per text."""
+    cached = _LOOKUP_CACHE.get(text)
+    if cached is not None:
+        return cached
+    exact: dict[tuple[str, ...], int] = {}
+    under: dict[tuple[str, ...], int] = {}
+    for lineno, full in _index(text):
+        exact.setdefault(full, lineno)
+        for cut in range(1, len(full)):
+            under.setdefault(full[:cut], lineno)
+    if len(_LOOKUP_CACHE) > 256:
+        _LOOKUP_CACHE.clear()
+    _LOOKUP_CACHE[text] = (exact, under)
+    return exact, under
+
+
+_LOOKUP_CACHE: dict[str, tuple[dict[tuple[str, ...], int], dict[tuple[str, ...], int]]] = {}
+
+
+def locate(text: str, path: Sequence[str | int]) -> int:
+    """Best-effort line number of ``path`` in a TOML document (0 when unknown).
+
+    TOML parsers report no positions for values, so this re-reads headers and
+    keys (once per document) and returns the line that introduces the longest
+    prefix of ``path`` -- or, for a table named only through its children
+    (``[commands."a.do"]`` for ``commands``), the first of those.
+    """
+    target = tuple(p for p in path if isinstance(p, str))
+    exact, under = _lookup(text)
+    if target in exact:
+        return exact[target]
+    if target in under:
+        return under[target]
+    for cut in range(len(target) - 1, 0, -1):
+        line = exact.get(target[:cut])
+        if line is not None:
+            return line
+    return 0
 
 
 def relative(path: Path) -> str:

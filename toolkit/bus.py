@@ -48,6 +48,8 @@ class DistributedBus:
         self.transport = transport
         #: events published that matched no subscription, by routing key
         self.unrouted: dict[str, int] = {}
+        # Routing per key for this publisher, computed once per key.
+        self._event_routes: dict[str, tuple[str, ...]] = {}
 
     async def send_command(
         self,
@@ -111,16 +113,17 @@ class DistributedBus:
         *,
         caused_by: Delivery | None = None,
     ) -> PublishResult:
-        channels = self.service_map.event_channels(routing_key, self.service)
+        channels = self._event_routes.get(routing_key)
+        if channels is None:
+            channels = self._event_routes[routing_key] = self.service_map.event_channels(routing_key, self.service)
         envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
         if not channels:
             self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
-            log.debug(
-                "event %s from %s matched no subscription; nothing sent", routing_key, self.service
-            )
+            log.debug("event %s from %s matched no subscription; nothing sent", routing_key, self.service)
+        batch = (envelope,)
         send = self.transport.send
         for channel in channels:
-            await send(channel, (envelope,))
+            await send(channel, batch)
         return PublishResult(envelope.headers.message_id, channels)
 
     def _envelope(

@@ -1,0 +1,98 @@
+"""In-memory publish -> dispatch -> handler, beside a bare msgspec decode-and-call loop.
+
+Both are measured in this run on this machine; the ratio is what to compare.
+Aims (issue 2): >= 300,000 messages/s and >= 0.25x the bare loop.
+
+    python -m bench.inmemory [--messages N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import time
+import uuid
+
+import msgspec
+
+from toolkit import ChannelSpec, Consumer, Delivery, Dispatcher, DistributedBus, EventRoute, InMemoryTransport, Route, ServiceMap
+
+
+class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
+    user_id: uuid.UUID
+    email: str
+    plan: str = "free"
+
+
+def event() -> UserRegistered:
+    return UserRegistered(user_id=uuid.UUID(int=1), email="ann@example.com", plan="pro")
+
+
+def bare_loop(n: int) -> float:
+    """What any consumer must do at least: decode the body into the class, call the handler."""
+    body = msgspec.json.encode(event())
+    bodies = [body] * n
+    decode = msgspec.json.Decoder(UserRegistered).decode
+    seen = 0
+
+    def handler(message: UserRegistered) -> None:
+        nonlocal seen
+        seen += 1
+
+    start = time.perf_counter()
+    for b in bodies:
+        handler(decode(b))
+    elapsed = time.perf_counter() - start
+    assert seen == n
+    return n / elapsed
+
+
+async def toolkit_loop(n: int, batch: int) -> float:
+    service_map = ServiceMap(
+        channels=[ChannelSpec("user_events", "stream", ("ticket_service",))],
+        command_routes={},
+        event_routes=[EventRoute("user_events", "ticket_service", ("user.*",))],
+    )
+    transport = InMemoryTransport()
+    bus = DistributedBus("user_service", service_map, transport)
+    seen = 0
+
+    def on_user_registered(message: UserRegistered, meta: Delivery) -> None:
+        nonlocal seen
+        seen += 1
+
+    dispatcher = Dispatcher("ticket_service", [Route("user.registered", "event", UserRegistered, on_user_registered)])
+    consumer = Consumer(transport, "user_events", dispatcher, consumer_name="bench", batch_size=batch)
+    await consumer.subscription()
+    message = event()
+    publish = bus.publish_event
+    start = time.perf_counter()
+    # Publish and consume in rounds, as a live system does: the consumer keeps up.
+    for _ in range(n // batch):
+        for _ in range(batch):
+            await publish("user.registered", message)
+        await consumer.run(limit=batch, until_empty=True)
+    elapsed = time.perf_counter() - start
+    assert seen == n // batch * batch, seen
+    return seen / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    gc.collect()
+    bare = max(bare_loop(args.messages) for _ in range(args.repeat))
+    ours = max(asyncio.run(toolkit_loop(args.messages, args.batch)) for _ in range(args.repeat))
+    print(f"in-memory, small event, {args.messages:,} messages, best of {args.repeat}")
+    print(f"  bare msgspec decode + call : {bare:>12,.0f} msg/s")
+    print(f"  toolkit publish->dispatch->handler: {ours:>12,.0f} msg/s")
+    print(f"  ratio toolkit / bare       : {ours / bare:>12.3f}x   (aim >= 0.25x)")
+    print(f"  aim >= 300,000 msg/s       : {'met' if ours >= 300_000 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+# Everyday commands. `just --list` shows them all.
+
+# install the toolkit with its test and lint tools
+setup:
+    pip install -e ".[dev]"
+
+# generate code from schemas/ into generated/
+generate:
+    toolkit generate
+
+# fail when generated/ has drifted from schemas/
+check:
+    toolkit generate --check
+
+# the test suite (the README's test command)
+test *ARGS:
+    python -m pytest {{ARGS}}
+
+# ruff, ruff format and mypy --strict
+lint:
+    ruff check .
+    ruff format --check .
+    mypy
+
+# run the bundled example in memory, printing each hop
+demo:
+    toolkit demo
+
+# all benchmarks
+bench: bench-memory bench-generate bench-redis
+
+# in-memory publish -> dispatch -> handler vs a bare msgspec loop
+bench-memory:
+    python -m bench.inmemory
+
+# toolkit generate on 1,000 contracts
+bench-generate:
+    python -m bench.generate
+
+# Redis Streams end to end vs hand-written redis-py and FastStream
+bench-redis:
+    pip install -q -e ".[bench]"
+    python -m bench.redis_e2e
