@@ -8,9 +8,10 @@ setup:
 generate:
     toolkit generate
 
-# fail when generated/ has drifted from schemas/
+# fail when generated/ or docs/system/ has drifted from schemas/
 check:
     toolkit generate --check
+    toolkit docs --check
 
 # the test suite (the README's test command)
 test *ARGS:
@@ -21,6 +22,10 @@ lint:
     ruff check .
     ruff format --check .
     mypy
+
+# AsyncAPI 3.0 document and Mermaid service map into docs/system/
+docs:
+    toolkit docs
 
 # run the bundled example in memory, printing each hop
 demo:
