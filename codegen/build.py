@@ -488,6 +488,7 @@ class _Builder:
             default_expr, default_value, problem = self._default(
                 svc, texpr, field.default, field.has_default
             )
+            required = default_expr is None
             if problem:
                 svc.file.error(
                     fpath + ("default",), problem, f"give a default of type {texpr}, or remove it"
@@ -511,6 +512,7 @@ class _Builder:
                     default_value,
                     field.doc,
                     svc.file.place(*fpath),
+                    required,
                 )
             )
         # msgspec with kw_only accepts any order; keep the schema's order.
@@ -898,12 +900,20 @@ class _Builder:
             kind = "event"
         view_svc, view_struct = (wsvc, wstruct) if sender_view else (rsvc, rstruct)
         view_fields = {f.wire_name: f for f in view_struct.fields}
-        wrole = f"{wsvc.name}'s {'view' if sender_view else 'contract'} {wstruct.class_name}"
-        rrole = f"{rsvc.name}'s {'contract' if sender_view else 'view'} {rstruct.class_name}"
+        wrole = f"{'view' if sender_view else 'contract'} {wstruct.class_name} of {wsvc.name}"
+        rrole = f"{'contract' if sender_view else 'view'} {rstruct.class_name} of {rsvc.name}"
         for problem in problems:
             top = re.split(r"[.\[{]", problem.field, maxsplit=1)[0]
             target = view_fields.get(top)
             path = reader_path + ("fields", target.name) if target else reader_path
+            hint = problem.hint
+            if sender_view and problem.rule == 1:
+                hint = (
+                    f"add {problem.field!r} to the view (the contract requires it), or send the "
+                    f'contract class itself: remove class and fields from [sends."{key}"]'
+                )
+            elif sender_view and problem.reader_type:
+                hint = f"declare the view's field as {problem.reader_type}"
             writer_at = problem.writer_place or str(wstruct.place)
             reader_at = problem.reader_place or str(rstruct.place)
             view_svc.file.error(
@@ -912,7 +922,7 @@ class _Builder:
                 f"({problem.title}): {problem.message}\n"
                 f"    writer: {writer_at} ({wrole})\n"
                 f"    reader: {reader_at} ({rrole})",
-                f"{problem.hint}; see docs/compatibility.md, rule {problem.rule}",
+                f"{hint}; see docs/compatibility.md, rule {problem.rule}",
             )
 
     def _check_method_names(self, svc: _Service) -> None:

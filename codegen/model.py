@@ -51,10 +51,8 @@ class FieldModel(msgspec.Struct, frozen=True):
     default_value: object
     doc: str
     place: Place
-
-    @property
-    def required(self) -> bool:
-        return self.default_expr is None
+    #: False when the field may be missing on the wire (it has a default)
+    required: bool = True
 
     @property
     def declaration(self) -> str:

@@ -14,6 +14,7 @@ import jinja2
 
 from codegen.model import ServiceModel, SystemModel
 from codegen.pytext import comment_lines, py_str
+from codegen.snapshot import SNAPSHOT_FILE, render_snapshot
 
 __all__ = ["GeneratorBug", "render_system"]
 
@@ -90,4 +91,5 @@ def render_system(system: SystemModel) -> dict[str, str]:
             raise GeneratorBug(
                 f"generated {path} does not parse ({exc}); please report this"
             ) from exc
+    files[SNAPSHOT_FILE] = render_snapshot(system)  # JSON, not Python: added after the parse check
     return dict(sorted(files.items()))

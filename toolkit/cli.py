@@ -20,6 +20,9 @@ _COMMANDS = (
     "generate",
     "demo",
     "schema_json",
+    "docs",
+    "scaffold",
+    "check",
 )
 
 

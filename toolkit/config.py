@@ -19,6 +19,8 @@ class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     implementations: dict[str, str] = msgspec.field(default_factory=dict)
     #: the contract snapshot ``toolkit check`` compares against by default
     snapshot: str | None = None
+    #: breaking changes accepted on purpose by ``toolkit check``: "KEY" or "KEY:RULE"
+    accept_breaking: list[str] = msgspec.field(default_factory=list)
     redis_url: str | None = None
 
 
@@ -31,6 +33,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: Path | None
     redis_url: str | None
     pyproject: Path | None
+    accept_breaking: tuple[str, ...] = ()
 
 
 class ConfigError(ValueError):
@@ -71,4 +74,5 @@ def load_config(start: Path | None = None) -> Config:
         snapshot=root / parsed.snapshot if parsed.snapshot else None,
         redis_url=parsed.redis_url,
         pyproject=pyproject,
+        accept_breaking=tuple(parsed.accept_breaking),
     )

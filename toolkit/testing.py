@@ -22,8 +22,9 @@ from toolkit.consumer import Consumer, ConsumerStats
 from toolkit.dispatcher import Dispatcher
 from toolkit.envelope import Envelope
 from toolkit.service_map import ServiceMap
+from toolkit.testing_drift import assert_handlers_match, implementation_problems
 
-__all__ = ["InMemorySystem", "assert_no_drift"]
+__all__ = ["InMemorySystem", "assert_handlers_match", "assert_no_drift", "implementation_problems"]
 
 
 class InMemorySystem:
@@ -79,14 +80,23 @@ class InMemorySystem:
         return total
 
     async def run_all(self, max_rounds: int = 100) -> ConsumerStats:
-        """Run every bound service until no channel has work left (handlers may send more)."""
+        """Run every bound service until no channel has work left (handlers may send more).
+
+        Each round consumes what was waiting when the round began, so a handler
+        that keeps sending cannot hang the test: after ``max_rounds`` rounds
+        with work left, RuntimeError.
+        """
         total = ConsumerStats()
         for _ in range(max_rounds):
             progressed = 0
-            for service in sorted(self._dispatchers):
-                stats = await self.run(service)
-                progressed += stats.processed
-                _add(total, stats, ConsumerStats())
+            for (service, channel), consumer in sorted(self._consumers.items()):
+                waiting = self.transport.backlog(channel, service)
+                if not waiting:
+                    continue
+                before = _copy(consumer.stats)
+                await consumer.run(limit=waiting, until_empty=True)
+                _add(total, consumer.stats, before)
+                progressed += consumer.stats.processed - before.processed
             if not progressed:
                 return total
         raise RuntimeError(f"messages still flowing after {max_rounds} rounds; a handler loop?")
