@@ -12,6 +12,15 @@ generate:
 check:
     toolkit generate --check
     toolkit docs --check
+    toolkit check --against generated/contracts.lock.json
+
+# breaking changes against a git revision, e.g. `just breaking origin/main`
+breaking REF="HEAD":
+    toolkit check --against {{REF}}
+
+# write or complete a handler module: `just scaffold ticket_service app/tickets.py`
+scaffold SERVICE INTO:
+    toolkit scaffold {{SERVICE}} --into {{INTO}}
 
 # the test suite (the README's test command)
 test *ARGS:
