@@ -48,13 +48,13 @@ def write_system(root: Path, services: int, per_service: int) -> int:
                 f'[{kind}."svc{s}.msg{c}"]',
                 f'class = "Msg{c}"',
                 f'description = "Message {c} of service {s}."',
-                "fields.id = \"uuid\"",
-                "fields.name = \"str\"",
-                "fields.count = { type = \"int\", default = 0 }",
-                "fields.level = \"Level\"",
-                "fields.tags = { type = \"list[str]\", default = [] }",
-                "fields.at = \"datetime\"",
-                "fields.price = \"optional[decimal]\"",
+                'fields.id = "uuid"',
+                'fields.name = "str"',
+                'fields.count = { type = "int", default = 0 }',
+                'fields.level = "Level"',
+                'fields.tags = { type = "list[str]", default = [] }',
+                'fields.at = "datetime"',
+                'fields.price = "optional[decimal]"',
                 "",
             ]
             contracts += 1
@@ -63,8 +63,8 @@ def write_system(root: Path, services: int, per_service: int) -> int:
             lines += [
                 f'[subscribes."svc{upstream}.msg{c}"]',
                 f'class = "Seen{c}"',
-                "fields.id = \"uuid\"",
-                "fields.count = \"float\"",
+                'fields.id = "uuid"',
+                'fields.count = "float"',
                 "",
             ]
         (schemas / f"svc{s}.toml").write_text("\n".join(lines))
@@ -72,7 +72,9 @@ def write_system(root: Path, services: int, per_service: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--per-service", type=int, default=20)
     args = parser.parse_args()
@@ -83,16 +85,27 @@ def main() -> None:
         files = generate_files(root / "schemas")
         in_process = time.perf_counter() - start
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "toolkit", "generate"], cwd=root, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "toolkit", "generate"], cwd=root, capture_output=True, text=True
+        )
         cli = time.perf_counter() - start
         assert result.returncode == 0, result.stderr
         start = time.perf_counter()
-        check = subprocess.run([sys.executable, "-m", "toolkit", "generate", "--check"], cwd=root, capture_output=True, text=True)
+        check = subprocess.run(
+            [sys.executable, "-m", "toolkit", "generate", "--check"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
         check_time = time.perf_counter() - start
         assert check.returncode == 0, check.stderr
-    print(f"toolkit generate: {contracts:,} contracts in {args.services} services -> {len(files)} files")
+    print(
+        f"toolkit generate: {contracts:,} contracts in {args.services} services -> {len(files)} files"
+    )
     print(f"  load + validate + render + parse (in process): {in_process:6.2f} s")
-    print(f"  `toolkit generate` CLI, writing files        : {cli:6.2f} s   (aim < 2 s: {'met' if cli < 2 else 'NOT met'})")
+    print(
+        f"  `toolkit generate` CLI, writing files        : {cli:6.2f} s   (aim < 2 s: {'met' if cli < 2 else 'NOT met'})"
+    )
     print(f"  `toolkit generate --check` CLI               : {check_time:6.2f} s")
 
 

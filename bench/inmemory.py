@@ -16,7 +16,17 @@ import uuid
 
 import msgspec
 
-from toolkit import ChannelSpec, Consumer, Delivery, Dispatcher, DistributedBus, EventRoute, InMemoryTransport, Route, ServiceMap
+from toolkit import (
+    ChannelSpec,
+    Consumer,
+    Delivery,
+    Dispatcher,
+    DistributedBus,
+    EventRoute,
+    InMemoryTransport,
+    Route,
+    ServiceMap,
+)
 
 
 class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,8 +72,12 @@ async def toolkit_loop(n: int, batch: int) -> float:
         nonlocal seen
         seen += 1
 
-    dispatcher = Dispatcher("ticket_service", [Route("user.registered", "event", UserRegistered, on_user_registered)])
-    consumer = Consumer(transport, "user_events", dispatcher, consumer_name="bench", batch_size=batch)
+    dispatcher = Dispatcher(
+        "ticket_service", [Route("user.registered", "event", UserRegistered, on_user_registered)]
+    )
+    consumer = Consumer(
+        transport, "user_events", dispatcher, consumer_name="bench", batch_size=batch
+    )
     await consumer.subscription()
     message = event()
     publish = bus.publish_event
@@ -79,7 +93,9 @@ async def toolkit_loop(n: int, batch: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=5)

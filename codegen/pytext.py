@@ -19,8 +19,8 @@ __all__ = [
     "identifier_problem",
     "py_bytes",
     "py_str",
-    "wrap_assignment",
     "snake_to_pascal",
+    "wrap_assignment",
 ]
 
 # Names the generated modules import or define themselves.

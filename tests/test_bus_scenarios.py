@@ -63,7 +63,9 @@ class Recorder:
 
 
 def dispatcher(service: str, recorder: Recorder, *routes: tuple[str, str, type]) -> Dispatcher:
-    return Dispatcher(service, [Route(key, kind, cls, recorder.handler(key)) for key, kind, cls in routes])
+    return Dispatcher(
+        service, [Route(key, kind, cls, recorder.handler(key)) for key, kind, cls in routes]
+    )
 
 
 @pytest.fixture
@@ -98,7 +100,9 @@ async def test_command_reaches_the_target_service_with_payload_and_metadata() ->
 async def test_sending_to_an_unmapped_service_fails_before_anything_is_sent() -> None:
     system = InMemorySystem(make_map(command_routes={"user_service": "user_channel"}))
     with pytest.raises(UnknownServiceError, match="'billing_service'") as info:
-        await system.bus("ticket_service").send_command("billing_service", "bill.me", RegisterUser("x"))
+        await system.bus("ticket_service").send_command(
+            "billing_service", "bill.me", RegisterUser("x")
+        )
     assert "user_service" in str(info.value)
     assert system.transport.channel_names() == []
 
@@ -111,9 +115,15 @@ async def test_an_event_reaches_every_mapped_service() -> None:
         )
     )
     tickets, billing = Recorder(), Recorder()
-    await system.bind(dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered)))
-    await system.bind(dispatcher("billing_service", billing, ("user.registered", "event", UserIdOnly)))
-    result = await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "Ann"))
+    await system.bind(
+        dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered))
+    )
+    await system.bind(
+        dispatcher("billing_service", billing, ("user.registered", "event", UserIdOnly))
+    )
+    result = await system.bus("user_service").publish_event(
+        "user.registered", UserRegistered(1, "Ann")
+    )
     assert result.channels == ("billing_channel", "ticket_channel")
     await system.run_all()
     assert [m for _, m, _ in tickets.seen] == [UserRegistered(1, "Ann")]
@@ -125,30 +135,45 @@ async def test_an_event_reaches_every_mapped_service() -> None:
 async def test_an_excluded_publishers_channel_gets_nothing() -> None:
     system = InMemorySystem(
         make_map(
-            EventRoute("ticket_channel", "ticket_service", ("user.*",), exclude_publishers=("user_service",)),
+            EventRoute(
+                "ticket_channel",
+                "ticket_service",
+                ("user.*",),
+                exclude_publishers=("user_service",),
+            ),
             EventRoute("billing_channel", "billing_service", ("user.*",)),
         )
     )
-    result = await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))
+    result = await system.bus("user_service").publish_event(
+        "user.registered", UserRegistered(1, "A")
+    )
     assert result.channels == ("billing_channel",)
     assert system.messages("ticket_channel") == []
-    other = await system.bus("admin_service").publish_event("user.registered", UserRegistered(2, "B"))
+    other = await system.bus("admin_service").publish_event(
+        "user.registered", UserRegistered(2, "B")
+    )
     assert other.channels == ("billing_channel", "ticket_channel")
 
 
 async def test_the_publishers_own_channel_is_not_skipped_unless_excluded() -> None:
     system = InMemorySystem(make_map(EventRoute("user_channel", "user_service", ("user.*",))))
-    result = await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))
+    result = await system.bus("user_service").publish_event(
+        "user.registered", UserRegistered(1, "A")
+    )
     assert result.channels == ("user_channel",)
 
 
 async def test_include_list_filters_publishers() -> None:
     system = InMemorySystem(
         make_map(
-            EventRoute("ticket_channel", "ticket_service", ("*",), include_publishers=("user_service",)),
+            EventRoute(
+                "ticket_channel", "ticket_service", ("*",), include_publishers=("user_service",)
+            ),
         )
     )
-    assert (await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))).routed
+    assert (
+        await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))
+    ).routed
     blocked = await system.bus("billing_service").publish_event("billing.paid", TicketCreated(1))
     assert blocked.channels == ()
     assert system.routing_keys("ticket_channel") == ["user.registered"]
@@ -157,8 +182,12 @@ async def test_include_list_filters_publishers() -> None:
 async def test_subscription_keys_filter_events() -> None:
     system = InMemorySystem(make_map(EventRoute("ticket_channel", "ticket_service", ("user.*",))))
     bus = system.bus("user_service")
-    assert (await bus.publish_event("user.registered", UserRegistered(1, "A"))).channels == ("ticket_channel",)
-    assert (await bus.publish_event("user.billing.changed", UserIdOnly(1))).channels == ("ticket_channel",)
+    assert (await bus.publish_event("user.registered", UserRegistered(1, "A"))).channels == (
+        "ticket_channel",
+    )
+    assert (await bus.publish_event("user.billing.changed", UserIdOnly(1))).channels == (
+        "ticket_channel",
+    )
     missed = await bus.publish_event("ticket.created", TicketCreated(1))
     assert missed.channels == () and not missed.routed
     assert bus.unrouted == {"ticket.created": 1}
@@ -172,7 +201,9 @@ async def test_an_event_is_published_once_when_two_keys_of_one_channel_match() -
             EventRoute("ticket_channel", "audit_service", ("*.registered",)),
         )
     )
-    result = await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))
+    result = await system.bus("user_service").publish_event(
+        "user.registered", UserRegistered(1, "A")
+    )
     assert result.channels == ("ticket_channel",)
     assert len(system.messages("ticket_channel")) == 1
 
@@ -184,7 +215,9 @@ async def test_a_command_only_mapping_receives_no_events() -> None:
             command_routes={"ticket_service": "ticket_channel"},
         )
     )
-    result = await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "A"))
+    result = await system.bus("user_service").publish_event(
+        "user.registered", UserRegistered(1, "A")
+    )
     assert result.channels == ("billing_channel",)
     assert system.messages("ticket_channel") == []
 
@@ -215,7 +248,9 @@ async def test_a_command_for_an_undeclared_key_is_rejected_with_the_reason() -> 
     system = InMemorySystem(make_map(command_routes={"user_service": "user_channel"}))
     users = Recorder()
     await system.bind(dispatcher("user_service", users, ("user.register", "command", RegisterUser)))
-    await system.bus("ticket_service").send_command("user_service", "user.delete", RegisterUser("x"))
+    await system.bus("ticket_service").send_command(
+        "user_service", "user.delete", RegisterUser("x")
+    )
     stats = await system.run("user_service")
     assert (stats.handled, stats.rejected) == (0, 1)
     [dead] = await system.dead_letters("user_channel")
@@ -240,13 +275,18 @@ async def test_a_command_addressed_to_another_service_is_rejected() -> None:
     )
     await system.run("user_service")
     [dead] = await system.dead_letters("user_channel")
-    assert dead.reason == "command 'user.register' is addressed to service 'billing_service', not to 'user_service'"
+    assert (
+        dead.reason
+        == "command 'user.register' is addressed to service 'billing_service', not to 'user_service'"
+    )
 
 
 async def test_an_event_the_service_does_not_handle_is_acknowledged_and_skipped() -> None:
     system = InMemorySystem(make_map(EventRoute("ticket_channel", "ticket_service", ("user.*",))))
     tickets = Recorder()
-    await system.bind(dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered)))
+    await system.bind(
+        dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered))
+    )
     await system.bus("user_service").publish_event("user.deleted", UserIdOnly(1))
     stats = await system.run("ticket_service")
     assert (stats.skipped, stats.handled, stats.rejected) == (1, 0, 0)
@@ -257,7 +297,9 @@ async def test_an_event_the_service_does_not_handle_is_acknowledged_and_skipped(
 async def test_an_undecodable_payload_is_dead_lettered_and_the_consumer_goes_on() -> None:
     system = InMemorySystem(make_map(EventRoute("ticket_channel", "ticket_service", ("user.*",))))
     tickets = Recorder()
-    await system.bind(dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered)))
+    await system.bind(
+        dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered))
+    )
     bus = system.bus("user_service")
     await bus.publish_event_raw("user.registered", b"{not json")
     await bus.publish_event_raw("user.registered", b'{"user_id": "one", "name": "A"}')
@@ -265,7 +307,9 @@ async def test_an_undecodable_payload_is_dead_lettered_and_the_consumer_goes_on(
     stats = await system.run("ticket_service")
     assert (stats.rejected, stats.handled) == (2, 1)
     reasons = [d.reason for d in await system.dead_letters("ticket_channel")]
-    assert reasons[0].startswith("cannot decode 'user.registered' as UserRegistered: JSON is malformed")
+    assert reasons[0].startswith(
+        "cannot decode 'user.registered' as UserRegistered: JSON is malformed"
+    )
     assert reasons[1] == (
         "cannot decode 'user.registered' as UserRegistered: Expected `int`, got `str` - at `$.user_id`"
     )
@@ -277,7 +321,9 @@ async def test_a_failing_handler_is_dead_lettered_with_its_traceback() -> None:
     def explode(message: UserRegistered, meta: Delivery) -> None:
         raise ValueError(f"no room for {message.name}")
 
-    await system.bind(Dispatcher("ticket_service", [Route("user.registered", "event", UserRegistered, explode)]))
+    await system.bind(
+        Dispatcher("ticket_service", [Route("user.registered", "event", UserRegistered, explode)])
+    )
     await system.bus("user_service").publish_event("user.registered", UserRegistered(1, "Ann"))
     stats = await system.run("ticket_service")
     assert stats.failed == 1
@@ -294,8 +340,12 @@ async def test_a_shared_stream_delivers_every_event_to_each_service() -> None:
         )
     )
     tickets, billing = Recorder(), Recorder()
-    await system.bind(dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered)))
-    await system.bind(dispatcher("billing_service", billing, ("user.registered", "event", UserIdOnly)))
+    await system.bind(
+        dispatcher("ticket_service", tickets, ("user.registered", "event", UserRegistered))
+    )
+    await system.bind(
+        dispatcher("billing_service", billing, ("user.registered", "event", UserIdOnly))
+    )
     bus = system.bus("user_service")
     for i in range(5):
         await bus.publish_event("user.registered", UserRegistered(i, "x"))
@@ -307,7 +357,10 @@ async def test_a_shared_stream_delivers_every_event_to_each_service() -> None:
 
 async def test_async_handlers_and_conversation_ids() -> None:
     system = InMemorySystem(
-        make_map(EventRoute("billing_channel", "billing_service", ("ticket.*",)), command_routes={"ticket_service": "tickets"})
+        make_map(
+            EventRoute("billing_channel", "billing_service", ("ticket.*",)),
+            command_routes={"ticket_service": "tickets"},
+        )
     )
     ticket_bus = system.bus("ticket_service")
     billing = Recorder()
@@ -315,9 +368,15 @@ async def test_async_handlers_and_conversation_ids() -> None:
     async def open_ticket(message: RegisterUser, meta: Delivery) -> None:
         await ticket_bus.publish_event("ticket.created", TicketCreated(7), caused_by=meta)
 
-    await system.bind(Dispatcher("ticket_service", [Route("ticket.create", "command", RegisterUser, open_ticket)]))
-    await system.bind(dispatcher("billing_service", billing, ("ticket.created", "event", TicketCreated)))
-    first = await system.bus("user_service").send_command("ticket_service", "ticket.create", RegisterUser("x"))
+    await system.bind(
+        Dispatcher("ticket_service", [Route("ticket.create", "command", RegisterUser, open_ticket)])
+    )
+    await system.bind(
+        dispatcher("billing_service", billing, ("ticket.created", "event", TicketCreated))
+    )
+    first = await system.bus("user_service").send_command(
+        "ticket_service", "ticket.create", RegisterUser("x")
+    )
     await system.run_all()
     [(_, message, meta)] = billing.seen
     assert message == TicketCreated(7)
@@ -327,10 +386,15 @@ async def test_async_handlers_and_conversation_ids() -> None:
 
 async def test_the_sync_bus_routes_like_the_async_one() -> None:
     system = InMemorySystem(
-        make_map(EventRoute("ticket_channel", "ticket_service", ("user.*",)), command_routes={"user_service": "users"})
+        make_map(
+            EventRoute("ticket_channel", "ticket_service", ("user.*",)),
+            command_routes={"user_service": "users"},
+        )
     )
     bus = system.sync_bus("admin_service")
-    assert bus.publish_event("user.registered", UserRegistered(1, "A")).channels == ("ticket_channel",)
+    assert bus.publish_event("user.registered", UserRegistered(1, "A")).channels == (
+        "ticket_channel",
+    )
     message_id = bus.send_command("user_service", "user.register", RegisterUser("B"), {"k": "v"})
     [command] = system.messages("users")
     assert command.headers.message_id == message_id and command.headers.metadata == {"k": "v"}

@@ -44,9 +44,13 @@ def test_case(name: str, request: pytest.FixtureRequest, monkeypatch: pytest.Mon
             target = expected_dir / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
-    assert not (case / "expected_error.txt").exists(), f"{name}: expected an error but generation succeeded"
+    assert not (case / "expected_error.txt").exists(), (
+        f"{name}: expected an error but generation succeeded"
+    )
     drift = check_files(files, expected_dir)
-    assert drift.clean, f"{name}: output differs from expected/ (pytest --update-cases to accept)\n{drift.diff}"
+    assert drift.clean, (
+        f"{name}: output differs from expected/ (pytest --update-cases to accept)\n{drift.diff}"
+    )
 
 
 def test_every_case_has_an_expectation() -> None:

@@ -13,7 +13,13 @@ CASES = ROOT / "tests" / "cases"
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "toolkit", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_schema_errors_exit_2_with_every_error_and_no_traceback(tmp_path: Path) -> None:
@@ -39,7 +45,9 @@ def test_missing_schema_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_folders_come_from_flags_or_pyproject(tmp_path: Path) -> None:
     shutil.copytree(CASES / "all_types" / "schemas", tmp_path / "contracts")
-    (tmp_path / "pyproject.toml").write_text('[tool.toolkit]\nschemas = "contracts"\noutput = "src/bus_code"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.toolkit]\nschemas = "contracts"\noutput = "src/bus_code"\n'
+    )
     assert run("generate", cwd=tmp_path).returncode == 0
     assert (tmp_path / "src" / "bus_code" / "a" / "messages.py").is_file()
     assert run("generate", "--schemas", "contracts", "--out", "other", cwd=tmp_path).returncode == 0
@@ -50,15 +58,25 @@ def test_bad_pyproject_settings_are_reported(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.toolkit]\nschema = 'typo'\n")
     result = run("generate", cwd=tmp_path)
     assert result.returncode == 2
-    assert "[tool.toolkit]" in result.stderr and "schema" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "[tool.toolkit]" in result.stderr
+        and "schema" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_demo_runs_the_example_in_memory_and_prints_each_hop() -> None:
     result = run("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "user_service --command ticket.create--> [ticket_commands] --> ticket_service.on_ticket_create(CreateTicket(" in out
-    assert "user_service --event user.registered--> [user_events] --> ticket_service.on_user_registered(NewCustomer(" in out
+    assert (
+        "user_service --command ticket.create--> [ticket_commands] --> ticket_service.on_ticket_create(CreateTicket("
+        in out
+    )
+    assert (
+        "user_service --event user.registered--> [user_events] --> ticket_service.on_user_registered(NewCustomer("
+        in out
+    )
     assert "--> billing_service.on_user_billing_changed(InvoiceAccountUpdate(" in out
     assert "5 messages handled" in out
 

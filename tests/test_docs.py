@@ -22,9 +22,13 @@ def test_readme_quickstart_blocks_are_the_example_files() -> None:
 def test_quickstart_runs_from_an_empty_folder(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
     shutil.copytree(ROOT / "docs" / "examples" / "quickstart", shop)
-    generate = subprocess.run([sys.executable, "-m", "toolkit", "generate"], cwd=shop, capture_output=True, text=True)
+    generate = subprocess.run(
+        [sys.executable, "-m", "toolkit", "generate"], cwd=shop, capture_output=True, text=True
+    )
     assert generate.returncode == 0, generate.stderr
-    app = subprocess.run([sys.executable, "app.py"], cwd=shop, capture_output=True, text=True, timeout=60)
+    app = subprocess.run(
+        [sys.executable, "app.py"], cwd=shop, capture_output=True, text=True, timeout=60
+    )
     assert app.returncode == 0, app.stderr
     lines = app.stdout.splitlines()
     assert lines[0] == "order_service: placing 1 x teapot"

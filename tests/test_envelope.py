@@ -47,7 +47,14 @@ def test_wire_fields_round_trip_with_every_header() -> None:
 def test_defaults_are_left_out_on_the_wire_and_restored() -> None:
     env = make(correlation_id="m1")
     fields = env.to_fields()
-    assert set(fields) == {"message_id", "routing_key", "kind", "source_service", "timestamp", "body"}
+    assert set(fields) == {
+        "message_id",
+        "routing_key",
+        "kind",
+        "source_service",
+        "timestamp",
+        "body",
+    }
     assert Envelope.from_fields(fields) == env
 
 
@@ -57,23 +64,55 @@ def test_defaults_are_left_out_on_the_wire_and_restored() -> None:
         ({}, "empty entry: no fields"),
         ({"body": "{}"}, "missing header field(s): message_id, routing_key, kind, source_service"),
         (
-            {"message_id": "m", "routing_key": "k", "kind": "note", "source_service": "s", "body": ""},
+            {
+                "message_id": "m",
+                "routing_key": "k",
+                "kind": "note",
+                "source_service": "s",
+                "body": "",
+            },
             "kind must be 'command' or 'event', not 'note'",
         ),
         (
-            {"message_id": "m", "routing_key": "k", "kind": "command", "source_service": "s", "body": ""},
+            {
+                "message_id": "m",
+                "routing_key": "k",
+                "kind": "command",
+                "source_service": "s",
+                "body": "",
+            },
             "a command needs the target_service header",
         ),
         (
-            {"message_id": "m", "routing_key": "k", "kind": "event", "source_service": "s", "timestamp": "now", "body": ""},
+            {
+                "message_id": "m",
+                "routing_key": "k",
+                "kind": "event",
+                "source_service": "s",
+                "timestamp": "now",
+                "body": "",
+            },
             "timestamp must be integer milliseconds, not 'now'",
         ),
         (
-            {"message_id": "m", "routing_key": "k", "kind": "event", "source_service": "s", "metadata": "[1]", "body": ""},
+            {
+                "message_id": "m",
+                "routing_key": "k",
+                "kind": "event",
+                "source_service": "s",
+                "metadata": "[1]",
+                "body": "",
+            },
             "metadata must be a JSON object of strings",
         ),
         (
-            {b"message_id": b"\xff", b"routing_key": b"k", b"kind": b"event", b"source_service": b"s", b"body": b""},
+            {
+                b"message_id": b"\xff",
+                b"routing_key": b"k",
+                b"kind": b"event",
+                b"source_service": b"s",
+                b"body": b"",
+            },
             "header field is not UTF-8",
         ),
     ],

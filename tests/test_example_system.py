@@ -7,10 +7,22 @@ import uuid
 
 from generated.billing_service import InvoiceAccountUpdate, TicketForBilling
 from generated.billing_service import bind as bind_billing
-from generated.ticket_service import CreateTicket, CustomerPlanChanged, NewCustomer, Priority, TicketOpened
-from generated.ticket_service import TicketServicePublisher
+from generated.ticket_service import (
+    CreateTicket,
+    CustomerPlanChanged,
+    NewCustomer,
+    Priority,
+    TicketOpened,
+    TicketServicePublisher,
+)
 from generated.ticket_service import bind as bind_tickets
-from generated.user_service import Address, Plan, UserBillingChanged, UserRegistered, UserServicePublisher
+from generated.user_service import (
+    Address,
+    Plan,
+    UserBillingChanged,
+    UserRegistered,
+    UserServicePublisher,
+)
 from toolkit import Delivery
 from toolkit.testing import InMemorySystem
 
@@ -23,7 +35,9 @@ class Tickets:
 
     async def on_ticket_create(self, message: CreateTicket, meta: Delivery) -> None:
         await self.publisher.publish_ticket_opened(
-            TicketOpened(ticket_id=message.ticket_id, subject=message.subject, priority=message.priority),
+            TicketOpened(
+                ticket_id=message.ticket_id, subject=message.subject, priority=message.priority
+            ),
             caused_by=meta,
         )
 
@@ -46,7 +60,9 @@ class Billing:
         self.tickets.append(message)
 
 
-async def test_user_events_and_a_welcome_ticket_flow_through_the_example(toolkit_system: InMemorySystem) -> None:
+async def test_user_events_and_a_welcome_ticket_flow_through_the_example(
+    toolkit_system: InMemorySystem,
+) -> None:
     system = toolkit_system
     tickets = Tickets(TicketServicePublisher(system.bus("ticket_service")))
     billing = Billing()
@@ -73,11 +89,18 @@ async def test_user_events_and_a_welcome_ticket_flow_through_the_example(toolkit
         )
     )
     await users.send_ticket_create(
-        CreateTicket(ticket_id=user_id, subject="Welcome", requester_email="ann@example.com", priority=Priority.URGENT)
+        CreateTicket(
+            ticket_id=user_id,
+            subject="Welcome",
+            requester_email="ann@example.com",
+            priority=Priority.URGENT,
+        )
     )
     stats = await system.run_all()
     assert stats.rejected == stats.failed == 0
-    assert tickets.customers == [NewCustomer(user_id=user_id, email="ann@example.com", name="Ann Example")]
+    assert tickets.customers == [
+        NewCustomer(user_id=user_id, email="ann@example.com", name="Ann Example")
+    ]
     assert tickets.customers[0].language == "en"
     assert tickets.plans == [CustomerPlanChanged(user_id=user_id, plan="pro")]
     assert billing.updates == [

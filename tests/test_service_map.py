@@ -34,10 +34,15 @@ def test_star_in_the_middle_and_at_the_start() -> None:
 segment = st.text(alphabet="ab.", min_size=0, max_size=6)
 
 
-@given(st.lists(st.one_of(segment, st.just("*")), min_size=1, max_size=5), st.text(alphabet="ab.", max_size=12))
+@given(
+    st.lists(st.one_of(segment, st.just("*")), min_size=1, max_size=5),
+    st.text(alphabet="ab.", max_size=12),
+)
 def test_matching_agrees_with_the_documented_regex(parts: list[str], key: str) -> None:
     pattern = "".join(parts)
-    reference = re.fullmatch("".join(".+" if c == "*" else re.escape(c) for c in pattern), key, re.DOTALL)
+    reference = re.fullmatch(
+        "".join(".+" if c == "*" else re.escape(c) for c in pattern), key, re.DOTALL
+    )
     assert KeyPattern(pattern).matches(key) == (reference is not None)
 
 

@@ -8,7 +8,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from toolkit import ChannelSpec, Delivery, Dispatcher, EventRoute, InMemoryTransport, Route, ServiceMap
+from toolkit import (
+    ChannelSpec,
+    Delivery,
+    Dispatcher,
+    EventRoute,
+    InMemoryTransport,
+    Route,
+    ServiceMap,
+)
 from toolkit.testing import InMemorySystem, assert_no_drift
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +36,9 @@ MAP = ServiceMap(
 async def test_run_consumes_at_most_limit_messages(make_system) -> None:  # type: ignore[no-untyped-def]
     system: InMemorySystem = make_system(MAP)
     seen: list[int] = []
-    await system.bind(Dispatcher("pong_service", [Route("ping", "event", Ping, lambda m, d: seen.append(m.n))]))
+    await system.bind(
+        Dispatcher("pong_service", [Route("ping", "event", Ping, lambda m, d: seen.append(m.n))])
+    )
     bus = system.bus("ping_service")
     for i in range(5):
         await bus.publish_event("ping", Ping(i))
@@ -95,5 +105,5 @@ def test_assert_no_drift_fails_with_a_diff(tmp_path: Path) -> None:
 
 def test_assert_no_drift_lists_schema_errors(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "tests" / "cases" / "err_keys" / "schemas", tmp_path / "schemas")
-    with pytest.raises(AssertionError, match="routing key 'a..do' is not valid"):
+    with pytest.raises(AssertionError, match=r"routing key .a\.\.do. is not valid"):
         assert_no_drift(tmp_path / "schemas", tmp_path / "generated")

@@ -7,11 +7,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codegen.pytext import comment_lines, docstring, py_str
-from codegen.types import DictType, ListType, LiteralType, NamedType, OptionalType, ScalarType, TypeSyntaxError, parse_type
+from codegen.types import (
+    DictType,
+    ListType,
+    LiteralType,
+    NamedType,
+    OptionalType,
+    ScalarType,
+    TypeSyntaxError,
+    parse_type,
+)
 
 
 def test_type_expressions_parse_into_trees() -> None:
-    assert parse_type("dict[str, list[optional[Address]]]") == DictType(ListType(OptionalType(NamedType("Address"))))
+    assert parse_type("dict[str, list[optional[Address]]]") == DictType(
+        ListType(OptionalType(NamedType("Address")))
+    )
     assert parse_type(' literal[ low, "high", 3 ] ') == LiteralType(("low", "high", 3))
     assert parse_type("uuid") == ScalarType("uuid")
     assert str(parse_type("dict[str,list[int]]")) == "dict[str, list[int]]"

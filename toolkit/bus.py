@@ -115,11 +115,15 @@ class DistributedBus:
     ) -> PublishResult:
         channels = self._event_routes.get(routing_key)
         if channels is None:
-            channels = self._event_routes[routing_key] = self.service_map.event_channels(routing_key, self.service)
+            channels = self._event_routes[routing_key] = self.service_map.event_channels(
+                routing_key, self.service
+            )
         envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
         if not channels:
             self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
-            log.debug("event %s from %s matched no subscription; nothing sent", routing_key, self.service)
+            log.debug(
+                "event %s from %s matched no subscription; nothing sent", routing_key, self.service
+            )
         batch = (envelope,)
         send = self.transport.send
         for channel in channels:

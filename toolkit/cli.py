@@ -23,6 +23,8 @@ _COMMANDS = (
     "docs",
     "scaffold",
     "check",
+    "run",
+    "dlq",
 )
 
 

@@ -2,41 +2,68 @@
 
 Handler returns -> ack (batched). Event the service does not handle -> ack.
 Undecodable payload, undeclared key, command for another service ->
-dead-letter with the reason. Handler raises -> dead-letter with the error's
-type, message and traceback (retries with backoff are a transport policy
-layered on top; see ``docs/redis.md``).
+dead-letter at once with the reason. Handler raises -> retry after a delay
+by the consumer's :class:`~toolkit.retry.RetryPolicy` (when the subscription
+supports :class:`~toolkit.channels.base.DelayedRetry`), then dead-letter with
+the error's type, message and traceback and the attempts made.
+
+A transport outage (:class:`~toolkit.channels.base.TransportError`) never
+ends ``run``: the consumer logs, backs off (growing pauses, capped, never a
+tight loop), keeps the settlements it still owes (acks, dead letters,
+retries) and makes them first once the channel is back. It returns only
+when asked (``stop``) or when a limit given to ``run`` is reached.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import random
 import socket
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Final
 
 import msgspec
 
-from toolkit.channels.base import Delivery, Subscription, Transport
+from toolkit.channels.base import DelayedRetry, Delivery, Subscription, Transport, TransportError
 from toolkit.dispatcher import Dispatcher, Outcome
+from toolkit.retry import NO_RETRY, RetryPolicy
 
-__all__ = ["Consumer", "ConsumerStats", "default_consumer_name", "describe_failure"]
+__all__ = [
+    "Consumer",
+    "ConsumerStats",
+    "default_consumer_name",
+    "describe_failure",
+    "failure_details",
+]
 
 log = logging.getLogger("toolkit.consumer")
+
+#: pauses after consecutive transport errors grow from this to _OUTAGE_CAP seconds
+_OUTAGE_BASE: Final = 0.1
+_OUTAGE_CAP: Final = 5.0
+#: seconds between throughput lines at debug level
+_RATE_EVERY: Final = 10.0
 
 
 class ConsumerStats(msgspec.Struct):
     received: int = 0
     handled: int = 0
     skipped: int = 0
+    #: dead-lettered at once (bad input, or the handler raised Rejected)
     rejected: int = 0
+    #: the handler raised on the last allowed attempt: dead-lettered
     failed: int = 0
+    #: the handler raised and another attempt was scheduled
+    retried: int = 0
 
     @property
     def processed(self) -> int:
-        return self.handled + self.skipped + self.rejected + self.failed
+        return self.handled + self.skipped + self.rejected + self.failed + self.retried
 
 
 def default_consumer_name() -> str:
@@ -49,8 +76,40 @@ def describe_failure(exc: BaseException) -> str:
     return f"handler raised {type(exc).__name__}: {exc}\n{trace}"
 
 
+def failure_details(exc: BaseException, attempts: int, channel: str) -> dict[str, str]:
+    """Structured dead-letter details for a handler exception."""
+    return {
+        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "error_message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "attempts": str(attempts),
+        "channel": channel,
+    }
+
+
+class _Owed:
+    """Settlements decided but not yet confirmed by the transport (kept across an outage)."""
+
+    __slots__ = ("acks", "rejects", "retries")
+
+    def __init__(self) -> None:
+        self.acks: list[Delivery] = []
+        self.rejects: list[tuple[Delivery, str, dict[str, str]]] = []
+        self.retries: list[tuple[Delivery, float]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.acks or self.rejects or self.retries)
+
+
 class Consumer:
-    """Consumes one channel for one service (its consumer group)."""
+    """Consumes one channel for one service (its consumer group).
+
+    ``concurrency`` > 1 runs up to that many handlers of a batch at once
+    (for I/O-bound async handlers); order within the batch is then not kept.
+    ``retry`` defaults to no retries, the behaviour tests built on
+    :class:`~toolkit.testing.InMemorySystem` expect; the runner
+    (``toolkit run``) defaults to :class:`~toolkit.retry.RetryPolicy`'s defaults.
+    """
 
     def __init__(
         self,
@@ -61,7 +120,11 @@ class Consumer:
         consumer_name: str | None = None,
         batch_size: int = 100,
         block_timeout: float = 1.0,
+        retry: RetryPolicy = NO_RETRY,
+        concurrency: int = 1,
     ) -> None:
+        if batch_size < 1 or concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
         self.transport = transport
         self.channel = channel
         self.dispatcher = dispatcher
@@ -69,9 +132,12 @@ class Consumer:
         self.consumer_name = consumer_name or default_consumer_name()
         self.batch_size = batch_size
         self.block_timeout = block_timeout
+        self.retry = retry
+        self.concurrency = concurrency
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
+        self._owed = _Owed()
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
@@ -81,8 +147,12 @@ class Consumer:
         return self._subscription
 
     def stop(self) -> None:
-        """Ask ``run`` to finish the batch in hand and return."""
+        """Ask ``run`` to finish the batch in hand, settle it and return."""
         self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     async def run(
         self,
@@ -90,16 +160,24 @@ class Consumer:
         limit: int | None = None,
         until_empty: bool = False,
         time_limit: float | None = None,
+        stop_on_failure: bool = False,
+        should_stop: Callable[[], bool] | None = None,
     ) -> ConsumerStats:
         """Consume until stopped, ``limit`` messages processed, the channel is empty
-        (``until_empty``), or ``time_limit`` seconds passed."""
-        sub = await self.subscription()
+        (``until_empty``), ``time_limit`` seconds passed, a message failed
+        (``stop_on_failure``: handler raised or message dead-lettered), or
+        ``should_stop()`` returns true (checked between batches)."""
+        stats = self.stats
         deadline = None if time_limit is None else time.monotonic() + time_limit
-        start = self.stats.processed
+        start = stats.processed
+        outages = 0
+        rate_at, rate_count = time.monotonic(), stats.processed
         while not self._stopping.is_set():
+            if should_stop is not None and should_stop():
+                break
             want = self.batch_size
             if limit is not None:
-                want = min(want, limit - (self.stats.processed - start))
+                want = min(want, limit - (stats.processed - start))
                 if want <= 0:
                     break
             timeout = self.block_timeout
@@ -107,22 +185,92 @@ class Consumer:
                 timeout = min(timeout, deadline - time.monotonic())
                 if timeout <= 0:
                     break
-            deliveries = await sub.receive(want, 0 if until_empty else timeout)
+            bad_before = stats.failed + stats.retried + stats.rejected
+            try:
+                sub = await self.subscription()
+                if self._owed:
+                    await self._settle(sub)
+                deliveries = await sub.receive(want, 0 if until_empty else timeout)
+                if deliveries:
+                    await self.process(sub, deliveries)
+            except TransportError as exc:
+                outages += 1
+                pause = min(_OUTAGE_CAP, _OUTAGE_BASE * 2 ** min(outages - 1, 10))
+                pause *= 0.5 + random.random() / 2
+                log_at = logging.WARNING if outages == 1 or outages % 20 == 0 else logging.DEBUG
+                log.log(
+                    log_at,
+                    "channel %s unavailable (attempt %d), retrying in %.2fs: %s",
+                    self.channel,
+                    outages,
+                    pause,
+                    exc,
+                )
+                await self._pause(pause)
+                continue
+            if outages:
+                log.warning("channel %s available again after %d attempt(s)", self.channel, outages)
+                outages = 0
             if not deliveries:
                 if until_empty:
                     break
-                continue
-            await self.process(sub, deliveries)
-        return self.stats
+            elif stop_on_failure and stats.failed + stats.retried + stats.rejected > bad_before:
+                log.info("stopping after a failed message on %s", self.channel)
+                break
+            if log.isEnabledFor(logging.DEBUG):
+                now = time.monotonic()
+                if now - rate_at >= _RATE_EVERY:
+                    done = stats.processed - rate_count
+                    log.debug(
+                        "%s/%s: %d messages in %.1fs (%.0f msg/s)",
+                        self.channel,
+                        self.consumer_name,
+                        done,
+                        now - rate_at,
+                        done / (now - rate_at),
+                    )
+                    rate_at, rate_count = now, stats.processed
+        if self._owed and self._subscription is not None:
+            try:
+                await self._settle(self._subscription)
+            except TransportError as exc:
+                log.warning(
+                    "could not settle %d message(s) on %s before stopping (%s); "
+                    "they stay pending and will be delivered again",
+                    len(self._owed.acks) + len(self._owed.rejects) + len(self._owed.retries),
+                    self.channel,
+                    exc,
+                )
+        return stats
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def process(self, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
-        """Dispatch a batch in order and settle every message of it."""
+        """Dispatch a batch and settle every message of it.
+
+        Raises :class:`TransportError` when settling fails; what is still owed
+        is kept and settled first by the next ``run`` iteration.
+        """
         stats = self.stats
         stats.received += len(deliveries)
-        done: list[Delivery] = []
-        dispatch = self.dispatcher.dispatch
-        for delivery in deliveries:
-            outcome, detail = await dispatch(delivery)
+        owed = self._owed
+        done = owed.acks
+        retry = self.retry
+        can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
+        max_deliveries = retry.max_deliveries
+        if self.concurrency > 1 and len(deliveries) > 1:
+            outcomes = await self._dispatch_concurrently(deliveries)
+        else:
+            dispatch = self.dispatcher.dispatch
+            outcomes = [
+                await dispatch(d)
+                if max_deliveries is None or d.delivery_count <= max_deliveries
+                else _too_many(d)
+                for d in deliveries
+            ]
+        for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
             if outcome is Outcome.HANDLED:
                 stats.handled += 1
                 done.append(delivery)
@@ -133,29 +281,98 @@ class Consumer:
                 stats.rejected += 1
                 reason = str(detail)
                 log.warning(
-                    "rejected %s %s on %s: %s",
+                    "dead-lettered %s %s on %s: %s",
                     delivery.routing_key,
                     delivery.message_id,
                     self.channel,
-                    reason,
+                    reason.partition("\n")[0],
                 )
-                await sub.reject(delivery, reason)
+                owed.rejects.append(
+                    (
+                        delivery,
+                        reason,
+                        {"channel": self.channel, "attempts": str(delivery.delivery_count)},
+                    )
+                )
             else:
-                stats.failed += 1
                 assert isinstance(detail, BaseException)
-                log.error(
-                    "handler failed for %s %s on %s: %s: %s",
-                    delivery.routing_key,
-                    delivery.message_id,
-                    self.channel,
-                    type(detail).__name__,
-                    detail,
-                )
-                await sub.reject(delivery, describe_failure(detail))
-        if done:
-            await sub.ack(done)
+                count = delivery.delivery_count
+                if can_retry and retry.should_retry(count):
+                    stats.retried += 1
+                    delay = retry.delay(count)
+                    log.warning(
+                        "handler failed for %s %s on %s (attempt %d of %d), retrying in %.2fs: %s: %s",
+                        delivery.routing_key,
+                        delivery.message_id,
+                        self.channel,
+                        count,
+                        retry.attempts,
+                        delay,
+                        type(detail).__name__,
+                        detail,
+                    )
+                    owed.retries.append((delivery, delay))
+                else:
+                    stats.failed += 1
+                    log.error(
+                        "handler failed for %s %s on %s (attempt %d of %d), dead-lettered: %s: %s",
+                        delivery.routing_key,
+                        delivery.message_id,
+                        self.channel,
+                        count,
+                        retry.attempts,
+                        type(detail).__name__,
+                        detail,
+                    )
+                    owed.rejects.append(
+                        (
+                            delivery,
+                            describe_failure(detail),
+                            failure_details(detail, count, self.channel),
+                        )
+                    )
+        await self._settle(sub)
+
+    async def _dispatch_concurrently(
+        self, deliveries: Sequence[Delivery]
+    ) -> list[tuple[Outcome, str | BaseException | None]]:
+        gate = asyncio.Semaphore(self.concurrency)
+        dispatch = self.dispatcher.dispatch
+        max_deliveries = self.retry.max_deliveries
+
+        async def one(delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
+            if max_deliveries is not None and delivery.delivery_count > max_deliveries:
+                return _too_many(delivery)
+            async with gate:
+                return await dispatch(delivery)
+
+        return list(await asyncio.gather(*(one(d) for d in deliveries)))
+
+    async def _settle(self, sub: Subscription) -> None:
+        """Make owed acks, dead letters and retries; each is forgotten once the transport confirms it."""
+        owed = self._owed
+        if owed.acks:
+            await sub.ack(owed.acks)
+            owed.acks = []
+        while owed.rejects:
+            delivery, reason, details = owed.rejects[0]
+            await sub.reject(delivery, reason, details)
+            owed.rejects.pop(0)
+        while owed.retries:
+            delivery, delay = owed.retries[0]
+            assert isinstance(sub, DelayedRetry)
+            await sub.retry_later(delivery, delay)
+            owed.retries.pop(0)
 
     async def close(self) -> None:
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
+
+
+def _too_many(delivery: Delivery) -> tuple[Outcome, str]:
+    return (
+        Outcome.REJECTED,
+        f"delivered {delivery.delivery_count} times without being settled "
+        "(did handling it crash the consumer?)",
+    )

@@ -120,7 +120,10 @@ class Dispatcher:
                 message = route.decode(delivery.envelope.body)
             except msgspec.DecodeError as exc:
                 result.rejected.append(
-                    (delivery, f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {exc}")
+                    (
+                        delivery,
+                        f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {exc}",
+                    )
                 )
                 continue
             try:

@@ -52,7 +52,9 @@ class InMemorySystem:
         service = dispatcher.service
         self._dispatchers[service] = dispatcher
         for channel in self.service_map.channels_consumed_by(service):
-            consumer = Consumer(self.transport, channel.name, dispatcher, consumer_name=f"{service}-test")
+            consumer = Consumer(
+                self.transport, channel.name, dispatcher, consumer_name=f"{service}-test"
+            )
             await consumer.subscription()
             self._consumers[(service, channel.name)] = consumer
 
@@ -62,7 +64,9 @@ class InMemorySystem:
         except KeyError:
             raise KeyError(f"{service!r} is not bound or does not consume {channel!r}") from None
 
-    async def run(self, service: str, *, channel: str | None = None, limit: int | None = None) -> ConsumerStats:
+    async def run(
+        self, service: str, *, channel: str | None = None, limit: int | None = None
+    ) -> ConsumerStats:
         """Run ``service``'s consumers until their channels are empty (or ``limit`` messages).
 
         Returns the summed stats of this run.
@@ -149,7 +153,9 @@ def assert_no_drift(
     schemas_dir = Path(schemas) if schemas is not None else config.schemas
     out_dir = Path(output) if output is not None else config.output
     try:
-        files = generate_files(schemas_dir, package or (out_dir.name if output is not None else config.package))
+        files = generate_files(
+            schemas_dir, package or (out_dir.name if output is not None else config.package)
+        )
     except SchemaErrors as exc:
         raise AssertionError(f"schema files are invalid:\n{exc.render()}") from None
     drift = check_files(files, out_dir)

@@ -28,9 +28,12 @@ pytestmark = pytest.mark.asyncio
 
 
 def envelope(key: str = "user.registered", body: bytes = b'{"n":1}', **headers: Any) -> Envelope:
+    message_id = new_message_id()
+    # As the bus does: a message that starts a conversation is its own correlation.
+    headers.setdefault("correlation_id", message_id)
     return Envelope(
         Headers(
-            message_id=new_message_id(),
+            message_id=message_id,
             routing_key=key,
             kind=headers.pop("kind", "event"),
             source_service=headers.pop("source_service", "user_service"),
@@ -107,7 +110,9 @@ async def test_consumers_of_one_group_share_the_work(transport: Transport) -> No
     await two.close()
 
 
-async def test_acknowledged_messages_are_not_delivered_again(transport: Transport, redelivery_wait: float) -> None:
+async def test_acknowledged_messages_are_not_delivered_again(
+    transport: Transport, redelivery_wait: float
+) -> None:
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
     await transport.send(ch, [envelope() for _ in range(3)])
@@ -139,7 +144,9 @@ async def test_unacknowledged_messages_go_to_another_consumer_after_a_crash(
     await survivor.close()
 
 
-async def test_rejected_messages_are_dead_lettered_with_the_reason(transport: Transport, redelivery_wait: float) -> None:
+async def test_rejected_messages_are_dead_lettered_with_the_reason(
+    transport: Transport, redelivery_wait: float
+) -> None:
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
     bad, good = envelope(), envelope()
@@ -153,7 +160,10 @@ async def test_rejected_messages_are_dead_lettered_with_the_reason(transport: Tr
     assert len(dead) == 1
     assert dead[0].reason == "cannot decode: Expected `int`, got `str`"
     assert dead[0].group == "svc"
-    assert dead[0].envelope is not None and dead[0].envelope.headers.message_id == bad.headers.message_id
+    assert (
+        dead[0].envelope is not None
+        and dead[0].envelope.headers.message_id == bad.headers.message_id
+    )
     await asyncio.sleep(redelivery_wait)
     again = await transport.subscribe(ch, "svc", "c2")
     assert list(await again.receive(10, 0.3)) == []
@@ -224,10 +234,14 @@ async def test_receive_returns_at_most_max_count(transport: Transport) -> None:
     await sub.close()
 
 
-async def test_invalid_raw_entries_are_dead_lettered_not_returned(transport: Transport, add_raw: AddRaw) -> None:
+async def test_invalid_raw_entries_are_dead_lettered_not_returned(
+    transport: Transport, add_raw: AddRaw
+) -> None:
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
-    await add_raw(ch, {"routing_key": "user.registered", "body": "{}"})  # no message_id, kind, source
+    await add_raw(
+        ch, {"routing_key": "user.registered", "body": "{}"}
+    )  # no message_id, kind, source
     good = envelope()
     await transport.send(ch, [good])
     got = await receive_all(sub, 1)
@@ -240,7 +254,9 @@ async def test_invalid_raw_entries_are_dead_lettered_not_returned(transport: Tra
     await sub.close()
 
 
-async def test_hand_written_wire_entry_is_received_as_an_envelope(transport: Transport, add_raw: AddRaw) -> None:
+async def test_hand_written_wire_entry_is_received_as_an_envelope(
+    transport: Transport, add_raw: AddRaw
+) -> None:
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
     await add_raw(
@@ -256,7 +272,12 @@ async def test_hand_written_wire_entry_is_received_as_an_envelope(transport: Tra
     )
     got = await receive_all(sub, 1)
     h = got[0].envelope.headers
-    assert (h.message_id, h.kind, h.source_service, h.target_service) == ("ext-1", "command", "php_app", "ticket_service")
+    assert (h.message_id, h.kind, h.source_service, h.target_service) == (
+        "ext-1",
+        "command",
+        "php_app",
+        "ticket_service",
+    )
     assert h.correlation_id == "ext-1" and h.content_type == "application/json"
     assert got[0].envelope.body == b'{"subject":"hi"}'
     await sub.ack(got)

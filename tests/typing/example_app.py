@@ -18,8 +18,21 @@ from generated.ticket_service import (
     TicketServicePublisher,
 )
 from generated.ticket_service import bind as bind_tickets
-from generated.user_service import Address, Plan, UserBillingChanged, UserServicePublisher, UserServiceSyncPublisher
-from toolkit import Delivery, Dispatcher, DistributedBus, InMemoryTransport, PublishResult, SyncDistributedBus
+from generated.user_service import (
+    Address,
+    Plan,
+    UserBillingChanged,
+    UserServicePublisher,
+    UserServiceSyncPublisher,
+)
+from toolkit import (
+    Delivery,
+    Dispatcher,
+    DistributedBus,
+    InMemoryTransport,
+    PublishResult,
+    SyncDistributedBus,
+)
 
 
 class Tickets:
@@ -51,7 +64,9 @@ class Billing:
 
 async def wire() -> tuple[Dispatcher, Dispatcher]:
     transport = InMemoryTransport()
-    tickets: TicketServiceHandlers = Tickets(TicketServicePublisher(DistributedBus("ticket_service", SERVICE_MAP, transport)))
+    tickets: TicketServiceHandlers = Tickets(
+        TicketServicePublisher(DistributedBus("ticket_service", SERVICE_MAP, transport))
+    )
     billing: BillingServiceHandlers = Billing()
     users = UserServicePublisher(DistributedBus("user_service", SERVICE_MAP, transport))
     result: PublishResult = await users.publish_user_billing_changed(
@@ -67,7 +82,11 @@ async def wire() -> tuple[Dispatcher, Dispatcher]:
         CreateTicket(ticket_id=uuid.uuid4(), subject="Welcome", requester_email="a@example.com")
     )
     assert result.channels and message_id
-    sync_users = UserServiceSyncPublisher(SyncDistributedBus("user_service", SERVICE_MAP, transport))
-    sync_users.send_ticket_create(CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"))
+    sync_users = UserServiceSyncPublisher(
+        SyncDistributedBus("user_service", SERVICE_MAP, transport)
+    )
+    sync_users.send_ticket_create(
+        CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e")
+    )
     _ = datetime.datetime.now(datetime.UTC)
     return bind_tickets(tickets), bind_billing(billing)

@@ -16,7 +16,11 @@ class MissingAHandler:
 
 
 async def misuse() -> None:
-    handlers: TicketServiceHandlers = MissingAHandler()  # E: missing on_user_registered, wrong signature
+    handlers: TicketServiceHandlers = (
+        MissingAHandler()
+    )  # E: missing on_user_registered, wrong signature
     users = UserServicePublisher(DistributedBus("user_service", SERVICE_MAP, InMemoryTransport()))
-    await users.send_ticket_create(NewCustomer(user_id=uuid.uuid4(), email="e", name="n"))  # E: wrong class
+    await users.send_ticket_create(
+        NewCustomer(user_id=uuid.uuid4(), email="e", name="n")
+    )  # E: wrong class
     assert handlers

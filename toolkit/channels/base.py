@@ -22,11 +22,18 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
 * ``reject`` moves a message to the channel's dead-letter store with the
   reason, and acknowledges it: it is never handed out again by ``receive``.
 * Methods of one subscription are not called concurrently by the runtime.
+* A transport that cannot reach its server raises :class:`TransportError`
+  (the operation may be retried once the server is back); it never turns an
+  outage into a lost or silently acknowledged message.
+
+Optional capabilities have their own protocols: :class:`DelayedRetry` (hand a
+message back for redelivery after a delay, without blocking the consumer) and
+:class:`DeadLetterStore` (list, replay and purge dead letters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from toolkit.envelope import Envelope, Headers
@@ -34,11 +41,21 @@ from toolkit.envelope import Envelope, Headers
 __all__ = [
     "DeadLetter",
     "DeadLetterStore",
+    "DelayedRetry",
     "Delivery",
     "Subscription",
     "SyncTransport",
     "Transport",
+    "TransportError",
 ]
+
+
+class TransportError(ConnectionError):
+    """The channel's server cannot be reached or cannot serve right now.
+
+    Nothing was lost: messages not acknowledged stay pending. Callers back off
+    and retry; the consumer does so on its own.
+    """
 
 
 class Delivery:
@@ -85,7 +102,7 @@ class Delivery:
 class DeadLetter:
     """A rejected message as kept in a channel's dead-letter store."""
 
-    __slots__ = ("dead_letter_id", "envelope", "fields", "group", "reason")
+    __slots__ = ("dead_letter_id", "details", "envelope", "fields", "group", "reason")
 
     def __init__(
         self,
@@ -94,6 +111,7 @@ class DeadLetter:
         group: str,
         envelope: Envelope | None,
         fields: dict[str, str | bytes],
+        details: Mapping[str, str] | None = None,
     ) -> None:
         self.dead_letter_id = dead_letter_id
         self.reason = reason
@@ -102,6 +120,9 @@ class DeadLetter:
         self.envelope = envelope
         #: the raw wire fields as they were received
         self.fields = fields
+        #: structured facts about the failure: ``error_type``, ``error_message``,
+        #: ``traceback``, ``attempts``, ``channel`` (whichever apply)
+        self.details: dict[str, str] = dict(details) if details else {}
 
     def __repr__(self) -> str:
         key = self.envelope.headers.routing_key if self.envelope else "?"
@@ -128,11 +149,30 @@ class Subscription(Protocol):
         """Acknowledge handled messages; they are not delivered to this group again."""
         ...
 
-    async def reject(self, delivery: Delivery, reason: str) -> None:
-        """Dead-letter one message with ``reason`` and acknowledge it."""
+    async def reject(
+        self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
+    ) -> None:
+        """Dead-letter one message with ``reason`` (and optional ``details``), and acknowledge it.
+
+        Storing the dead letter and acknowledging happen together: a crash
+        leaves the message either pending or dead-lettered, never neither.
+        """
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DelayedRetry(Protocol):
+    """Optional subscription capability: deliver a message again later, without blocking.
+
+    ``retry_later`` returns at once. The message stays pending in the group
+    (a crash does not lose it) and is handed out again by ``receive`` (to any
+    consumer of the group) no sooner than ``delay`` seconds later, with
+    ``delivery_count`` one higher. Other messages keep flowing meanwhile.
+    """
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None: ...
 
 
 @runtime_checkable

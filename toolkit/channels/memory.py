@@ -3,16 +3,19 @@
 Each channel is an append-only log. Each consumer group keeps a read offset
 and a pending table; unacknowledged messages of a closed subscription go back
 to the group (as a crashed consumer's would after the visibility timeout), so
-tests can exercise redelivery without a server.
+tests can exercise redelivery without a server. ``retry_later`` keeps a
+message pending and hands it back once its delay has passed, like the Redis
+channel's delay set.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from toolkit.channels.base import DeadLetter, Delivery
 from toolkit.envelope import Envelope
@@ -21,7 +24,7 @@ __all__ = ["InMemorySubscription", "InMemoryTransport"]
 
 
 class _Group:
-    __slots__ = ("counts", "offset", "pending", "returned")
+    __slots__ = ("counts", "delayed", "offset", "pending", "returned")
 
     def __init__(self) -> None:
         self.offset = 0
@@ -30,6 +33,17 @@ class _Group:
         #: delivery ids handed back for redelivery, oldest first
         self.returned: list[str] = []
         self.counts: dict[str, int] = {}
+        #: (due monotonic time, delivery id): pending messages waiting for a retry
+        self.delayed: list[tuple[float, str]] = []
+
+    def release_due(self, now: float) -> float | None:
+        """Move due retries to ``returned``; the next due time, if any is left."""
+        delayed = self.delayed
+        while delayed and delayed[0][0] <= now:
+            _, delivery_id = heapq.heappop(delayed)
+            if delivery_id in self.pending and delivery_id not in self.returned:
+                self.returned.append(delivery_id)
+        return delayed[0][0] if delayed else None
 
 
 class _Channel:
@@ -121,9 +135,10 @@ class InMemoryTransport:
         group: str,
         envelope: Envelope | None,
         fields: dict[str, str | bytes],
+        details: Mapping[str, str] | None = None,
     ) -> None:
         dead_id = f"{int(time.time() * 1000)}-{next(self._dead_ids)}"
-        ch.dead[dead_id] = DeadLetter(dead_id, reason, group, envelope, fields)
+        ch.dead[dead_id] = DeadLetter(dead_id, reason, group, envelope, fields, details)
 
     async def dead_letters(
         self, channel: str, *, routing_key: str | None = None, count: int | None = None
@@ -186,17 +201,22 @@ class InMemorySubscription:
         self._closed = False
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
+        next_due = self._group.release_due(time.monotonic())
         deliveries = self._take(max_count)
         if deliveries or timeout <= 0:
             return deliveries
         deadline = time.monotonic() + timeout
         while not deliveries:
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if remaining <= 0 or self._closed:
                 break
+            if next_due is not None:
+                remaining = min(remaining, max(next_due - now, 0.0))
             self._ch.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ch.wakeup.wait(), remaining)
+            next_due = self._group.release_due(time.monotonic())
             deliveries = self._take(max_count)
         return deliveries
 
@@ -237,11 +257,20 @@ class InMemorySubscription:
             if counts:
                 counts.pop(d.delivery_id, None)
 
-    async def reject(self, delivery: Delivery, reason: str) -> None:
+    async def reject(
+        self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
+    ) -> None:
         self._transport._dead_letter(
-            self._ch, reason, self.group, delivery.envelope, delivery.envelope.to_fields()
+            self._ch, reason, self.group, delivery.envelope, delivery.envelope.to_fields(), details
         )
         await self.ack([delivery])
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        """Keep the message pending; ``receive`` hands it out again after ``delay`` seconds."""
+        if delivery.delivery_id not in self._group.pending:
+            return
+        heapq.heappush(self._group.delayed, (time.monotonic() + delay, delivery.delivery_id))
+        self._ch.wakeup.set()
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Hand messages back to the group for redelivery without acknowledging them."""

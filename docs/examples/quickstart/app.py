@@ -5,9 +5,10 @@ import uuid
 
 from generated.order_service import OrderPlaced, OrderServicePublisher, PlaceOrder
 from generated.order_service import bind as bind_orders
-from generated.service_map import SERVICE_MAP
 from generated.shipping_service import ShipOrder, ShippingServicePublisher
 from generated.shipping_service import bind as bind_shipping
+
+from generated.service_map import SERVICE_MAP
 from toolkit import Delivery
 from toolkit.testing import InMemorySystem
 
@@ -20,7 +21,9 @@ class Orders:
 
     async def on_order_place(self, message: PlaceOrder, meta: Delivery) -> None:
         print(f"order_service: placing {message.quantity} x {message.product}")
-        placed = OrderPlaced(order_id=message.order_id, product=message.product, quantity=message.quantity)
+        placed = OrderPlaced(
+            order_id=message.order_id, product=message.product, quantity=message.quantity
+        )
         await self.publisher.publish_order_placed(placed, caused_by=meta)
 
 

@@ -1,0 +1,65 @@
+"""Handler implementations of the generated ticket_service, for tests that run consumers.
+
+``Recorder`` (for ``toolkit run --app tests.redis.apps:Recorder`` in a child
+process) appends ``<message id> <delivery count>`` per handled message to the
+file named by ``TOOLKIT_TEST_LOG``, with one unbuffered O_APPEND write: a line
+is on disk as soon as the handler returns, even if the process is then killed.
+``TOOLKIT_TEST_DELAY`` (seconds) makes each message take that long.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from toolkit import Delivery
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self._fd = os.open(os.environ["TOOLKIT_TEST_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        self._delay = float(os.environ.get("TOOLKIT_TEST_DELAY", "0"))
+
+    def _record(self, meta: Delivery) -> None:
+        if self._delay:
+            time.sleep(self._delay)
+        os.write(self._fd, f"{meta.message_id} {meta.delivery_count}\n".encode())
+
+    def on_ticket_create(self, message: Any, meta: Delivery) -> None:
+        self._record(meta)
+
+    def on_user_registered(self, message: Any, meta: Delivery) -> None:
+        self._record(meta)
+
+    def on_user_billing_changed(self, message: Any, meta: Delivery) -> None:
+        self._record(meta)
+
+
+class Memory:
+    """In-process handlers: records deliveries in lists; ``behaviour`` may raise."""
+
+    def __init__(self, behaviour: Callable[[Any, Delivery], None] | None = None) -> None:
+        self.deliveries: list[Delivery] = []
+        self.messages: list[Any] = []
+        self.behaviour = behaviour
+
+    def _handle(self, message: Any, meta: Delivery) -> None:
+        if self.behaviour is not None:
+            self.behaviour(message, meta)
+        self.deliveries.append(meta)
+        self.messages.append(message)
+
+    def on_ticket_create(self, message: Any, meta: Delivery) -> None:
+        self._handle(message, meta)
+
+    def on_user_registered(self, message: Any, meta: Delivery) -> None:
+        self._handle(message, meta)
+
+    def on_user_billing_changed(self, message: Any, meta: Delivery) -> None:
+        self._handle(message, meta)
+
+    @property
+    def ids(self) -> list[str]:
+        return [d.message_id for d in self.deliveries]

@@ -1,0 +1,178 @@
+"""At-least-once under crashes: consumer processes killed with SIGKILL, Redis killed and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import generated.ticket_service as ticket_service
+from tests.redis.apps import Memory
+from tests.redis.messages import ticket_create
+from tests.redis.server import RedisServer
+from toolkit import Consumer, TransportError
+from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNEL = "ticket_commands"
+GROUP = "ticket_service"
+BATCH = 50
+
+
+def read_log(path: Path) -> list[tuple[str, int]]:
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    return [(mid, int(count)) for mid, count in (line.split() for line in lines if line)]
+
+
+def start_consumer(url: str, prefix: str, log: Path, name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TOOLKIT_TEST_LOG": str(log), "TOOLKIT_TEST_DELAY": "0.0004"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "run",
+            CHANNEL,
+            "--service",
+            GROUP,
+            "--app",
+            "tests.redis.apps:Recorder",
+            "--url",
+            url,
+            "--prefix",
+            prefix,
+            "--consumer-name",
+            name,
+            "--batch-size",
+            str(BATCH),
+            "--visibility-timeout",
+            "1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_consumers_killed_mid_batch_lose_nothing(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    total, kills_wanted = 20_000, 8
+    log = tmp_path / "handled.log"
+    sent = [ticket_create(i) for i in range(total)]
+
+    async def publish() -> None:
+        transport = RedisTransport(redis_url, prefix=prefix)
+        await transport.ensure_group(CHANNEL, GROUP)
+        for i in range(0, total, 1000):
+            await transport.send(CHANNEL, sent[i : i + 1000])
+        await transport.close()
+
+    asyncio.run(publish())
+    rng = random.Random(7)
+    running = [start_consumer(redis_url, prefix, log, f"c{i}") for i in range(2)]
+    started, kills = 2, 0
+    try:
+        deadline = time.monotonic() + 120
+        while kills < kills_wanted:
+            # Kill only while work is in progress, so the victim is mid-batch.
+            time.sleep(rng.uniform(0.4, 0.8))
+            handled = len(read_log(log))
+            assert handled < total, f"all handled after {kills} kills; make the handler slower"
+            victim = running.pop(rng.randrange(len(running)))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            kills += 1
+            running.append(start_consumer(redis_url, prefix, log, f"c{started}"))
+            started += 1
+            assert time.monotonic() < deadline
+        while len({mid for mid, _ in read_log(log)}) < total:
+            assert time.monotonic() < deadline, "messages still missing"
+            time.sleep(0.1)
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            assert process.wait(10) == 0, process.stderr.read().decode() if process.stderr else ""
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    records = read_log(log)
+    handled_ids = Counter(mid for mid, _ in records)
+    assert set(handled_ids) == {e.headers.message_id for e in sent}, "a message was never handled"
+    duplicates = len(records) - len(handled_ids)
+    # Only messages in flight at a kill (at most one batch per killed consumer) come twice...
+    assert duplicates <= kills * BATCH, (duplicates, kills)
+    # ...and each of them was a redelivery (delivery count > 1) of one such message.
+    redelivered = {mid for mid, count in records if count > 1}
+    print(
+        f"{kills} kills, {len(records)} handlings, {duplicates} duplicates, {len(redelivered)} redelivered"
+    )
+    assert {mid for mid, n in handled_ids.items() if n > 1} <= redelivered
+    assert redelivered, "no kill caught a batch in flight"
+
+    async def pending() -> int:
+        transport = RedisTransport(redis_url, prefix=prefix)
+        try:
+            return await transport.pending_count(CHANNEL, GROUP)
+        finally:
+            await transport.close()
+
+    assert asyncio.run(pending()) == 0
+
+
+async def test_redis_killed_and_restarted_with_appendonly_loses_nothing(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "aof", appendonly=True).start()
+    sent = [ticket_create(i) for i in range(3000)]
+    handlers = Memory()
+    options = ChannelOptions(visibility_timeout=1.0)
+    transport = RedisTransport(server.url, prefix="restart", options=options)
+    publisher = RedisTransport(server.url, prefix="restart")
+    consumer = Consumer(
+        transport, CHANNEL, ticket_service.bind(handlers), batch_size=50, block_timeout=0.2
+    )
+
+    async def send(batch: list[Any]) -> None:
+        while True:
+            try:
+                await publisher.send(CHANNEL, batch)
+                return
+            except TransportError:
+                await asyncio.sleep(0.1)
+
+    try:
+        await consumer.subscription()
+        task = asyncio.create_task(consumer.run())
+        for i in range(0, len(sent), 100):
+            await send(sent[i : i + 100])
+            if i == 1500:
+                server.kill()  # SIGKILL: no shutdown, only what the AOF holds survives
+                await asyncio.sleep(0.5)
+                server.start()
+            await asyncio.sleep(0.01)
+        want = {e.headers.message_id for e in sent}
+        deadline = time.monotonic() + 30
+        while not want <= set(handlers.ids):
+            assert time.monotonic() < deadline, f"missing {len(want - set(handlers.ids))}"
+            await asyncio.sleep(0.05)
+        consumer.stop()
+        await asyncio.wait_for(task, 10)
+        assert await transport.pending_count(CHANNEL, GROUP) == 0
+        assert set(handlers.ids) == want
+        await consumer.close()
+    finally:
+        await transport.close()
+        await publisher.close()
+        server.stop()

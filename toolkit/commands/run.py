@@ -1,0 +1,140 @@
+"""``toolkit run CHANNEL --service NAME --app module:object``: consume a Redis channel."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from typing import Any
+
+from toolkit.commands._common import add_location_flags, config_from, fail
+from toolkit.commands._redis import add_redis_flags, redis_url_from
+
+
+def register(sub: Any) -> None:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="consume a channel on Redis with a service's handlers",
+        description="Consume CHANNEL as SERVICE (its consumer group) and dispatch each message to the "
+        "handlers of --app, bound with the generated <package>.<service>.bind(). SIGTERM or SIGINT: "
+        "stop reading, finish and acknowledge the batch in hand, exit 0. Exit 1 when "
+        "--stop-on-failure stopped it, 2 on bad options or when Redis cannot be reached.",
+    )
+    parser.add_argument("channel", help="channel to consume, e.g. ticket_commands")
+    parser.add_argument("--service", required=True, help="consuming service (the consumer group)")
+    parser.add_argument(
+        "--app",
+        required=True,
+        help="module:object: the handler implementation, a class or function making it, or a Dispatcher",
+    )
+    add_location_flags(parser)
+    add_redis_flags(parser)
+    parser.add_argument("--consumer-name", help="name in the group (default: host-pid)")
+    limits = parser.add_argument_group("limits (the runner stops gracefully at the first reached)")
+    limits.add_argument("--limit", type=int, help="messages to process")
+    limits.add_argument("--time-limit", type=float, help="seconds to run")
+    limits.add_argument("--memory-limit", type=float, help="resident memory in MiB")
+    limits.add_argument(
+        "--stop-on-failure",
+        action="store_true",
+        help="stop after a batch in which a handler raised or a message was dead-lettered",
+    )
+    limits.add_argument(
+        "--until-empty", action="store_true", help="stop when there is nothing left to receive"
+    )
+    tuning = parser.add_argument_group("tuning")
+    tuning.add_argument("--batch-size", type=int, default=100, help="messages per read (100)")
+    tuning.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="handlers of a batch running at once (1 keeps stream order)",
+    )
+    tuning.add_argument(
+        "--visibility-timeout",
+        type=float,
+        default=30.0,
+        help="seconds before another consumer reclaims an unacknowledged message (30); "
+        "must exceed the longest batch handling time",
+    )
+    retry = parser.add_argument_group("retries of failing handlers")
+    retry.add_argument("--max-attempts", type=int, default=5, help="deliveries in total (5)")
+    retry.add_argument("--retry-base", type=float, default=0.5, help="first delay, seconds (0.5)")
+    retry.add_argument("--retry-cap", type=float, default=60.0, help="longest delay, seconds (60)")
+    retry.add_argument(
+        "--max-deliveries",
+        type=int,
+        help="dead-letter a message delivered more times than this without being settled "
+        "(a message that crashes its consumer); default: no limit",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
+    from toolkit.redis_url import RedisUnavailable
+    from toolkit.retry import RetryPolicy
+    from toolkit.runner import AppError, Runner, RunOptions, bind_app, load_app, service_map_of
+
+    config = config_from(args)
+    try:
+        retry = RetryPolicy(
+            attempts=args.max_attempts,
+            base=args.retry_base,
+            cap=args.retry_cap,
+            max_deliveries=args.max_deliveries,
+        )
+        options = RunOptions(
+            limit=args.limit,
+            time_limit=args.time_limit,
+            memory_limit=None
+            if args.memory_limit is None
+            else int(args.memory_limit * 1024 * 1024),
+            stop_on_failure=args.stop_on_failure,
+            until_empty=args.until_empty,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+            retry=retry,
+        )
+        channel_options = ChannelOptions(visibility_timeout=args.visibility_timeout)
+        if args.batch_size < 1 or args.concurrency < 1:
+            raise ValueError("--batch-size and --concurrency must be at least 1")
+    except ValueError as exc:
+        return fail(f"toolkit run: {exc}")
+    try:
+        service_map = service_map_of(config.package, config.output)
+        consumed = [c.name for c in service_map.channels_consumed_by(args.service)]
+        if args.channel not in consumed:
+            return fail(
+                f"toolkit run: the service map says {args.service!r} does not consume "
+                f"{args.channel!r} (it consumes: {', '.join(consumed) or 'nothing'})"
+            )
+        dispatcher = bind_app(load_app(args.app), args.service, config.package, config.output)
+    except AppError as exc:
+        return fail(f"toolkit run: {exc}")
+
+    async def main() -> int:
+        transport = RedisTransport(
+            redis_url_from(args), prefix=args.prefix, options=channel_options
+        )
+        try:
+            await transport.check()
+            runner = Runner(
+                transport, args.channel, dispatcher, options, consumer_name=args.consumer_name
+            )
+            logging.getLogger("toolkit.runner").info(
+                "consuming %s as %s (%s) with batches of %d",
+                args.channel,
+                args.service,
+                runner.consumer.consumer_name,
+                options.batch_size,
+            )
+            await runner.run(handle_signals=True)
+            return 1 if runner.reason == "failure" else 0
+        finally:
+            await transport.close()
+
+    try:
+        return asyncio.run(main())
+    except RedisUnavailable as exc:
+        return fail(f"toolkit run: {exc}")
