@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import gc
 import time
 import uuid
@@ -30,13 +31,24 @@ from toolkit import (
 
 
 class UserRegistered(msgspec.Struct, frozen=True, kw_only=True):
+    """The example system's user.registered contract: a small, typical event."""
+
     user_id: uuid.UUID
     email: str
+    full_name: str
+    registered_at: datetime.datetime
     plan: str = "free"
+    referrer: str | None = None
 
 
 def event() -> UserRegistered:
-    return UserRegistered(user_id=uuid.UUID(int=1), email="ann@example.com", plan="pro")
+    return UserRegistered(
+        user_id=uuid.UUID(int=1),
+        email="ann@example.com",
+        full_name="Ann Example",
+        registered_at=datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.UTC),
+        plan="pro",
+    )
 
 
 def bare_loop(n: int) -> float:

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import msgspec
 
 from toolkit.channels.base import Delivery, SyncTransport, Transport
-from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, new_message_id
+from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.service_map import ServiceMap
 
 __all__ = ["DistributedBus", "PublishResult", "SyncDistributedBus"]
 
 log = logging.getLogger("toolkit.bus")
 
-_ENCODER: Final = msgspec.json.Encoder()
+_encode: Final = msgspec.json.Encoder().encode
 
 
 class PublishResult(msgspec.Struct, frozen=True):
@@ -34,7 +34,64 @@ class PublishResult(msgspec.Struct, frozen=True):
         return bool(self.channels)
 
 
-class DistributedBus:
+class _Sender:
+    """Routing and envelope building shared by the async and the sync bus."""
+
+    def __init__(self, service: str, service_map: ServiceMap) -> None:
+        self.service = service
+        self.service_map = service_map
+        #: events published that matched no subscription, by routing key
+        self.unrouted: dict[str, int] = {}
+        # Routing per key for this publisher, computed once per key.
+        self._event_routes: dict[str, tuple[str, ...]] = {}
+
+    def _event_channels(self, routing_key: str) -> tuple[str, ...]:
+        channels = self._event_routes.get(routing_key)
+        if channels is None:
+            channels = self._event_routes[routing_key] = self.service_map.event_channels(
+                routing_key, self.service
+            )
+        if not channels:
+            self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
+            log.debug(
+                "event %s from %s matched no subscription; nothing sent", routing_key, self.service
+            )
+        return channels
+
+    def _envelope(
+        self,
+        routing_key: str,
+        kind: Kind,
+        target: str,
+        body: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+        caused_by: Delivery | None,
+    ) -> Envelope:
+        message_id = new_message_id()
+        if caused_by is not None:
+            correlation_id = caused_by.envelope.headers.correlation_id or caused_by.message_id
+            causation_id = caused_by.message_id
+        else:
+            correlation_id, causation_id = message_id, ""
+        return Envelope(
+            Headers(
+                message_id,
+                routing_key,
+                kind,
+                self.service,
+                time.time_ns() // 1_000_000,
+                target,
+                content_type,
+                correlation_id,
+                causation_id,
+                dict(metadata) if metadata else {},
+            ),
+            body,
+        )
+
+
+class DistributedBus(_Sender):
     """Sends on behalf of one service (``service``) through ``transport``.
 
     Pass ``caused_by`` (the delivery being handled) to carry the conversation
@@ -43,13 +100,8 @@ class DistributedBus:
     """
 
     def __init__(self, service: str, service_map: ServiceMap, transport: Transport) -> None:
-        self.service = service
-        self.service_map = service_map
+        super().__init__(service, service_map)
         self.transport = transport
-        #: events published that matched no subscription, by routing key
-        self.unrouted: dict[str, int] = {}
-        # Routing per key for this publisher, computed once per key.
-        self._event_routes: dict[str, tuple[str, ...]] = {}
 
     async def send_command(
         self,
@@ -66,12 +118,7 @@ class DistributedBus:
         anything when the service map has no channel for the target.
         """
         return await self.send_command_raw(
-            target_service,
-            routing_key,
-            _ENCODER.encode(command),
-            JSON,
-            metadata,
-            caused_by=caused_by,
+            target_service, routing_key, _encode(command), JSON, metadata, caused_by=caused_by
         )
 
     async def send_command_raw(
@@ -100,9 +147,13 @@ class DistributedBus:
         caused_by: Delivery | None = None,
     ) -> PublishResult:
         """Publish once to every channel with a matching subscription."""
-        return await self.publish_event_raw(
-            routing_key, _ENCODER.encode(event), JSON, metadata, caused_by=caused_by
-        )
+        # Inlined rather than delegating to publish_event_raw: this is the hot path.
+        channels = self._event_routes.get(routing_key) or self._event_channels(routing_key)
+        envelope = self._envelope(routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by)
+        batch = (envelope,)
+        for channel in channels:
+            await self.transport.send(channel, batch)
+        return PublishResult(envelope.headers.message_id, channels)
 
     async def publish_event_raw(
         self,
@@ -113,68 +164,45 @@ class DistributedBus:
         *,
         caused_by: Delivery | None = None,
     ) -> PublishResult:
-        channels = self._event_routes.get(routing_key)
-        if channels is None:
-            channels = self._event_routes[routing_key] = self.service_map.event_channels(
-                routing_key, self.service
-            )
+        """Publish a body that is already encoded (``content_type`` says how)."""
+        channels = self._event_channels(routing_key)
         envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
-        if not channels:
-            self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
-            log.debug(
-                "event %s from %s matched no subscription; nothing sent", routing_key, self.service
-            )
-        batch = (envelope,)
-        send = self.transport.send
         for channel in channels:
-            await send(channel, batch)
+            await self.transport.send(channel, (envelope,))
         return PublishResult(envelope.headers.message_id, channels)
 
-    def _envelope(
+    async def publish_events(
         self,
         routing_key: str,
-        kind: Any,
-        target: str,
-        body: bytes,
-        content_type: str,
-        metadata: Mapping[str, str] | None,
-        caused_by: Delivery | None,
-    ) -> Envelope:
-        message_id = new_message_id()
-        if caused_by is not None:
-            correlation_id = caused_by.envelope.headers.correlation_id or caused_by.message_id
-            causation_id = caused_by.message_id
-        else:
-            correlation_id, causation_id = message_id, ""
-        return Envelope(
-            Headers(
-                message_id,
-                routing_key,
-                kind,
-                self.service,
-                int(time.time() * 1000),
-                target,
-                content_type,
-                correlation_id,
-                causation_id,
-                dict(metadata) if metadata else {},
-            ),
-            body,
-        )
+        events: Iterable[Any],
+        metadata: Mapping[str, str] | None = None,
+        *,
+        caused_by: Delivery | None = None,
+    ) -> list[PublishResult]:
+        """Publish many events of one key: one send (one round trip) per channel.
+
+        Each event is its own message with its own id; order is kept.
+        """
+        channels = self._event_channels(routing_key)
+        envelopes = [
+            self._envelope(routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by)
+            for event in events
+        ]
+        if envelopes:
+            for channel in channels:
+                await self.transport.send(channel, envelopes)
+        return [PublishResult(e.headers.message_id, channels) for e in envelopes]
 
 
-class SyncDistributedBus:
+class SyncDistributedBus(_Sender):
     """The same sending API without asyncio, for synchronous applications.
 
     Routing, headers and errors are exactly those of :class:`DistributedBus`.
     """
 
     def __init__(self, service: str, service_map: ServiceMap, transport: SyncTransport) -> None:
-        self.service = service
-        self.service_map = service_map
+        super().__init__(service, service_map)
         self.transport = transport
-        self._envelopes = DistributedBus(service, service_map, _NoTransport())
-        self.unrouted = self._envelopes.unrouted
 
     def send_command(
         self,
@@ -186,12 +214,7 @@ class SyncDistributedBus:
         caused_by: Delivery | None = None,
     ) -> str:
         return self.send_command_raw(
-            target_service,
-            routing_key,
-            _ENCODER.encode(command),
-            JSON,
-            metadata,
-            caused_by=caused_by,
+            target_service, routing_key, _encode(command), JSON, metadata, caused_by=caused_by
         )
 
     def send_command_raw(
@@ -205,7 +228,7 @@ class SyncDistributedBus:
         caused_by: Delivery | None = None,
     ) -> str:
         channel = self.service_map.command_channel(target_service)
-        envelope = self._envelopes._envelope(
+        envelope = self._envelope(
             routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
         )
         self.transport.send_sync(channel, (envelope,))
@@ -220,7 +243,7 @@ class SyncDistributedBus:
         caused_by: Delivery | None = None,
     ) -> PublishResult:
         return self.publish_event_raw(
-            routing_key, _ENCODER.encode(event), JSON, metadata, caused_by=caused_by
+            routing_key, _encode(event), JSON, metadata, caused_by=caused_by
         )
 
     def publish_event_raw(
@@ -232,23 +255,8 @@ class SyncDistributedBus:
         *,
         caused_by: Delivery | None = None,
     ) -> PublishResult:
-        channels = self.service_map.event_channels(routing_key, self.service)
-        envelope = self._envelopes._envelope(
-            routing_key, EVENT, "", body, content_type, metadata, caused_by
-        )
-        if not channels:
-            self.unrouted[routing_key] = self.unrouted.get(routing_key, 0) + 1
+        channels = self._event_channels(routing_key)
+        envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
         for channel in channels:
             self.transport.send_sync(channel, (envelope,))
         return PublishResult(envelope.headers.message_id, channels)
-
-
-class _NoTransport:
-    async def send(self, channel: str, envelopes: Any) -> None:
-        raise RuntimeError("SyncDistributedBus sends through its own transport")
-
-    async def subscribe(self, channel: str, group: str, consumer: str) -> Any:
-        raise RuntimeError("SyncDistributedBus does not subscribe")
-
-    async def close(self) -> None:
-        return None

@@ -260,24 +260,37 @@ class Consumer:
         retry = self.retry
         can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
         max_deliveries = retry.max_deliveries
-        if self.concurrency > 1 and len(deliveries) > 1:
-            outcomes = await self._dispatch_concurrently(deliveries)
+        problems: list[tuple[Delivery, Outcome, str | BaseException | None]] = []
+        if self.concurrency <= 1 and max_deliveries is None:
+            # The hot path: one call for the batch, no coroutine per sync handler.
+            batch = await self.dispatcher.dispatch_batch(deliveries)
+            done.extend(batch.handled)
+            stats.skipped += batch.skipped
+            stats.handled += len(batch.handled) - batch.skipped
+            problems.extend((d, Outcome.REJECTED, reason) for d, reason in batch.rejected)
+            problems.extend((d, Outcome.FAILED, exc) for d, exc in batch.failed)
         else:
-            dispatch = self.dispatcher.dispatch
-            outcomes = [
-                await dispatch(d)
-                if max_deliveries is None or d.delivery_count <= max_deliveries
-                else _too_many(d)
-                for d in deliveries
-            ]
-        for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
-            if outcome is Outcome.HANDLED:
-                stats.handled += 1
-                done.append(delivery)
-            elif outcome is Outcome.SKIPPED:
-                stats.skipped += 1
-                done.append(delivery)
-            elif outcome is Outcome.REJECTED:
+            if self.concurrency > 1 and len(deliveries) > 1:
+                outcomes = await self._dispatch_concurrently(deliveries)
+            else:
+                dispatch = self.dispatcher.dispatch
+                outcomes = [
+                    await dispatch(d)
+                    if max_deliveries is None or d.delivery_count <= max_deliveries
+                    else _too_many(d)
+                    for d in deliveries
+                ]
+            for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
+                if outcome is Outcome.HANDLED:
+                    stats.handled += 1
+                    done.append(delivery)
+                elif outcome is Outcome.SKIPPED:
+                    stats.skipped += 1
+                    done.append(delivery)
+                else:
+                    problems.append((delivery, outcome, detail))
+        for delivery, outcome, detail in problems:
+            if outcome is Outcome.REJECTED:
                 stats.rejected += 1
                 reason = str(detail)
                 log.warning(

@@ -102,11 +102,7 @@ class Dispatcher:
                 or route.kind == COMMAND
                 or (h.content_type != JSON and not h.content_type.startswith("application/json;"))
             ):
-                # The uncommon paths (commands, skips, odd content types) share dispatch()'s rules.
-                if h.kind != COMMAND and (route is None or route.kind == COMMAND):
-                    result.skipped += 1
-                    done.append(delivery)
-                    continue
+                # Commands, keys without a route and odd content types: route_for()'s rules.
                 decided = self.route_for(delivery)
                 if decided is None:
                     result.skipped += 1
@@ -144,31 +140,12 @@ class Dispatcher:
 
     async def dispatch(self, delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
         """Handle one delivery. Never raises for a bad message or a failing handler."""
-        route = self.route_for(delivery)
-        if route is None:
-            return _SKIPPED
-        if isinstance(route, str):
-            return Outcome.REJECTED, route
-        try:
-            message = route.decode(delivery.envelope.body)
-        except msgspec.DecodeError as exc:
-            # ValidationError is a DecodeError: wrong types and malformed JSON alike.
-            return (
-                Outcome.REJECTED,
-                f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {exc}",
-            )
-        try:
-            if route.is_async:
-                await route.handler(message, delivery)
-            else:
-                result = route.handler(message, delivery)
-                if result is not None and inspect.isawaitable(result):
-                    await result
-        except Rejected as exc:
-            return Outcome.REJECTED, f"rejected by handler: {exc}"
-        except Exception as exc:
-            return Outcome.FAILED, exc
-        return _HANDLED
+        result = await self.dispatch_batch((delivery,))
+        if result.rejected:
+            return Outcome.REJECTED, result.rejected[0][1]
+        if result.failed:
+            return Outcome.FAILED, result.failed[0][1]
+        return _SKIPPED if result.skipped else _HANDLED
 
 
 class BatchResult:

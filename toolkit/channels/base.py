@@ -34,7 +34,7 @@ message back for redelivery after a delay, without blocking the consumer) and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from toolkit.envelope import Envelope, Headers
 
@@ -68,10 +68,11 @@ class Delivery:
     __slots__ = ("channel", "delivery_count", "delivery_id", "envelope")
 
     def __init__(
-        self, envelope: Envelope, channel: str, delivery_id: str, delivery_count: int = 1
+        self, envelope: Envelope, channel: str, delivery_id: Any, delivery_count: int = 1
     ) -> None:
         self.envelope = envelope
         self.channel = channel
+        #: the transport's handle for acknowledging (an entry id on Redis, an index in memory)
         self.delivery_id = delivery_id
         self.delivery_count = delivery_count
 

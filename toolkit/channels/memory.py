@@ -29,12 +29,12 @@ class _Group:
     def __init__(self) -> None:
         self.offset = 0
         #: delivery id -> (envelope, consumer); insertion-ordered
-        self.pending: dict[str, tuple[Envelope, str]] = {}
+        self.pending: dict[int, tuple[Envelope, str]] = {}
         #: delivery ids handed back for redelivery, oldest first
-        self.returned: list[str] = []
-        self.counts: dict[str, int] = {}
+        self.returned: list[int] = []
+        self.counts: dict[int, int] = {}
         #: (due monotonic time, delivery id): pending messages waiting for a retry
-        self.delayed: list[tuple[float, str]] = []
+        self.delayed: list[tuple[float, int]] = []
 
     def release_due(self, now: float) -> float | None:
         """Move due retries to ``returned``; the next due time, if any is left."""
@@ -47,13 +47,13 @@ class _Group:
 
 
 class _Channel:
-    __slots__ = ("dead", "entries", "groups", "ids", "wakeup")
+    __slots__ = ("dead", "entries", "groups", "wakeup")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[str, Envelope | _RawEntry]] = []
+        # An entry's delivery id is its index: no id to build per message.
+        self.entries: list[Envelope | _RawEntry] = []
         self.groups: dict[str, _Group] = {}
         self.dead: dict[str, DeadLetter] = {}
-        self.ids = itertools.count(1)
         self.wakeup = asyncio.Event()
 
 
@@ -71,13 +71,15 @@ class InMemoryTransport:
         return channel
 
     async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        self.send_sync(channel, envelopes)
+        ch = self._channels.get(channel) or self._channel(channel)
+        ch.entries.extend(envelopes)
+        if ch.groups:
+            ch.wakeup.set()
 
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         """Synchronous send, for the synchronous publisher and tests."""
-        ch = self._channel(channel)
-        ids = ch.ids
-        ch.entries.extend((f"{next(ids)}-0", env) for env in envelopes)
+        ch = self._channels.get(channel) or self._channel(channel)
+        ch.entries.extend(envelopes)
         if ch.groups:
             ch.wakeup.set()
 
@@ -98,7 +100,7 @@ class InMemoryTransport:
     def messages(self, channel: str) -> list[Envelope]:
         """Every envelope ever sent to ``channel``, in order (acknowledged or not)."""
         ch = self._channels.get(channel)
-        return [env for _, env in ch.entries if isinstance(env, Envelope)] if ch else []
+        return [env for env in ch.entries if isinstance(env, Envelope)] if ch else []
 
     def pending(self, channel: str, group: str) -> list[Envelope]:
         ch = self._channels.get(channel)
@@ -122,7 +124,7 @@ class InMemoryTransport:
         Invalid entries are dead-lettered by the subscription that reads them.
         """
         ch = self._channel(channel)
-        ch.entries.append((f"{next(ch.ids)}-0", _RawEntry(fields)))
+        ch.entries.append(_RawEntry(fields))
         if ch.groups:
             ch.wakeup.set()
 
@@ -233,9 +235,10 @@ class InMemorySubscription:
         start = group.offset
         stop = min(len(entries), start + max_count - len(out))
         pending = group.pending
-        for index in range(start, stop):
-            delivery_id, entry = entries[index]
-            if isinstance(entry, _RawEntry):
+        for delivery_id in range(start, stop):
+            entry = entries[delivery_id]
+            if entry.__class__ is _RawEntry:
+                assert isinstance(entry, _RawEntry)
                 try:
                     env = Envelope.from_fields(entry.fields)
                 except ValueError as exc:
@@ -244,7 +247,7 @@ class InMemorySubscription:
                     )
                     continue
             else:
-                env = entry
+                env = entry  # type: ignore[assignment]
             pending[delivery_id] = (env, consumer)
             out.append(Delivery(env, name, delivery_id, 1))
         group.offset = max(stop, start)
