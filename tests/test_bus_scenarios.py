@@ -401,3 +401,25 @@ async def test_the_sync_bus_routes_like_the_async_one() -> None:
     with pytest.raises(UnknownServiceError):
         bus.send_command("nobody", "x.y", RegisterUser("C"))
     assert bus.publish_event("nothing.matches", UserIdOnly(1)).channels == ()
+
+
+async def test_publish_events_sends_each_event_once_per_channel_in_one_batch() -> None:
+    system = InMemorySystem(
+        make_map(
+            EventRoute("ticket_channel", "ticket_service", ("user.*",)),
+            EventRoute("billing_channel", "billing_service", ("user.registered",)),
+        )
+    )
+    bus = system.bus("user_service")
+    results = await bus.publish_events(
+        "user.registered", [UserRegistered(i, "x") for i in range(3)]
+    )
+    assert [r.channels for r in results] == [("billing_channel", "ticket_channel")] * 3
+    assert len({r.message_id for r in results}) == 3
+    for channel in ("ticket_channel", "billing_channel"):
+        assert [e.headers.message_id for e in system.messages(channel)] == [
+            r.message_id for r in results
+        ]
+    [unrouted] = await bus.publish_events("nothing.here", [UserIdOnly(1)])
+    assert unrouted.channels == () and bus.unrouted == {"nothing.here": 1}
+    assert await bus.publish_events("user.registered", []) == []
