@@ -43,6 +43,9 @@ __all__ = [
 
 log = logging.getLogger("toolkit.consumer")
 
+#: how long past its due time ``until_empty`` still waits for a scheduled retry
+_RETRY_GRACE = 5.0
+
 #: pauses after consecutive transport errors grow from this to _OUTAGE_CAP seconds
 _OUTAGE_BASE: Final = 0.1
 _OUTAGE_CAP: Final = 5.0
@@ -137,6 +140,9 @@ class Consumer:
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
+        # Retries this consumer scheduled, by message id -> when to stop waiting for them
+        # (``until_empty`` waits for them; another consumer may take them, hence the limit).
+        self._awaiting_retry: dict[str, float] = {}
         self._owed = _Owed()
 
     async def subscription(self) -> Subscription:
@@ -190,7 +196,11 @@ class Consumer:
                 sub = await self.subscription()
                 if self._owed:
                     await self._settle(sub)
-                deliveries = await sub.receive(want, 0 if until_empty else timeout)
+                # "Empty" includes retries this consumer scheduled: wait for them too.
+                waiting_retries = until_empty and self._retries_outstanding()
+                deliveries = await sub.receive(
+                    want, timeout if waiting_retries or not until_empty else 0
+                )
                 if deliveries:
                     await self.process(sub, deliveries)
             except TransportError as exc:
@@ -212,7 +222,7 @@ class Consumer:
                 log.warning("channel %s available again after %d attempt(s)", self.channel, outages)
                 outages = 0
             if not deliveries:
-                if until_empty:
+                if until_empty and not self._retries_outstanding():
                     break
             elif stop_on_failure and stats.failed + stats.retried + stats.rejected > bad_before:
                 log.info("stopping after a failed message on %s", self.channel)
@@ -242,6 +252,14 @@ class Consumer:
                     exc,
                 )
         return stats
+
+    def _retries_outstanding(self) -> bool:
+        awaiting = self._awaiting_retry
+        if awaiting:
+            now = time.monotonic()
+            for message_id in [m for m, until in awaiting.items() if until < now]:
+                del awaiting[message_id]
+        return bool(awaiting)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -289,6 +307,10 @@ class Consumer:
                     done.append(delivery)
                 else:
                     problems.append((delivery, outcome, detail))
+        awaiting = self._awaiting_retry
+        if awaiting:
+            for delivery in deliveries:
+                awaiting.pop(delivery.message_id, None)
         for delivery, outcome, detail in problems:
             if outcome is Outcome.REJECTED:
                 stats.rejected += 1
@@ -325,6 +347,7 @@ class Consumer:
                         detail,
                     )
                     owed.retries.append((delivery, delay))
+                    awaiting[delivery.message_id] = time.monotonic() + delay + _RETRY_GRACE
                 else:
                     stats.failed += 1
                     log.error(
