@@ -43,7 +43,15 @@ from codegen.model import (
     StructModel,
     SystemModel,
 )
-from codegen.schema import FieldSpec, SchemaFile, normalize_field
+from codegen.schema import (
+    CommandDecl,
+    EventDecl,
+    FieldSpec,
+    SchemaFile,
+    SendDecl,
+    SubscribeDecl,
+    normalize_field,
+)
 from codegen.types import (
     SCALARS,
     DictType,
@@ -579,19 +587,11 @@ class _Builder:
                         hint = "a routing key names one message; rename one of them"
                     svc.file.error(path, message, hint)
                     continue
-                claimed = self._claim_class(svc, mdecl.class_, path + ("class",))
-                fields = self._fields(svc, mdecl.fields, path + ("fields",))
-                if not claimed:
-                    continue
                 note = f"{kind.capitalize()} ``{key}``: the contract, owned by {svc.name}."
-                struct = StructModel(
-                    mdecl.class_,
-                    "contract",
-                    key,
-                    _struct_doc(mdecl.description, note),
-                    tuple(fields),
-                    svc.file.place(*path),
-                )
+                struct = self._message_struct(svc, mdecl, "contract", key, path, note)
+                if struct is None:
+                    continue
+                fields = list(struct.fields)
                 svc.contracts.append(struct)
                 self.owned[key] = (kind, svc, struct, tuple(_field_def(f) for f in fields))
                 if kind == "command":
@@ -771,19 +771,11 @@ class _Builder:
                     f" (from publisher {owner.name})",
                     f'add "{key}" (or a pattern that matches it) to subscribe = [...] of one of its channels',
                 )
-            claimed = self._claim_class(svc, sdecl.class_, path + ("class",))
-            fields = self._fields(svc, sdecl.fields, path + ("fields",))
-            if not claimed:
-                continue
             note = f"Event ``{key}`` as {svc.name} reads it.\nContract: {owner.name}.{contract.class_name}."
-            view = StructModel(
-                sdecl.class_,
-                "view",
-                key,
-                _struct_doc(sdecl.description, note),
-                tuple(fields),
-                svc.file.place(*path),
-            )
+            view = self._message_struct(svc, sdecl, "view", key, path, note)
+            if view is None:
+                continue
+            fields = list(view.fields)
             self._check_compat(
                 key,
                 writer=(owner, contract, contract_defs),
@@ -833,18 +825,11 @@ class _Builder:
                     continue
                 class_name = self._import_foreign(svc, owner, contract.class_name)
             else:
-                if not self._claim_class(svc, sdecl.class_, path + ("class",)):
-                    continue
-                fields = self._fields(svc, sdecl.fields, path + ("fields",))
                 note = f"Command ``{key}`` as {svc.name} sends it.\nContract: {owner.name}.{contract.class_name}."
-                view = StructModel(
-                    sdecl.class_,
-                    "view",
-                    key,
-                    _struct_doc(sdecl.description, note),
-                    tuple(fields),
-                    svc.file.place(*path),
-                )
+                view = self._message_struct(svc, sdecl, "view", key, path, note)
+                if view is None:
+                    continue
+                fields = list(view.fields)
                 # The sender writes, the owner reads.
                 self._check_compat(
                     key,
@@ -865,6 +850,33 @@ class _Builder:
                     sdecl.description or target.decl.commands[key].description,
                 )
             )
+
+    def _message_struct(
+        self,
+        svc: _Service,
+        decl: CommandDecl | EventDecl | SubscribeDecl | SendDecl,
+        role: Literal["contract", "view"],
+        key: str,
+        path: tuple[str, ...],
+        note: str,
+    ) -> StructModel | None:
+        """The class a message table declares; None when its class name is unusable.
+
+        Fields are checked even then, so one run reports every problem.
+        """
+        assert decl.class_ is not None
+        claimed = self._claim_class(svc, decl.class_, (*path, "class"))
+        fields = self._fields(svc, decl.fields, (*path, "fields"))
+        if not claimed:
+            return None
+        return StructModel(
+            decl.class_,
+            role,
+            key,
+            _struct_doc(decl.description, note),
+            tuple(fields),
+            svc.file.place(*path),
+        )
 
     def _import_foreign(self, svc: _Service, owner: _Service, class_name: str) -> str:
         alias = class_name

@@ -43,6 +43,20 @@ F_CORRELATION: Final = "correlation_id"
 F_CAUSATION: Final = "causation_id"
 F_METADATA: Final = "metadata"
 F_BODY: Final = "body"
+#: every wire field, in the order they are written
+WIRE_FIELDS: Final = (
+    F_MESSAGE_ID,
+    F_ROUTING_KEY,
+    F_KIND,
+    F_SOURCE,
+    F_TARGET,
+    F_TIMESTAMP,
+    F_CONTENT_TYPE,
+    F_CORRELATION,
+    F_CAUSATION,
+    F_METADATA,
+    F_BODY,
+)
 
 
 class WireError(ValueError):

@@ -38,7 +38,7 @@ from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 
 from toolkit.channels.base import DeadLetter, Delivery, TransportError
 from toolkit.channels.redis_keys import DEFAULT_PREFIX, ChannelKeys, validate_name
-from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, WireError
+from toolkit.envelope import COMMAND, EVENT, JSON, WIRE_FIELDS, Envelope, Headers, WireError
 from toolkit.redis_url import async_client, check_async, check_sync, resolve_url, sync_client
 
 __all__ = [
@@ -358,22 +358,7 @@ def _bulk(data: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
-_FIELD_BULKS: Final = {
-    name: _bulk(name.encode())
-    for name in (
-        "message_id",
-        "routing_key",
-        "kind",
-        "source_service",
-        "target_service",
-        "timestamp",
-        "content_type",
-        "correlation_id",
-        "causation_id",
-        "metadata",
-        "body",
-    )
-}
+_FIELD_BULKS: Final = {name: _bulk(name.encode()) for name in WIRE_FIELDS}
 _COUNT_BULKS: Final = {n: _bulk(str(n).encode()) for n in range(0, 64, 2)}
 
 
