@@ -213,7 +213,7 @@ class SystemModel(msgspec.Struct, frozen=True):
     messages: tuple[MessageModel, ...]
     #: consumer views per routing key: (routing key, service, view struct)
     views: tuple[tuple[str, str, StructModel], ...]
-    #: named types per service, for compatibility checks: service -> name -> struct/enum
+    #: the schema files, as shown in headers and errors
     source_files: tuple[str, ...]
     #: sha256 over every source file, for the headers of system-wide files
     sources_hash: str

@@ -8,18 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "tests" / "cases"
-
-
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "toolkit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.cli import CASES, ROOT
+from tests.cli import toolkit_cli as run
 
 
 def test_schema_errors_exit_2_with_every_error_and_no_traceback(tmp_path: Path) -> None:

@@ -5,25 +5,12 @@ from __future__ import annotations
 import importlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from codegen.generate import generate_files
-
-ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "tests" / "cases"
-
-
-def toolkit_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "toolkit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.cli import CASES, ROOT, toolkit_cli
 
 
 def test_repository_generated_code_has_not_drifted() -> None:

@@ -58,6 +58,22 @@ class _Sender:
             )
         return channels
 
+    def _command(
+        self,
+        target_service: str,
+        routing_key: str,
+        body: bytes,
+        content_type: str,
+        metadata: Mapping[str, str] | None,
+        caused_by: Delivery | None,
+    ) -> tuple[str, Envelope]:
+        """The target's channel and the command's envelope; raises before anything is sent."""
+        channel = self.service_map.command_channel(target_service)
+        envelope = self._envelope(
+            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+        )
+        return channel, envelope
+
     def _envelope(
         self,
         routing_key: str,
@@ -131,9 +147,8 @@ class DistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
     ) -> str:
-        channel = self.service_map.command_channel(target_service)
-        envelope = self._envelope(
-            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+        channel, envelope = self._command(
+            target_service, routing_key, body, content_type, metadata, caused_by
         )
         await self.transport.send(channel, (envelope,))
         return envelope.headers.message_id
@@ -227,9 +242,8 @@ class SyncDistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
     ) -> str:
-        channel = self.service_map.command_channel(target_service)
-        envelope = self._envelope(
-            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+        channel, envelope = self._command(
+            target_service, routing_key, body, content_type, metadata, caused_by
         )
         self.transport.send_sync(channel, (envelope,))
         return envelope.headers.message_id

@@ -12,7 +12,6 @@ these as fixtures: ``toolkit_system``, ``make_system``, ``memory_transport``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 from toolkit.bus import DistributedBus, SyncDistributedBus
@@ -165,7 +164,3 @@ def assert_no_drift(
         lines += [f"  missing: {p}" for p in drift.missing]
         lines += [f"  extra: {p}" for p in drift.extra]
         raise AssertionError("\n".join(lines) + "\n" + drift.diff)
-
-
-def services_of(service_map: ServiceMap) -> Iterable[str]:
-    return service_map.services
