@@ -44,8 +44,8 @@ from codegen.types import (
     ScalarType,
     TypeExpr,
 )
-from toolkit import envelope
-from toolkit.service_map import EventRoute, KeyPattern
+from toolkit import wire
+from toolkit.routing import EventRoute, KeyPattern
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -316,37 +316,37 @@ def headers_schema() -> dict[str, Any]:
     text: dict[str, Any] = {"type": "string"}
     nonempty: dict[str, Any] = {"type": "string", "minLength": 1}
     properties: dict[str, dict[str, Any]] = {
-        envelope.F_MESSAGE_ID: {**nonempty, "description": "Unique id of this message."},
-        envelope.F_ROUTING_KEY: {
+        wire.F_MESSAGE_ID: {**nonempty, "description": "Unique id of this message."},
+        wire.F_ROUTING_KEY: {
             **nonempty,
             "description": "Dotted name of the message; consumers route on it without decoding the body.",
         },
-        envelope.F_KIND: {"type": "string", "enum": [envelope.COMMAND, envelope.EVENT]},
-        envelope.F_SOURCE: {**nonempty, "description": "The service that sent the message."},
-        envelope.F_TARGET: {
+        wire.F_KIND: {"type": "string", "enum": [wire.COMMAND, wire.EVENT]},
+        wire.F_SOURCE: {**nonempty, "description": "The service that sent the message."},
+        wire.F_TARGET: {
             **text,
             "description": "Commands only: the service the command is addressed to.",
         },
-        envelope.F_TIMESTAMP: {
+        wire.F_TIMESTAMP: {
             **text,
             "pattern": "^[0-9]+$",
             "description": "Creation time in integer milliseconds since the Unix epoch; "
             "the receiver's clock when missing.",
         },
-        envelope.F_CONTENT_TYPE: {
+        wire.F_CONTENT_TYPE: {
             **text,
-            "default": envelope.JSON,
+            "default": wire.JSON,
             "description": "Media type of the body; left out when it is the default.",
         },
-        envelope.F_CORRELATION: {
+        wire.F_CORRELATION: {
             **text,
             "description": "Id of the first message of the conversation; left out when it equals message_id.",
         },
-        envelope.F_CAUSATION: {
+        wire.F_CAUSATION: {
             **text,
             "description": "Id of the message whose handler sent this one; left out for a first message.",
         },
-        envelope.F_METADATA: {
+        wire.F_METADATA: {
             **text,
             "contentMediaType": "application/json",
             "description": "User metadata: a JSON object of string values, written as one string.",
@@ -360,10 +360,10 @@ def headers_schema() -> dict[str, Any]:
         "See docs/wire-format.md.",
         "properties": properties,
         "required": [
-            envelope.F_MESSAGE_ID,
-            envelope.F_ROUTING_KEY,
-            envelope.F_KIND,
-            envelope.F_SOURCE,
+            wire.F_MESSAGE_ID,
+            wire.F_ROUTING_KEY,
+            wire.F_KIND,
+            wire.F_SOURCE,
         ],
         "x-toolkit-role": "headers",
     }
@@ -388,13 +388,13 @@ def _components(system: SystemModel) -> dict[str, Any]:
             description += "\n\nNo channel subscribes to it: publishing it sends nothing."
         summary = description.split("\n\n", 1)[0].replace("\n", " ")
         extra: dict[str, Any] = {
-            envelope.F_ROUTING_KEY: {"const": message.routing_key},
-            envelope.F_KIND: {"const": message.kind},
+            wire.F_ROUTING_KEY: {"const": message.routing_key},
+            wire.F_KIND: {"const": message.kind},
         }
         required: list[str] = []
         if message.kind == "command":
-            extra[envelope.F_TARGET] = {"const": message.owner}
-            required.append(envelope.F_TARGET)
+            extra[wire.F_TARGET] = {"const": message.owner}
+            required.append(wire.F_TARGET)
         overlay: dict[str, Any] = {"type": "object", "properties": extra}
         if required:
             overlay["required"] = required
@@ -403,7 +403,7 @@ def _components(system: SystemModel) -> dict[str, Any]:
             "title": contract.class_name,
             "summary": summary,
             "description": description,
-            "contentType": envelope.JSON,
+            "contentType": wire.JSON,
             "headers": {
                 "type": "object",
                 "allOf": [{"$ref": f"#/components/schemas/{HEADERS_SCHEMA_NAME}"}, overlay],
@@ -534,7 +534,7 @@ def build_asyncapi(system: SystemModel, *, title: str = "System map") -> dict[st
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": info,
-        "defaultContentType": envelope.JSON,
+        "defaultContentType": wire.JSON,
         "channels": _channels(system),
         "operations": _operations(system),
         "components": _components(system),

@@ -65,7 +65,7 @@ from codegen.types import (
     named_types_in,
     parse_type,
 )
-from toolkit.service_map import KeyPattern
+from toolkit.routing import KeyPattern
 
 __all__ = ["build_system", "load_system"]
 

@@ -11,9 +11,27 @@ import itertools
 import os
 import time
 from collections.abc import Mapping
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
+
+from toolkit.wire import (
+    COMMAND,
+    EVENT,
+    F_BODY,
+    F_CAUSATION,
+    F_CONTENT_TYPE,
+    F_CORRELATION,
+    F_KIND,
+    F_MESSAGE_ID,
+    F_METADATA,
+    F_ROUTING_KEY,
+    F_SOURCE,
+    F_TARGET,
+    F_TIMESTAMP,
+    JSON,
+    Kind,
+)
 
 __all__ = [
     "COMMAND",
@@ -25,38 +43,6 @@ __all__ = [
     "WireError",
     "new_message_id",
 ]
-
-Kind = Literal["command", "event"]
-COMMAND: Final = "command"
-EVENT: Final = "event"
-JSON: Final = "application/json"
-
-# Wire field names; also the order in which they are written.
-F_MESSAGE_ID: Final = "message_id"
-F_ROUTING_KEY: Final = "routing_key"
-F_KIND: Final = "kind"
-F_SOURCE: Final = "source_service"
-F_TARGET: Final = "target_service"
-F_TIMESTAMP: Final = "timestamp"
-F_CONTENT_TYPE: Final = "content_type"
-F_CORRELATION: Final = "correlation_id"
-F_CAUSATION: Final = "causation_id"
-F_METADATA: Final = "metadata"
-F_BODY: Final = "body"
-#: every wire field, in the order they are written
-WIRE_FIELDS: Final = (
-    F_MESSAGE_ID,
-    F_ROUTING_KEY,
-    F_KIND,
-    F_SOURCE,
-    F_TARGET,
-    F_TIMESTAMP,
-    F_CONTENT_TYPE,
-    F_CORRELATION,
-    F_CAUSATION,
-    F_METADATA,
-    F_BODY,
-)
 
 
 class WireError(ValueError):

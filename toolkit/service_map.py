@@ -1,21 +1,16 @@
 """The service map: which channel each command and event goes to.
 
 Generated code builds one :class:`ServiceMap` from the schemas as plain data;
-nothing here reads schema files.
-
-Key patterns: ``*`` matches any run of one or more characters, dots
-included, so ``user.*`` matches ``user.registered`` and
-``user.billing.changed`` but not ``user`` or ``ticket.created``; a pattern
-without ``*`` matches only itself. Matching is done once per (routing key,
-publishing service) and cached; no regular expression runs per message.
+nothing here reads schema files. The matching rules live in
+:mod:`toolkit.routing`; here they are applied once per (routing key,
+publishing service) and cached, so nothing is matched per message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Literal
 
-import msgspec
+from toolkit.routing import ChannelSpec, EventRoute, KeyPattern, event_channels
 
 __all__ = [
     "ChannelSpec",
@@ -24,8 +19,6 @@ __all__ = [
     "ServiceMap",
     "UnknownServiceError",
 ]
-
-ChannelKind = Literal["queue", "stream"]
 
 
 class UnknownServiceError(LookupError):
@@ -38,62 +31,6 @@ class UnknownServiceError(LookupError):
             f"no channel is mapped for service {service!r}: it accepts no commands in the "
             f"service map (services that do: {known_list})"
         )
-
-
-class ChannelSpec(msgspec.Struct, frozen=True):
-    """A channel and the services that consume it (one consumer group each)."""
-
-    name: str
-    kind: ChannelKind
-    consumers: tuple[str, ...]
-    description: str = ""
-
-
-class EventRoute(msgspec.Struct, frozen=True):
-    """Events whose key matches one of ``keys`` go to ``channel``, for ``subscriber``."""
-
-    channel: str
-    subscriber: str
-    keys: tuple[str, ...]
-    include_publishers: tuple[str, ...] | None = None
-    exclude_publishers: tuple[str, ...] | None = None
-
-    def accepts_publisher(self, publisher: str) -> bool:
-        if self.include_publishers is not None:
-            return publisher in self.include_publishers
-        if self.exclude_publishers is not None:
-            return publisher not in self.exclude_publishers
-        return True
-
-
-class KeyPattern:
-    """A routing-key pattern compiled once into literal pieces (no regex)."""
-
-    __slots__ = ("_pieces", "text")
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._pieces = text.split("*")
-
-    def matches(self, key: str) -> bool:
-        pieces = self._pieces
-        if len(pieces) == 1:
-            return key == self.text
-        first, last = pieces[0], pieces[-1]
-        if not key.startswith(first):
-            return False
-        pos = len(first)
-        end = len(key) - len(last)
-        if end < pos or not key.endswith(last):
-            return False
-        # Each '*' must take at least one character.
-        pos += 1
-        for middle in pieces[1:-1]:
-            found = key.find(middle, pos, end)
-            if found < 0:
-                return False
-            pos = found + len(middle) + 1
-        return pos <= end
 
 
 class ServiceMap:
@@ -114,9 +51,6 @@ class ServiceMap:
         #: routing key -> owning service, for commands and events declared in schemas
         self.commands: dict[str, str] = dict(commands or {})
         self.events: dict[str, str] = dict(events or {})
-        self._compiled = [
-            (route, tuple(KeyPattern(k) for k in route.keys)) for route in self.event_routes
-        ]
         self._event_cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def command_channel(self, target_service: str) -> str:
@@ -131,12 +65,7 @@ class ServiceMap:
         cached = self._event_cache.get(cache_key)
         if cached is not None:
             return cached
-        found = {
-            route.channel
-            for route, patterns in self._compiled
-            if route.accepts_publisher(publisher) and any(p.matches(routing_key) for p in patterns)
-        }
-        result = tuple(sorted(found))
+        result = event_channels(self.event_routes, routing_key, publisher)
         self._event_cache[cache_key] = result
         return result
 

@@ -38,8 +38,9 @@ from redis.exceptions import NoScriptError, ReadOnlyError, ResponseError
 
 from toolkit.channels.base import DeadLetter, Delivery, TransportError
 from toolkit.channels.redis_keys import DEFAULT_PREFIX, ChannelKeys, validate_name
-from toolkit.envelope import COMMAND, EVENT, JSON, WIRE_FIELDS, Envelope, Headers, WireError
+from toolkit.envelope import Envelope, Headers, WireError
 from toolkit.redis_url import async_client, check_async, check_sync, resolve_url, sync_client
+from toolkit.wire import COMMAND, EVENT, JSON, WIRE_FIELDS
 
 __all__ = [
     "ChannelOptions",

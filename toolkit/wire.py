@@ -1,0 +1,61 @@
+"""Wire vocabulary: message kinds, the content type and the envelope's field names.
+
+A leaf module: it imports nothing else of the toolkit. The envelope, the
+transports and the generator's documents (AsyncAPI) all spell the wire form
+with these names; ``docs/wire-format.md`` describes it for other languages.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "COMMAND",
+    "EVENT",
+    "F_BODY",
+    "F_CAUSATION",
+    "F_CONTENT_TYPE",
+    "F_CORRELATION",
+    "F_KIND",
+    "F_MESSAGE_ID",
+    "F_METADATA",
+    "F_ROUTING_KEY",
+    "F_SOURCE",
+    "F_TARGET",
+    "F_TIMESTAMP",
+    "JSON",
+    "WIRE_FIELDS",
+    "Kind",
+]
+
+Kind = Literal["command", "event"]
+COMMAND: Final = "command"
+EVENT: Final = "event"
+JSON: Final = "application/json"
+
+# Wire field names; also the order in which they are written.
+F_MESSAGE_ID: Final = "message_id"
+F_ROUTING_KEY: Final = "routing_key"
+F_KIND: Final = "kind"
+F_SOURCE: Final = "source_service"
+F_TARGET: Final = "target_service"
+F_TIMESTAMP: Final = "timestamp"
+F_CONTENT_TYPE: Final = "content_type"
+F_CORRELATION: Final = "correlation_id"
+F_CAUSATION: Final = "causation_id"
+F_METADATA: Final = "metadata"
+F_BODY: Final = "body"
+#: every wire field, in the order they are written
+WIRE_FIELDS: Final = (
+    F_MESSAGE_ID,
+    F_ROUTING_KEY,
+    F_KIND,
+    F_SOURCE,
+    F_TARGET,
+    F_TIMESTAMP,
+    F_CONTENT_TYPE,
+    F_CORRELATION,
+    F_CAUSATION,
+    F_METADATA,
+    F_BODY,
+)
