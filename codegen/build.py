@@ -65,6 +65,7 @@ from codegen.types import (
     named_types_in,
     parse_type,
 )
+from toolkit.paths import relative_path
 from toolkit.routing import KeyPattern
 
 __all__ = ["build_system", "load_system"]
@@ -129,13 +130,6 @@ class _File:
         )
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 _MSGSPEC_PATH = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|\['((?:[^'\\]|\\.)*)'\]""")
 
 
@@ -162,7 +156,7 @@ _SHAPE_HINTS = {
 
 
 def _load_file(path: Path, sink: list[Diagnostic]) -> _File | None:
-    display = _display(path)
+    display = relative_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -214,7 +208,7 @@ def load_system(schemas_dir: Path, package: str = "generated") -> SystemModel:
         raise SchemaErrors(
             [
                 Diagnostic(
-                    _display(schemas_dir),
+                    relative_path(schemas_dir),
                     0,
                     "",
                     "no schema files (*.toml) found"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import msgspec
 
+from toolkit.paths import relative_path
+
 __all__ = ["Diagnostic", "SchemaErrors", "format_key_path", "locate"]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -165,7 +167,4 @@ def locate(text: str, path: Sequence[str | int]) -> int:
 
 
 def relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return relative_path(path)

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import msgspec.structs
 
-__all__ = ["Config", "load_config"]
+__all__ = ["Config", "ConfigError", "load_config", "replace_config"]
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -34,6 +35,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None
     pyproject: Path | None
     accept_breaking: tuple[str, ...] = ()
+
+
+def replace_config(config: Config, **changes: Any) -> Config:
+    """``config`` with some settings changed; every other setting is kept."""
+    return msgspec.structs.replace(config, **changes)
 
 
 class ConfigError(ValueError):

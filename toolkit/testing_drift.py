@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.config import Config, load_config
+from toolkit.config import Config, load_config, replace_config
 
 if TYPE_CHECKING:
     from codegen.impl_check import ImplProblem
@@ -54,16 +54,7 @@ def _resolve(service: str | None, path_or_config: PathOrConfig) -> Config:
         module = Path(file_part).resolve()
         config = load_config(module.parent)
         implementation = str(module) + (f":{class_part}" if class_part else "")
-        return Config(
-            root=config.root,
-            schemas=config.schemas,
-            output=config.output,
-            package=config.package,
-            implementations={service: implementation},
-            snapshot=config.snapshot,
-            redis_url=config.redis_url,
-            pyproject=config.pyproject,
-        )
+        return replace_config(config, implementations={service: implementation})
     return config
 
 
@@ -93,16 +84,7 @@ def implementation_problems(
                 f"no implementation configured for {service!r} in {where}; set "
                 f'[tool.toolkit] implementations = {{ {service} = "app/handlers.py:ClassName" }}'
             )
-        config = Config(
-            root=config.root,
-            schemas=config.schemas,
-            output=config.output,
-            package=config.package,
-            implementations={service: config.implementations[service]},
-            snapshot=config.snapshot,
-            redis_url=config.redis_url,
-            pyproject=config.pyproject,
-        )
+        config = replace_config(config, implementations={service: config.implementations[service]})
     return check_implementations(config)
 
 

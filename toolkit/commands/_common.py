@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from toolkit.config import Config, ConfigError, load_config
+from toolkit.config import Config, ConfigError, load_config, replace_config
+from toolkit.paths import relative_path
 
 __all__ = ["add_location_flags", "config_from", "fail"]
 
@@ -34,15 +35,11 @@ def config_from(args: argparse.Namespace) -> Config:
     schemas = getattr(args, "schemas", None)
     out = getattr(args, "out", None)
     package = getattr(args, "package", None)
-    return Config(
-        root=config.root,
+    return replace_config(
+        config,
         schemas=schemas if schemas is not None else config.schemas,
         output=out if out is not None else config.output,
         package=package or (out.name if out is not None else config.package),
-        implementations=config.implementations,
-        snapshot=config.snapshot,
-        redis_url=config.redis_url,
-        pyproject=config.pyproject,
     )
 
 
@@ -52,7 +49,4 @@ def fail(message: str) -> int:
 
 
 def display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    return relative_path(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.commands._common import add_location_flags, config_from, display, fail
+from toolkit.paths import relative_path
 
 
 def register(sub: Any) -> None:
@@ -147,7 +148,4 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def _setting_path(target: Path, root: Path) -> str:
-    try:
-        return target.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return target.as_posix()
+    return relative_path(target, root)
