@@ -2,17 +2,20 @@
 
 # install the toolkit with its test and lint tools
 setup:
-    pip install -e ".[dev]"
+    pip install -e ".[dev]" --config-settings editable_mode=strict
 
 # generate code from schemas/ into generated/
 generate:
     toolkit generate
 
-# fail when generated/ or docs/system/ has drifted from schemas/
-check:
+# CI: fail when generated/ or docs/system/ has drifted from schemas/, or when the
+# contracts break against the base branch (`just check origin/release` for another).
+# The base must be a git revision: the committed lock file moves with every
+# `toolkit generate`, so comparing with it would never see a breaking change.
+check BASE="origin/main":
     toolkit generate --check
     toolkit docs --check
-    toolkit check --against generated/contracts.lock.json
+    toolkit check --against {{BASE}}
 
 # breaking changes against a git revision, e.g. `just breaking origin/main`
 breaking REF="HEAD":
@@ -53,5 +56,5 @@ bench-generate:
 
 # Redis Streams end to end vs hand-written redis-py and FastStream
 bench-redis:
-    pip install -q -e ".[bench]"
+    pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e
