@@ -96,3 +96,16 @@ def test_importing_the_runtime_does_not_import_codegen_jinja_or_libcst() -> None
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_verbose_flag_is_accepted_after_the_subcommand() -> None:
+    from toolkit.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["-v", "generate"]).verbose == 1
+    assert parser.parse_args(["generate", "-v"]).verbose == 1
+    assert parser.parse_args(["generate"]).verbose == 0
+    argv = ["run", "ticket_commands", "--service", "ticket_service", "--app", "m:o", "-vv"]
+    assert parser.parse_args(argv).verbose == 2
+    done = run("generate", "--check", "-v")
+    assert done.returncode == 0, done.stderr

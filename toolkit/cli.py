@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in _COMMANDS:
         importlib.import_module(f"toolkit.commands.{name}").register(sub)
+    # `-v` also where users type it, after the subcommand (`toolkit run ... -v`); SUPPRESS
+    # keeps a subcommand without it from resetting a count given before the subcommand.
+    for command in sub.choices.values():
+        command.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=argparse.SUPPRESS,
+            help="more logging (-vv for debug)",
+        )
     return parser
 
 

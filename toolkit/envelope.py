@@ -187,7 +187,9 @@ def _reseed_after_fork() -> None:
     _ID_COUNTER = _new_counter()
 
 
-os.register_at_fork(after_in_child=_reseed_after_fork)
+# Not on Windows, which has no fork (and so no ids copied into a child).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
 def new_message_id() -> str:

@@ -5,19 +5,47 @@
 * ``toolkit_system``: an InMemorySystem of the project's generated SERVICE_MAP
   (``[tool.toolkit]`` output/package in pyproject.toml).
 * ``toolkit_drift``: call it to assert generated code matches the schema files.
+
+It also makes the project's generated package importable from tests: plain
+``pytest`` (unlike ``python -m pytest``) does not put the project folder on
+``sys.path``, so ``import generated`` would fail without a ``pythonpath``
+setting. The folder holding ``[tool.toolkit] output`` is added when the
+package is not importable already.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from toolkit.channels.memory import InMemoryTransport
 from toolkit.service_map import ServiceMap
 from toolkit.testing import InMemorySystem, assert_no_drift
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _make_generated_importable(Path(config.rootpath))
+
+
+def _make_generated_importable(root: Path) -> None:
+    from toolkit.config import ConfigError, load_config
+
+    try:
+        settings = load_config(root)
+    except ConfigError:
+        return  # reported by the commands that need the settings, not by every test run
+    if not (settings.output / "__init__.py").is_file():
+        return
+    if importlib.util.find_spec(settings.package) is not None:
+        return
+    parent = str(settings.output.resolve().parent)
+    if parent not in sys.path:
+        sys.path.insert(0, parent)
 
 
 @pytest.fixture
