@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.cli import ROOT, toolkit_cli
 
-USER_TEST = '''
+USER_TEST = """
 from generated.service_map import SERVICE_MAP
 from generated.order_service import PlaceOrder
 
@@ -21,7 +21,7 @@ def test_generated_code_imports():
 
 async def test_fixture_system(toolkit_system):
     assert toolkit_system.service_map is SERVICE_MAP
-'''
+"""
 
 
 def test_plain_pytest_finds_the_generated_package(tmp_path: Path) -> None:
