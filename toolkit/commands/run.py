@@ -71,8 +71,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
-    from toolkit.redis_url import RedisUnavailable
+    from toolkit.channels.redis import ChannelOptions, RedisTransport, RedisUnavailable
     from toolkit.retry import RetryPolicy
     from toolkit.runner import AppError, Runner, RunOptions, bind_app, load_app, service_map_of
 
