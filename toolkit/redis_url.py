@@ -5,24 +5,5 @@ Kept so that existing imports go on working (the same objects).
 
 from __future__ import annotations
 
-from toolkit.channels.redis.connection import (
-    DEFAULT_URL,
-    RedisUnavailable,
-    async_client,
-    check_async,
-    check_sync,
-    redact,
-    resolve_url,
-    sync_client,
-)
-
-__all__ = [
-    "DEFAULT_URL",
-    "RedisUnavailable",
-    "async_client",
-    "check_async",
-    "check_sync",
-    "redact",
-    "resolve_url",
-    "sync_client",
-]
+from toolkit.channels.redis.connection import *  # noqa: F403
+from toolkit.channels.redis.connection import __all__ as __all__

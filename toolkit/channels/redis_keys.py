@@ -5,6 +5,5 @@ Kept so that existing imports go on working (the same objects).
 
 from __future__ import annotations
 
-from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
-
-__all__ = ["DEFAULT_PREFIX", "ChannelKeys", "validate_name"]
+from toolkit.channels.redis.keys import *  # noqa: F403
+from toolkit.channels.redis.keys import __all__ as __all__
