@@ -75,7 +75,7 @@ async def ours_produce(url: str, n: int, rate: float | None) -> None:
     import generated
     from generated.user_service import UserRegistered, UserServicePublisher
     from toolkit import DistributedBus
-    from toolkit.channels.redis_streams import RedisTransport
+    from toolkit.channels.redis import RedisTransport
 
     transport = RedisTransport(url, prefix="ours")
     publisher = UserServicePublisher(
@@ -104,7 +104,7 @@ async def ours_produce(url: str, n: int, rate: float | None) -> None:
 async def ours_consume(url: str, n: int, latency: bool) -> dict[str, Any]:
     import generated.ticket_service as ticket_service
     from toolkit import Runner, RunOptions
-    from toolkit.channels.redis_streams import RedisTransport
+    from toolkit.channels.redis import RedisTransport
 
     transport = RedisTransport(url, prefix="ours")
     seen: list[int] = []

@@ -7,9 +7,13 @@ direction fails here.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from tests.cli import ROOT
 
@@ -74,3 +78,99 @@ def test_the_running_runtime_never_loads_the_generator() -> None:
     )
     forbidden = {m for m in loaded if m.split(".")[0] in {"codegen", "jinja2", "libcst"}}
     assert not forbidden, sorted(forbidden)
+
+
+def test_the_command_line_loads_neither_the_transports_nor_the_runtime_to_start() -> None:
+    loaded = _modules_after("import toolkit.cli\ntoolkit.cli.build_parser()")
+    assert not {"redis", "toolkit.channels.redis.transport", "toolkit.consumer"} & loaded
+
+
+def _forbidden(loaded: set[str]) -> list[str]:
+    return sorted(m for m in loaded if m.split(".")[0] in {"codegen", "jinja2", "libcst"})
+
+
+#: every public name of the runtime, the Redis package and its modules, the testing helpers
+_IMPORT_THE_RUNTIME = (
+    "import asyncio, importlib, pkgutil, uuid, toolkit, toolkit.channels.redis, toolkit.testing\n"
+    "for name in toolkit.__all__:\n"
+    "    getattr(toolkit, name)\n"
+    "for name in toolkit.channels.redis.__all__:\n"
+    "    getattr(toolkit.channels.redis, name)\n"
+    "for info in pkgutil.iter_modules(toolkit.channels.redis.__path__, 'toolkit.channels.redis.'):\n"
+    "    importlib.import_module(info.name)\n"
+)
+
+
+#: a Redis consumer (Runner) handles a command a generated publisher sent
+_RUN_A_REDIS_CONSUMER = (
+    "from generated.service_map import SERVICE_MAP\n"
+    "from generated.ticket_service import CreateTicket, bind\n"
+    "from generated.user_service import UserServicePublisher\n"
+    "from toolkit import DistributedBus, Runner, RunOptions\n"
+    "from toolkit.channels.redis import RedisTransport\n"
+    "handled = []\n"
+    "class Tickets:\n"
+    "    def __getattr__(self, name):\n"
+    "        return lambda message, meta: handled.append(message)\n"
+    "async def main():\n"
+    "    transport = RedisTransport(REDIS_URL, prefix='arch')\n"
+    "    runner = Runner(transport, 'ticket_commands', bind(Tickets()), RunOptions(until_empty=True))\n"
+    "    await runner.consumer.subscription()\n"
+    "    users = UserServicePublisher(DistributedBus('user_service', SERVICE_MAP, transport))\n"
+    "    await users.send_ticket_create(\n"
+    "        CreateTicket(ticket_id=uuid.uuid4(), subject='s', requester_email='a@b.c')\n"
+    "    )\n"
+    "    await runner.run()\n"
+    "    await transport.close()\n"
+    "    assert handled, 'the command was not handled'\n"
+    "asyncio.run(main())\n"
+)
+
+
+def test_a_redis_consumer_never_loads_the_generator(tmp_path: Path) -> None:
+    from tests.redis.conftest import require_redis_server
+    from tests.redis.server import RedisServer
+
+    require_redis_server()
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        script = _RUN_A_REDIS_CONSUMER.replace("REDIS_URL", repr(server.url))
+        loaded = _modules_after(_IMPORT_THE_RUNTIME + script)
+    finally:
+        server.stop()
+    assert not _forbidden(loaded)
+    assert {"toolkit.runner", "toolkit.channels.redis.subscription"} <= loaded
+
+
+#: (old import path, its names that moved: None for all of its ``__all__``, where they live now)
+OLD_PATHS = [
+    (
+        "toolkit.channels.redis_streams",
+        None,
+        ["toolkit.channels.redis", "toolkit.channels.redis.entries"],
+    ),
+    ("toolkit.channels.redis_keys", None, ["toolkit.channels.redis.keys"]),
+    ("toolkit.redis_url", None, ["toolkit.channels.redis.connection"]),
+    ("toolkit.testing_drift", None, ["toolkit.testing.drift"]),
+    ("toolkit.testing", None, ["toolkit.testing.system", "toolkit.testing.drift"]),
+    (
+        "toolkit",
+        ["ChannelOptions", "RedisTransport", "SyncRedisTransport"],
+        ["toolkit.channels.redis"],
+    ),
+    ("toolkit", ["Runner", "RunOptions"], ["toolkit.runner"]),
+    ("toolkit.consumer", ["describe_failure", "failure_details"], ["toolkit.settlement"]),
+]
+
+
+@pytest.mark.parametrize(("old", "names", "homes"), OLD_PATHS)
+def test_old_import_paths_give_the_same_objects(
+    old: str, names: list[str] | None, homes: list[str]
+) -> None:
+    module = importlib.import_module(old)
+    places = [importlib.import_module(home) for home in homes]
+    for name in names if names is not None else module.__all__:
+        assert name in module.__all__, f"{old}.{name} is not exported"
+        found = [getattr(place, name) for place in places if name in place.__all__]
+        assert found, f"{old}.{name} is in none of {homes}"
+        assert getattr(module, name) is found[0], f"{old}.{name} is another object"

@@ -20,7 +20,7 @@ from codegen.impl_check import (
 )
 from codegen.scaffold import scaffold
 from toolkit.config import Config, load_config
-from toolkit.testing_drift import assert_handlers_match, implementation_problems
+from toolkit.testing.drift import assert_handlers_match, implementation_problems
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = "tests/fixtures_scaffold/drifted_ticket_handlers.py"
@@ -229,7 +229,7 @@ def test_nothing_configured_is_nothing_to_check(tmp_path: Path) -> None:
     assert check_implementations(_config(tmp_path, {})) == []
 
 
-# -- toolkit.testing_drift -------------------------------------------------------------------
+# -- toolkit.testing.drift -------------------------------------------------------------------
 
 
 @pytest.fixture

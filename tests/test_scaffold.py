@@ -320,7 +320,7 @@ def test_scaffolded_module_is_ruff_clean(project: Path) -> None:
 
 def test_runtime_does_not_import_libcst() -> None:
     code = (
-        "import sys, toolkit, toolkit.cli, toolkit.testing_drift, toolkit.commands.scaffold\n"
+        "import sys, toolkit, toolkit.cli, toolkit.testing, toolkit.commands.scaffold\n"
         "toolkit.cli.build_parser()\n"
         "assert 'libcst' not in sys.modules, 'libcst imported'\n"
     )

@@ -14,9 +14,12 @@ consumer, the runner or any transport.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from toolkit.bus import DistributedBus, PublishResult, SyncDistributedBus
     from toolkit.channels.base import (
         DeadLetter,
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
         TransportError,
     )
     from toolkit.channels.memory import InMemoryTransport
-    from toolkit.channels.redis_streams import ChannelOptions, RedisTransport, SyncRedisTransport
+    from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
     from toolkit.consumer import Consumer, ConsumerStats
     from toolkit.dispatcher import Dispatcher, HandlerResult, Outcome, Rejected, Route
     from toolkit.envelope import Envelope, Headers, WireError, new_message_id
@@ -53,9 +56,9 @@ _LAZY: dict[str, str] = {
     "Transport": "toolkit.channels.base",
     "TransportError": "toolkit.channels.base",
     "InMemoryTransport": "toolkit.channels.memory",
-    "ChannelOptions": "toolkit.channels.redis_streams",
-    "RedisTransport": "toolkit.channels.redis_streams",
-    "SyncRedisTransport": "toolkit.channels.redis_streams",
+    "ChannelOptions": "toolkit.channels.redis.options",
+    "RedisTransport": "toolkit.channels.redis.transport",
+    "SyncRedisTransport": "toolkit.channels.redis.sync",
     "Consumer": "toolkit.consumer",
     "ConsumerStats": "toolkit.consumer",
     "Dispatcher": "toolkit.dispatcher",
@@ -79,17 +82,32 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+def _lazy(
+    module: str, names: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """PEP 562 ``__getattr__`` and ``__dir__`` for the package ``module``.
+
+    ``names`` maps each public name to the module that defines it; a name is
+    imported on first use. Here rather than in a module of its own, so that
+    subpackages (:mod:`toolkit.channels.redis`) share it at no import cost.
+    """
+    namespace = sys.modules[module].__dict__
+
+    def __getattr__(name: str) -> Any:
+        source = names.get(name)
+        if source is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(source), name)
+        namespace[name] = value  # later lookups skip __getattr__
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *names})
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy(__name__, _LAZY)
 
 
 __all__ = [

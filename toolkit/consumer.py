@@ -12,6 +12,9 @@ ends ``run``: the consumer logs, backs off (growing pauses, capped, never a
 tight loop), keeps the settlements it still owes (acks, dead letters,
 retries) and makes them first once the channel is back. It returns only
 when asked (``stop``) or when a limit given to ``run`` is reached.
+
+What is owed and how it is settled, and what a dead letter says about a
+handler's failure, is :mod:`toolkit.settlement`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import os
 import random
 import socket
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -32,6 +34,7 @@ import msgspec
 from toolkit.channels.base import DelayedRetry, Delivery, Subscription, Transport, TransportError
 from toolkit.dispatcher import Dispatcher, Outcome
 from toolkit.retry import NO_RETRY, RetryPolicy
+from toolkit.settlement import Owed, describe_failure, failure_details, too_many_deliveries
 
 __all__ = [
     "Consumer",
@@ -73,37 +76,6 @@ def default_consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def describe_failure(exc: BaseException) -> str:
-    """The dead-letter reason for a handler exception: type, message and traceback."""
-    trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return f"handler raised {type(exc).__name__}: {exc}\n{trace}"
-
-
-def failure_details(exc: BaseException, attempts: int, channel: str) -> dict[str, str]:
-    """Structured dead-letter details for a handler exception."""
-    return {
-        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "error_message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-        "attempts": str(attempts),
-        "channel": channel,
-    }
-
-
-class _Owed:
-    """Settlements decided but not yet confirmed by the transport (kept across an outage)."""
-
-    __slots__ = ("acks", "rejects", "retries")
-
-    def __init__(self) -> None:
-        self.acks: list[Delivery] = []
-        self.rejects: list[tuple[Delivery, str, dict[str, str]]] = []
-        self.retries: list[tuple[Delivery, float]] = []
-
-    def __bool__(self) -> bool:
-        return bool(self.acks or self.rejects or self.retries)
-
-
 class Consumer:
     """Consumes one channel for one service (its consumer group).
 
@@ -143,7 +115,7 @@ class Consumer:
         # Retries this consumer scheduled, by message id -> when to stop waiting for them
         # (``until_empty`` waits for them; another consumer may take them, hence the limit).
         self._awaiting_retry: dict[str, float] = {}
-        self._owed = _Owed()
+        self._owed = Owed()
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
@@ -195,7 +167,7 @@ class Consumer:
             try:
                 sub = await self.subscription()
                 if self._owed:
-                    await self._settle(sub)
+                    await self._owed.settle(sub)
                 # "Empty" includes retries this consumer scheduled: wait for them too.
                 waiting_retries = until_empty and self._retries_outstanding()
                 deliveries = await sub.receive(
@@ -242,7 +214,7 @@ class Consumer:
                     rate_at, rate_count = now, stats.processed
         if self._owed and self._subscription is not None:
             try:
-                await self._settle(self._subscription)
+                await self._owed.settle(self._subscription)
             except TransportError as exc:
                 log.warning(
                     "could not settle %d message(s) on %s before stopping (%s); "
@@ -295,7 +267,7 @@ class Consumer:
                 outcomes = [
                     await dispatch(d)
                     if max_deliveries is None or d.delivery_count <= max_deliveries
-                    else _too_many(d)
+                    else too_many_deliveries(d)
                     for d in deliveries
                 ]
             for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
@@ -367,7 +339,7 @@ class Consumer:
                             failure_details(detail, count, self.channel),
                         )
                     )
-        await self._settle(sub)
+        await owed.settle(sub)
 
     async def _dispatch_concurrently(
         self, deliveries: Sequence[Delivery]
@@ -378,37 +350,13 @@ class Consumer:
 
         async def one(delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
             if max_deliveries is not None and delivery.delivery_count > max_deliveries:
-                return _too_many(delivery)
+                return too_many_deliveries(delivery)
             async with gate:
                 return await dispatch(delivery)
 
         return list(await asyncio.gather(*(one(d) for d in deliveries)))
 
-    async def _settle(self, sub: Subscription) -> None:
-        """Make owed acks, dead letters and retries; each is forgotten once the transport confirms it."""
-        owed = self._owed
-        if owed.acks:
-            await sub.ack(owed.acks)
-            owed.acks = []
-        while owed.rejects:
-            delivery, reason, details = owed.rejects[0]
-            await sub.reject(delivery, reason, details)
-            owed.rejects.pop(0)
-        while owed.retries:
-            delivery, delay = owed.retries[0]
-            assert isinstance(sub, DelayedRetry)
-            await sub.retry_later(delivery, delay)
-            owed.retries.pop(0)
-
     async def close(self) -> None:
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None
-
-
-def _too_many(delivery: Delivery) -> tuple[Outcome, str]:
-    return (
-        Outcome.REJECTED,
-        f"delivered {delivery.delivery_count} times without being settled "
-        "(did handling it crash the consumer?)",
-    )

@@ -19,16 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import inspect
 import logging
-import os
-import resource
 import signal
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -36,9 +29,9 @@ from toolkit.channels.base import Transport
 from toolkit.consumer import Consumer, ConsumerStats
 from toolkit.dispatcher import Dispatcher
 from toolkit.retry import RetryPolicy
-from toolkit.service_map import ServiceMap
+from toolkit.rss import rss_bytes
 
-__all__ = ["AppError", "RunOptions", "Runner", "bind_app", "load_app", "rss_bytes"]
+__all__ = ["RunOptions", "Runner"]
 
 log = logging.getLogger("toolkit.runner")
 
@@ -60,20 +53,6 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: longest wait for new messages before checking limits again, seconds
     block_timeout: float = 1.0
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
-
-
-class AppError(ValueError):
-    """The ``--app`` object or the service cannot be loaded or bound."""
-
-
-def rss_bytes() -> int:
-    """Current resident set size (Linux), else the peak one."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
 
 
 class Runner:
@@ -181,64 +160,3 @@ class Runner:
 
 def _failures(stats: ConsumerStats) -> int:
     return stats.failed + stats.retried + stats.rejected
-
-
-def load_app(spec: str) -> Any:
-    """Import ``module:attribute`` (dotted attribute path allowed).
-
-    A class or a plain function is called with no arguments (a factory);
-    anything else is used as it is: a handler implementation or a Dispatcher.
-    The current directory is importable, as with ``python -m``.
-    """
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise AppError(f"--app must look like 'module:object', not {spec!r}")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise AppError(f"cannot import {module_name!r} for --app {spec}: {exc}") from exc
-    for part in attribute.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            raise AppError(f"{module_name!r} has no attribute {attribute!r}") from None
-    if inspect.isclass(target) or inspect.isfunction(target):
-        target = target()
-    if inspect.isawaitable(target):
-        raise AppError(f"{spec} is an async factory; give a plain function or class")
-    return target
-
-
-def bind_app(app: Any, service: str, package: str, output: Path | None = None) -> Dispatcher:
-    """Bind ``app`` with the generated ``<package>.<service>.bind`` (a Dispatcher is kept)."""
-    if isinstance(app, Dispatcher):
-        if app.service != service:
-            raise AppError(f"--app gives a dispatcher for {app.service!r}, not {service!r}")
-        return app
-    module = _import_generated(f"{package}.{service}", output)
-    bind = getattr(module, "bind", None)
-    if bind is None:
-        raise AppError(f"{package}.{service} has no bind(); is it a generated service package?")
-    dispatcher: Dispatcher = bind(app)
-    return dispatcher
-
-
-def service_map_of(package: str, output: Path | None = None) -> ServiceMap:
-    module = _import_generated(package, output)
-    service_map = getattr(module, "SERVICE_MAP", None)
-    if not isinstance(service_map, ServiceMap):
-        raise AppError(f"{package} has no SERVICE_MAP; run `toolkit generate`")
-    return service_map
-
-
-def _import_generated(name: str, output: Path | None) -> Any:
-    if output is not None:
-        parent = str(output.resolve().parent)
-        if parent not in sys.path:
-            sys.path.insert(0, parent)
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise AppError(f"cannot import generated package {name!r}: {exc}") from exc

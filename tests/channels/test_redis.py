@@ -11,7 +11,7 @@ import pytest
 
 from tests.channels.conformance import *  # noqa: F403
 from tests.redis.server import RedisServer, redis_server_path
-from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
+from toolkit.channels.redis import ChannelOptions, RedisTransport
 
 VISIBILITY = 0.5
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.redis.server import RedisServer, redis_server_path
-from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
+from toolkit.channels.redis import ChannelOptions, RedisTransport
 
 
 def require_redis_server() -> None:

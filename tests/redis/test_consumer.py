@@ -16,7 +16,7 @@ from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from tests.redis.server import RedisServer
 from toolkit import Consumer, InMemoryTransport, RetryPolicy, Transport
-from toolkit.channels.redis_streams import RedisTransport
+from toolkit.channels.redis import RedisTransport
 
 CHANNEL = "ticket_commands"
 FAST_RETRY = RetryPolicy(attempts=3, base=0.05, cap=0.2, jitter=0)

@@ -18,7 +18,7 @@ from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from tests.redis.server import RedisServer
 from toolkit import Consumer, TransportError
-from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
+from toolkit.channels.redis import ChannelOptions, RedisTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "ticket_commands"

@@ -18,7 +18,7 @@ import generated.ticket_service as ticket_service
 from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from toolkit import RetryPolicy, Runner, RunOptions
-from toolkit.channels.redis_streams import RedisTransport
+from toolkit.channels.redis import RedisTransport
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,14 +17,8 @@ from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from tests.redis.server import RedisServer
 from toolkit import Envelope, SyncDistributedBus, WireError
-from toolkit.channels.redis_keys import ChannelKeys
-from toolkit.channels.redis_streams import (
-    RedisTransport,
-    SyncRedisTransport,
-    _positional,
-    parse_entry,
-)
-from toolkit.redis_url import RedisUnavailable
+from toolkit.channels.redis import ChannelKeys, RedisTransport, RedisUnavailable, SyncRedisTransport
+from toolkit.channels.redis.entries import parse_entry, parse_positional
 from toolkit.runner import Runner, RunOptions
 
 CHANNEL = "ticket_commands"
@@ -122,7 +116,7 @@ def test_fast_entry_parsing_agrees_with_the_envelope_codec(fields: dict[str, Any
         )
     assert got == expected
     flat = [item for pair in raw.items() for item in pair]
-    positional = _positional(flat)
+    positional = parse_positional(flat)
     if positional is not None:
         assert (
             msgspec.structs.replace(

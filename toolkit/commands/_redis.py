@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from toolkit.channels.redis_keys import DEFAULT_PREFIX
+from toolkit.channels.redis.keys import DEFAULT_PREFIX
 from toolkit.config import ConfigError, load_config
 
 __all__ = ["add_redis_flags", "redis_url_from"]

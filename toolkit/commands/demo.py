@@ -23,7 +23,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from codegen.errors import SchemaErrors
     from codegen.generate import generate_files, write_files
-    from toolkit.demo import run_demo
+    from toolkit.commands._demo import run_demo
 
     config = config_from(args)
     try:

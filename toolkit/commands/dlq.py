@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toolkit.redis_url import RedisUnavailable
+    from toolkit.channels.redis import RedisUnavailable
 
     if args.dlq_action in ("replay", "purge"):
         selected = bool(args.ids) or args.all or args.routing_key or args.count is not None
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis_streams import RedisTransport
+    from toolkit.channels.redis import RedisTransport
 
     transport = RedisTransport(redis_url_from(args), prefix=args.prefix)
     try:

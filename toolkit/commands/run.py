@@ -71,10 +71,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis_streams import ChannelOptions, RedisTransport
-    from toolkit.redis_url import RedisUnavailable
+    from toolkit.channels.redis import ChannelOptions, RedisTransport, RedisUnavailable
+    from toolkit.commands._app import AppError, bind_app, load_app, service_map_of
     from toolkit.retry import RetryPolicy
-    from toolkit.runner import AppError, Runner, RunOptions, bind_app, load_app, service_map_of
+    from toolkit.runner import Runner, RunOptions
 
     config = config_from(args)
     try:

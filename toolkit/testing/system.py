@@ -1,18 +1,10 @@
-"""Helpers for testing services built on toolkit, without any server.
+"""``InMemorySystem``: several services in one process on in-memory channels, no server.
 
-``InMemorySystem`` runs several services in one process on in-memory
-channels: send and publish as any service, look at what landed in a channel,
-run a service's consumers for N messages or until idle. ``assert_no_drift``
-fails a test when generated code no longer matches the schema files.
-
-The pytest plugin (``toolkit.pytest_plugin``, registered automatically) wraps
-these as fixtures: ``toolkit_system``, ``make_system``, ``memory_transport``,
-``toolkit_drift``.
+Send and publish as any service, look at what landed in a channel, run a
+service's consumers for N messages or until idle.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from toolkit.bus import DistributedBus, SyncDistributedBus
 from toolkit.channels.base import DeadLetter
@@ -21,9 +13,8 @@ from toolkit.consumer import Consumer, ConsumerStats
 from toolkit.dispatcher import Dispatcher
 from toolkit.envelope import Envelope
 from toolkit.service_map import ServiceMap
-from toolkit.testing_drift import assert_handlers_match, implementation_problems
 
-__all__ = ["InMemorySystem", "assert_handlers_match", "assert_no_drift", "implementation_problems"]
+__all__ = ["InMemorySystem"]
 
 
 class InMemorySystem:
@@ -132,35 +123,3 @@ def _add(total: ConsumerStats, now: ConsumerStats, before: ConsumerStats) -> Non
     total.skipped += now.skipped - before.skipped
     total.rejected += now.rejected - before.rejected
     total.failed += now.failed - before.failed
-
-
-def assert_no_drift(
-    schemas: Path | str | None = None,
-    output: Path | str | None = None,
-    package: str | None = None,
-) -> None:
-    """Fail (AssertionError with a unified diff) when ``output`` does not match ``schemas``.
-
-    Defaults come from ``[tool.toolkit]`` in the nearest pyproject.toml. Bad
-    schema files fail too, with every error listed.
-    """
-    from codegen.errors import SchemaErrors
-    from codegen.generate import check_files, generate_files
-    from toolkit.config import load_config
-
-    config = load_config()
-    schemas_dir = Path(schemas) if schemas is not None else config.schemas
-    out_dir = Path(output) if output is not None else config.output
-    try:
-        files = generate_files(
-            schemas_dir, package or (out_dir.name if output is not None else config.package)
-        )
-    except SchemaErrors as exc:
-        raise AssertionError(f"schema files are invalid:\n{exc.render()}") from None
-    drift = check_files(files, out_dir)
-    if not drift.clean:
-        lines = [f"{out_dir} has drifted from {schemas_dir}; run `toolkit generate`"]
-        lines += [f"  stale: {p}" for p in drift.changed]
-        lines += [f"  missing: {p}" for p in drift.missing]
-        lines += [f"  extra: {p}" for p in drift.extra]
-        raise AssertionError("\n".join(lines) + "\n" + drift.diff)

@@ -1,0 +1,109 @@
+"""Redis connections from a URL.
+
+``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS) and
+``unix:///path/to/redis.sock[?db=0]``; ACL user and password in the URL.
+Without a URL, ``REDIS_URL`` from the environment, else
+``redis://localhost:6379/0``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.retry import Retry
+
+from toolkit.channels.redis.errors import RedisUnavailable
+
+__all__ = [
+    "DEFAULT_URL",
+    "RedisUnavailable",
+    "async_client",
+    "check_async",
+    "check_sync",
+    "redact",
+    "resolve_url",
+    "sync_client",
+]
+
+DEFAULT_URL: Final = "redis://localhost:6379/0"
+
+# A command that hits a dropped connection is retried a few times over about
+# a second (this is what makes a restarted server transparent to publishers);
+# longer outages surface as TransportError and the consumer backs off itself.
+_RETRIES: Final = 3
+_BACKOFF_CAP: Final = 0.5
+_BACKOFF_BASE: Final = 0.05
+#: longer than the longest XREADGROUP BLOCK the transport issues
+_SOCKET_TIMEOUT: Final = 15.0
+_CONNECT_TIMEOUT: Final = 5.0
+
+
+def resolve_url(url: str | None = None) -> str:
+    return url or os.environ.get("REDIS_URL") or DEFAULT_URL
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _options(extra: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "socket_timeout": _SOCKET_TIMEOUT,
+        "socket_connect_timeout": _CONNECT_TIMEOUT,
+    }
+    options.update(extra)
+    return options
+
+
+def async_client(url: str | None = None, **options: Any) -> redis.asyncio.Redis:
+    """An asyncio client (connection pool) for ``url``; options in the URL win over ``options``."""
+    options = _options(options)
+    options.setdefault(
+        "retry", AsyncRetry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
+    )
+    return redis.asyncio.from_url(resolve_url(url), **options)
+
+
+def sync_client(url: str | None = None, **options: Any) -> redis.Redis:
+    """A synchronous client (connection pool) for ``url``."""
+    options = _options(options)
+    options.setdefault(
+        "retry", Retry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
+    )
+    return redis.Redis.from_url(resolve_url(url), **options)
+
+
+def _unreachable(url: str, exc: BaseException) -> RedisUnavailable:
+    return RedisUnavailable(
+        f"cannot reach Redis at {redact(url)}: {exc} "
+        "(set REDIS_URL or pass --url; is the server running?)"
+    )
+
+
+async def check_async(client: redis.asyncio.Redis, url: str) -> None:
+    """PING; raises :class:`RedisUnavailable` with the (redacted) URL when that fails."""
+    try:
+        await client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise _unreachable(url, exc) from exc
+
+
+def check_sync(client: redis.Redis, url: str) -> None:
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise _unreachable(url, exc) from exc

@@ -1,0 +1,159 @@
+"""Stream entries read back: envelopes and dead letters.
+
+An entry is the flat envelope of ``docs/wire-format.md``. Entries in exactly
+the layout publishers write are read positionally, without building a dict
+(:func:`parse_positional`); the rest go through :func:`parse_entry`, and what
+is unusual there through ``Envelope.from_fields``, so errors read the same
+whatever wrote the entry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+from toolkit.channels.base import DeadLetter
+from toolkit.envelope import Envelope, Headers, WireError
+from toolkit.wire import COMMAND, EVENT, JSON
+
+__all__ = [
+    "DLQ_PREFIX",
+    "F_REPLAY_GROUP",
+    "pairs",
+    "parse_dead_letter",
+    "parse_entry",
+    "parse_positional",
+]
+
+#: the field a replayed dead letter carries: only this group handles it again
+F_REPLAY_GROUP: Final = "replay_group"
+#: dead-letter entries: the original fields, then these (names reserved)
+DLQ_PREFIX: Final = "dlq_"
+
+_META: Final = msgspec.json.Decoder(dict[str, str])
+B_MESSAGE_ID: Final = b"message_id"
+B_ROUTING_KEY: Final = b"routing_key"
+B_KIND: Final = b"kind"
+B_SOURCE: Final = b"source_service"
+B_TARGET: Final = b"target_service"
+B_TIMESTAMP: Final = b"timestamp"
+B_CONTENT_TYPE: Final = b"content_type"
+B_CORRELATION: Final = b"correlation_id"
+B_CAUSATION: Final = b"causation_id"
+B_METADATA: Final = b"metadata"
+B_BODY: Final = b"body"
+B_REPLAY_GROUP: Final = F_REPLAY_GROUP.encode()
+
+
+def parse_entry(fields: dict[bytes, bytes]) -> Envelope:
+    """The envelope of a stream entry; raises :class:`WireError` like ``Envelope.from_fields``.
+
+    A fast path for well-formed entries (what every publisher writes); anything
+    unusual goes through ``Envelope.from_fields`` so errors read the same.
+    """
+    get = fields.get
+    message_id = get(B_MESSAGE_ID)
+    routing_key = get(B_ROUTING_KEY)
+    raw_kind = get(B_KIND)
+    source = get(B_SOURCE)
+    body = get(B_BODY)
+    if not (message_id and routing_key and raw_kind and source) or body is None:
+        return Envelope.from_fields(fields)
+    target = get(B_TARGET)
+    timestamp = get(B_TIMESTAMP)
+    content_type = get(B_CONTENT_TYPE)
+    correlation = get(B_CORRELATION)
+    causation = get(B_CAUSATION)
+    meta = get(B_METADATA)
+    known = 5
+    for value in (target, timestamp, content_type, correlation, causation, meta):
+        if value is not None:
+            known += 1
+    if known != len(fields):
+        return Envelope.from_fields(fields)
+    try:
+        mid = message_id.decode()
+        if raw_kind == b"event":
+            kind: Any = EVENT
+        elif raw_kind == b"command" and target:
+            kind = COMMAND
+        else:
+            return Envelope.from_fields(fields)
+        return Envelope(
+            Headers(
+                mid,
+                routing_key.decode(),
+                kind,
+                source.decode(),
+                int(timestamp) if timestamp is not None else int(time.time() * 1000),
+                target.decode() if target is not None else "",
+                content_type.decode() if content_type is not None else JSON,
+                correlation.decode() if correlation else mid,
+                causation.decode() if causation is not None else "",
+                _META.decode(meta) if meta else {},
+            ),
+            body,
+        )
+    except (ValueError, msgspec.DecodeError):
+        # UnicodeDecodeError is a ValueError: let from_fields word the error.
+        return Envelope.from_fields(fields)
+
+
+def parse_positional(flat: Sequence[bytes]) -> Envelope | None:
+    """The envelope of an entry in exactly the layout publishers write for plain
+    events and commands (no optional headers), without building a dict; None
+    for anything else (the general parser decides then)."""
+    if flat[4] != B_KIND or flat[6] != B_SOURCE:
+        return None
+    kind: Any
+    if len(flat) == 12:
+        if flat[8] != B_TIMESTAMP or flat[5] != b"event":
+            return None
+        kind, raw_target, ts = EVENT, b"", flat[9]
+    elif len(flat) == 14:
+        if flat[8] != B_TARGET or flat[10] != B_TIMESTAMP or flat[5] != b"command":
+            return None
+        kind, raw_target, ts = COMMAND, flat[9], flat[11]
+    else:
+        return None
+    try:
+        mid = flat[1].decode()
+        routing_key = flat[3].decode()
+        source = flat[7].decode()
+        target = raw_target.decode()
+        timestamp = int(ts)
+    except ValueError:
+        return None
+    if not (mid and routing_key and source) or (kind is COMMAND and not target):
+        return None
+    return Envelope(
+        Headers(mid, routing_key, kind, source, timestamp, target, JSON, mid, "", {}),
+        flat[-1],
+    )
+
+
+def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
+    it = iter(flat)
+    return dict(zip(it, it, strict=False))
+
+
+def parse_dead_letter(entry_id: bytes, flat: Sequence[bytes]) -> DeadLetter:
+    fields: dict[str, str | bytes] = {}
+    extra: dict[str, str] = {}
+    for k, v in pairs(flat).items():
+        name = k.decode("utf-8", "replace")
+        if name.startswith(DLQ_PREFIX):
+            extra[name[len(DLQ_PREFIX) :]] = v.decode("utf-8", "replace")
+        else:
+            fields[name] = v
+    original = {k: v for k, v in fields.items() if k != F_REPLAY_GROUP}
+    try:
+        envelope: Envelope | None = Envelope.from_fields(original)
+    except WireError:
+        envelope = None
+    reason = extra.pop("reason", "")
+    group = extra.pop("group", "")
+    return DeadLetter(entry_id.decode(), reason, group, envelope, original, extra)

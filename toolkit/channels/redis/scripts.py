@@ -1,0 +1,132 @@
+"""The Lua scripts of the Redis transport (registered once per client, run by EVALSHA).
+
+Each script does what must happen atomically on the server, or in one round
+trip: picking up due retries and idle entries, scheduling a retry by the
+server's clock, trimming what every group has acknowledged, appending a
+batch, leaving a group.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["APPEND", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+
+_SERVER_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# Due retries first, then entries idle past the visibility timeout. Delayed
+# entries are pending too; XAUTOCLAIM ... JUSTID moves them without counting a
+# delivery, and they are left alone until due.
+TICK: Final = (
+    _SERVER_MS
+    + """
+local stream, delay, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local limit = tonumber(ARGV[3])
+local out = {}
+local function take(id)
+  local claimed = redis.call('XCLAIM', stream, group, consumer, 0, id)
+  local entry = claimed[1]
+  if entry and entry[2] then
+    local info = redis.call('XPENDING', stream, group, id, id, 1)
+    out[#out + 1] = {entry[1], entry[2], info[1][4]}
+  end
+end
+local due = redis.call('ZRANGEBYSCORE', delay, '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  redis.call('ZREM', delay, id)
+  take(id)
+end
+local cursor = ARGV[5]
+if #out < limit then
+  local r = redis.call('XAUTOCLAIM', stream, group, consumer, ARGV[4], cursor,
+                      'COUNT', limit - #out, 'JUSTID')
+  cursor = r[1]
+  for _, id in ipairs(r[2]) do
+    if not redis.call('ZSCORE', delay, id) then take(id) end
+  end
+end
+local nxt = redis.call('ZRANGE', delay, 0, 0, 'WITHSCORES')
+local wait = -1
+if nxt[2] then wait = math.max(tonumber(nxt[2]) - now, 0) end
+return {cursor, out, wait}
+"""
+)
+
+RETRY_LATER: Final = (
+    _SERVER_MS
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[2])
+return now
+"""
+)
+
+# Trim below the oldest entry some group still needs: its oldest pending
+# entry, else the one after the last it was delivered.
+TRIM_ACKED: Final = """
+local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
+if #groups == 0 then return 0 end
+local floor_ms, floor_seq
+for _, g in ipairs(groups) do
+  local name, pending, last
+  for i = 1, #g, 2 do
+    local k = g[i]
+    if k == 'name' then name = g[i + 1]
+    elseif k == 'pending' then pending = g[i + 1]
+    elseif k == 'last-delivered-id' then last = g[i + 1] end
+  end
+  local id = last
+  local bump = 1
+  if pending > 0 then
+    id = redis.call('XPENDING', KEYS[1], name, '-', '+', 1)[1][1]
+    bump = 0
+  end
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  ms, seq = tonumber(ms), tonumber(seq) + bump
+  if floor_ms == nil or ms < floor_ms or (ms == floor_ms and seq < floor_seq) then
+    floor_ms, floor_seq = ms, seq
+  end
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-%d', floor_ms, floor_seq))
+"""
+
+# Appends a batch to one stream with one command and one reply (redis-py
+# packs and parses pipelined commands one by one in Python, which costs more
+# than everything else a publisher does). ARGV: the number of trim arguments,
+# those arguments, then per entry its field count followed by its fields.
+# All entries are appended or, on an error, none after the failing one.
+APPEND: Final = """
+local key = KEYS[1]
+local ntrim = tonumber(ARGV[1])
+local i = 2 + ntrim
+local n = 0
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  if ntrim == 0 then
+    redis.call('XADD', key, '*', unpack(ARGV, i + 1, i + count))
+  else
+    -- unpack() expands fully only as the last argument of a call
+    local args = {key}
+    for j = 2, 1 + ntrim do args[#args + 1] = ARGV[j] end
+    args[#args + 1] = '*'
+    for j = i + 1, i + count do args[#args + 1] = ARGV[j] end
+    redis.call('XADD', unpack(args))
+  end
+  i = i + count + 1
+  n = n + 1
+end
+return n
+"""
+
+# A consumer that leaves with nothing pending is forgotten; one with pending
+# (or delayed) entries stays so that they are reclaimed, not dropped.
+LEAVE: Final = """
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"""

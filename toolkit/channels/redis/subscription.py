@@ -1,0 +1,316 @@
+"""One consumer in one consumer group on one Redis stream: receiving and settling.
+
+* ``receive``: ``XREADGROUP COUNT n BLOCK t``; interleaved with it, at most
+  every ``reclaim_interval``, one script moves due retries back to this
+  consumer and reclaims entries idle in the group's pending list for longer
+  than the visibility timeout (``XAUTOCLAIM``). The block time is cut to the
+  next of those checks, so there is no busy loop and no starved reclaim.
+* ``ack``: one ``XACK`` per batch.
+* ``retry_later``: the entry stays pending (a crash cannot lose it); its id
+  goes into the group's delay set scored by its due time (server clock). It is
+  claimed back, delivery count + 1, once due.
+* ``reject``: ``MULTI`` / ``XADD`` to the dead-letter stream / ``XACK`` /
+  ``EXEC``: dead-lettered and acknowledged together.
+
+Entries that cannot be read as envelopes are dead-lettered on receipt; a
+group deleted under the consumer is recreated (NOGROUP).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+from toolkit.channels.base import Delivery
+from toolkit.channels.redis.entries import (
+    B_BODY,
+    B_MESSAGE_ID,
+    B_REPLAY_GROUP,
+    B_ROUTING_KEY,
+    DLQ_PREFIX,
+    pairs,
+    parse_entry,
+    parse_positional,
+)
+from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
+from toolkit.channels.redis.raw import execute
+from toolkit.channels.redis.resp import bulk, fields_args
+from toolkit.envelope import WireError
+
+if TYPE_CHECKING:
+    from toolkit.channels.redis.transport import RedisTransport
+
+__all__ = ["RedisSubscription"]
+
+log = logging.getLogger("toolkit.redis")
+
+# XREADGROUP BLOCK never exceeds this (it must stay under the socket timeout).
+_MAX_BLOCK: Final = 5.0
+
+
+class RedisSubscription:
+    """One consumer in one group on one channel. Implements Subscription and DelayedRetry."""
+
+    def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
+        self._transport = transport
+        self._redis = transport.redis
+        self.channel = channel
+        self.group = group
+        self.consumer = consumer
+        self.keys = keys = transport.keys(channel)
+        self.options = options = transport.options(channel)
+        self._stream = keys.stream
+        self._delay = keys.delay(group)
+        self._min_idle_ms = int(options.visibility_timeout * 1000)
+        self._reclaim_every = options.reclaim_every
+        self._max_bytes = options.max_message_bytes
+        #: monotonic time of the next reclaim / due-retry check
+        self._next_tick = 0.0
+        #: monotonic due times of retries this consumer scheduled
+        self._due: list[float] = []
+        self._cursor = "0-0"
+        #: id of the last new entry read: a group deleted under us is recreated
+        #: here, so entries already handled are not handled again
+        self._last_id = "0"
+        self._group_arg = group.encode()
+        self._ack_head = bulk(self._stream.encode()) + bulk(self._group_arg)
+        self._read_head = ("XREADGROUP", "GROUP", group, consumer, "COUNT")
+        self._next_trim = time.monotonic() + options.trim_interval
+        self._closed = False
+
+    async def ensure_group(self) -> None:
+        await self._transport.ensure_group(self.channel, self.group, self._last_id)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= self._next_tick or (self._due and self._due[0] <= now):
+                    found = await self._run_tick(max_count)
+                    if found:
+                        return found
+                    now = time.monotonic()
+                args: list[Any] = [*self._read_head, max_count]
+                remaining = deadline - now
+                if remaining > 0:
+                    # Wake for the next reclaim check or due retry, not later.
+                    wake = self._next_tick
+                    if self._due and self._due[0] < wake:
+                        wake = self._due[0]
+                    block = min(remaining, wake - now, _MAX_BLOCK)
+                    args += ["BLOCK", max(int(block * 1000), 1)]
+                args += ["STREAMS", self._stream, ">"]
+                reply = await execute(self._redis, *args)
+                if reply:
+                    entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
+                    found = await self._deliveries(entries, None)
+                    if found:
+                        return found
+                if time.monotonic() >= deadline:
+                    return []
+        except Exception as exc:
+            await self._handle_error("receiving", exc)
+            return []
+
+    async def _run_tick(self, max_count: int) -> list[Delivery]:
+        result = await self._transport._tick(
+            keys=[self._stream, self._delay],
+            args=[self.group, self.consumer, max_count, self._min_idle_ms, self._cursor],
+        )
+        cursor, claimed, wait_ms = result
+        self._cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
+        now = time.monotonic()
+        self._next_tick = now + self._reclaim_every
+        due = self._due
+        while due and due[0] <= now:
+            heapq.heappop(due)
+        if wait_ms is not None and int(wait_ms) >= 0:
+            # Retries scheduled by consumers that have gone away: pick them up on time.
+            heapq.heappush(due, now + int(wait_ms) / 1000)
+        if not claimed:
+            return []
+        return await self._deliveries([(c[0], c[1]) for c in claimed], [int(c[2]) for c in claimed])
+
+    async def _deliveries(
+        self, entries: Iterable[Sequence[Any]], counts: list[int] | None
+    ) -> list[Delivery]:
+        out: list[Delivery] = []
+        bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
+        skip: list[bytes] = []
+        channel, max_bytes = self.channel, self._max_bytes
+        last: bytes | None = None
+        for index, (entry_id, flat) in enumerate(entries):
+            last = entry_id
+            if flat is None:
+                # Deleted (XDEL) after it was delivered: nothing left to handle.
+                skip.append(entry_id)
+                continue
+            if (
+                len(flat) in (12, 14)
+                and flat[0] == B_MESSAGE_ID
+                and len(flat[-1]) <= max_bytes
+                and flat[-2] == B_BODY
+                and flat[2] == B_ROUTING_KEY
+            ):
+                fast = parse_positional(flat)
+                if fast is not None:
+                    count = 1 if counts is None else counts[index]
+                    out.append(Delivery(fast, channel, entry_id.decode(), count))
+                    continue
+            fields = pairs(flat)
+            if B_REPLAY_GROUP in fields and fields[B_REPLAY_GROUP] != self._group_arg:
+                skip.append(entry_id)
+                continue
+            body = fields.get(B_BODY)
+            if body is not None and len(body) > max_bytes:
+                bad.append(
+                    (
+                        entry_id,
+                        fields,
+                        f"message too large: body is {len(body)} bytes, the channel's "
+                        f"limit is {max_bytes}",
+                    )
+                )
+                continue
+            try:
+                envelope = parse_entry(fields)
+            except WireError as exc:
+                bad.append((entry_id, fields, f"invalid envelope: {exc}"))
+                continue
+            out.append(
+                Delivery(
+                    envelope, channel, entry_id.decode(), 1 if counts is None else counts[index]
+                )
+            )
+        if counts is None and last is not None:
+            self._last_id = last.decode()
+        if bad or skip:
+            await self._settle_unreadable(bad, skip)
+        return out
+
+    async def _settle_unreadable(
+        self, bad: list[tuple[bytes, dict[bytes, bytes], str]], skip: list[bytes]
+    ) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        for entry_id, fields, reason in bad:
+            log.warning(
+                "dead-lettered entry %s on %s (message %s): %s",
+                entry_id.decode(),
+                self.channel,
+                fields.get(B_MESSAGE_ID, b"?").decode("utf-8", "replace"),
+                reason,
+            )
+            pipe.execute_command(
+                "XADD",
+                self.keys.dead,
+                "*",
+                *fields_args(fields),
+                *fields_args(self._dlq_fields(entry_id, reason, {}, 1)),
+            )
+        ids = [entry_id for entry_id, _, _ in bad] + skip
+        pipe.execute_command("XACK", self._stream, self.group, *ids)
+        await pipe.execute()
+
+    def _dlq_fields(
+        self, entry_id: bytes | str, reason: str, details: Mapping[str, str], attempts: int
+    ) -> dict[str, str]:
+        fields = {
+            "dlq_reason": reason,
+            "dlq_group": self.group,
+            "dlq_channel": self.channel,
+            "dlq_consumer": self.consumer,
+            "dlq_entry_id": entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+            "dlq_at": str(int(time.time() * 1000)),
+            "dlq_attempts": str(attempts),
+        }
+        for key, value in details.items():
+            fields[DLQ_PREFIX + key] = value
+        return fields
+
+    async def _handle_error(self, what: str, exc: BaseException) -> None:
+        if is_nogroup(exc):
+            log.warning(
+                "group %s on %s is gone (stream or group deleted?); recreating it from entry %s",
+                self.group,
+                self.channel,
+                self._last_id,
+            )
+            self._due.clear()
+            self._cursor = "0-0"
+            await self.ensure_group()
+            return
+        if is_transient(exc):
+            raise unavailable(f"{what} on {self.channel!r}", exc) from exc
+        raise exc
+
+    # -- settling ----------------------------------------------------------------------
+
+    async def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        try:
+            ids = [d.delivery_id.encode() for d in deliveries]
+            # Packed by hand: redis-py's per-argument packing is most of an XACK's cost.
+            payload = b"".join(
+                [
+                    b"*%d\r\n$4\r\nXACK\r\n" % (3 + len(ids)),
+                    self._ack_head,
+                    *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
+                ]
+            )
+            await self._transport._call_packed(payload)
+            if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
+                self._next_trim = time.monotonic() + self.options.trim_interval
+                removed = await self._transport.trim(self.channel)
+                if removed:
+                    log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
+        except Exception as exc:
+            await self._handle_error("acknowledging", exc)
+
+    async def reject(
+        self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
+    ) -> None:
+        details = dict(details or {})
+        attempts = int(details.pop("attempts", delivery.delivery_count))
+        try:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.execute_command(
+                "XADD",
+                self.keys.dead,
+                "*",
+                *fields_args(delivery.envelope.to_fields()),
+                *fields_args(self._dlq_fields(delivery.delivery_id, reason, details, attempts)),
+            )
+            pipe.execute_command("XACK", self._stream, self.group, delivery.delivery_id)
+            pipe.execute_command("ZREM", self._delay, delivery.delivery_id)
+            await pipe.execute()
+        except Exception as exc:
+            await self._handle_error("dead-lettering", exc)
+
+    async def retry_later(self, delivery: Delivery, delay: float) -> None:
+        try:
+            await self._transport._retry_later(
+                keys=[self._delay], args=[max(int(delay * 1000), 0), delivery.delivery_id]
+            )
+        except Exception as exc:
+            await self._handle_error("scheduling a retry", exc)
+            return
+        heapq.heappush(self._due, time.monotonic() + delay)
+
+    async def close(self) -> None:
+        """Leave the group; a consumer with nothing pending is removed from it."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._transport._leave(keys=[self._stream], args=[self.group, self.consumer])
+        except Exception as exc:
+            if not (is_nogroup(exc) or is_transient(exc)):
+                raise
+            log.debug("could not leave group %s on %s: %s", self.group, self.channel, exc)

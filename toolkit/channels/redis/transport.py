@@ -1,0 +1,251 @@
+"""The asyncio Redis Streams transport: sending, coalescing, groups and trimming.
+
+* ``send``: concurrent sends are queued and written together, one append
+  script call per channel in one hand-packed round trip.
+* ``subscribe``: a :class:`~toolkit.channels.redis.subscription.RedisSubscription`
+  (one consumer in one group), its group created first.
+* the dead-letter store (``dead_letters``, ``replay``, ``purge``) comes from
+  :class:`~toolkit.channels.redis.dead_letters.RedisDeadLetters`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.exceptions import NoScriptError, ResponseError
+
+from toolkit.channels.base import TransportError
+from toolkit.channels.redis.connection import async_client, check_async, resolve_url
+from toolkit.channels.redis.dead_letters import RedisDeadLetters
+from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
+from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
+from toolkit.channels.redis.options import ChannelOptions, Channels
+from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
+from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
+from toolkit.channels.redis.scripts import APPEND, LEAVE, RETRY_LATER, TICK, TRIM_ACKED
+from toolkit.channels.redis.subscription import RedisSubscription
+from toolkit.envelope import Envelope
+
+__all__ = ["RedisTransport"]
+
+
+class RedisTransport(RedisDeadLetters):
+    """Channels on Redis Streams (asyncio). Implements Transport and DeadLetterStore.
+
+    ``RedisTransport(url)`` connects lazily; ``await transport.check()``
+    raises :class:`~toolkit.channels.redis.RedisUnavailable` with a clear message
+    when the server cannot be reached. Pass ``client`` to share an existing
+    ``redis.asyncio.Redis`` connection pool.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: redis.asyncio.Redis | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        options: ChannelOptions | None = None,
+        channels: Mapping[str, ChannelOptions] | None = None,
+    ) -> None:
+        self.url = resolve_url(url)
+        self._owns_client = client is None
+        base = client if client is not None else async_client(self.url)
+        # Our own client object on the same pool: raw reply callbacks must not
+        # change the behaviour of a client the application also uses.
+        self.redis = redis.asyncio.Redis(connection_pool=base.connection_pool)
+        for command in RAW_COMMANDS:
+            self.redis.set_response_callback(command, raw_reply)
+        self._channels = Channels(prefix, options, channels)
+        self.prefix = self._channels.prefix
+        self._outbox: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]] = []
+        self._writer: asyncio.Future[None] | None = None
+        self._tick = self.redis.register_script(TICK)
+        self._retry_later = self.redis.register_script(RETRY_LATER)
+        self._trim = self.redis.register_script(TRIM_ACKED)
+        self._leave = self.redis.register_script(LEAVE)
+        self._append_script = self.redis.register_script(APPEND)
+        self._append_sha: str = self._append_script.sha
+
+    def options(self, channel: str) -> ChannelOptions:
+        return self._channels.options(channel)
+
+    def keys(self, channel: str) -> ChannelKeys:
+        return self._channels.keys(channel)
+
+    async def check(self) -> None:
+        """Raise :class:`~toolkit.channels.redis.RedisUnavailable` unless the server answers PING."""
+        await check_async(self.redis, self.url)
+
+    # -- Transport ----------------------------------------------------------------------
+
+    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Append in order; returns once Redis has stored them.
+
+        Sends issued concurrently (``asyncio.gather`` of many publishes, many
+        handlers publishing at once) are coalesced into one pipelined round
+        trip, in the order they were issued. A connection dropped mid-call is
+        retried, so a message may be stored twice (consumers must be
+        idempotent anyway: delivery is at least once).
+        """
+        if not envelopes:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._outbox.append((channel, envelopes, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write())
+        await done
+
+    async def _write(self) -> None:
+        """Drain the outbox: one round trip per round of queued sends, one command per channel."""
+        while self._outbox:
+            batch, self._outbox = self._outbox, []
+            try:
+                await self._append(batch)
+            except Exception as exc:
+                error: BaseException = exc
+                if is_transient(exc):
+                    error = unavailable("sending", exc)
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
+    def _pack_append(
+        self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
+    ) -> tuple[bytes, int]:
+        by_channel: dict[str, list[Envelope]] = {}
+        for channel, envelopes, _ in batch:
+            by_channel.setdefault(channel, []).extend(envelopes)
+        sha = bulk(self._append_sha.encode())
+        chunks: list[bytes] = []
+        for channel, envelopes in by_channel.items():
+            trim = self._channels.xadd(channel).trim_args()
+            parts: list[bytes] = [bulk(str(len(trim)).encode()), *map(bulk, trim)]
+            argc = 5 + len(trim)
+            for envelope in envelopes:
+                argc += pack_envelope(envelope, parts)
+            stream = self._channels.keys(channel).stream.encode()
+            chunks.append(b"*%d\r\n$7\r\nEVALSHA\r\n%s$1\r\n1\r\n" % (argc, sha))
+            chunks.append(bulk(stream))
+            chunks.append(b"".join(parts))
+        return b"".join(chunks), len(by_channel)
+
+    async def _append(
+        self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
+    ) -> None:
+        payload, replies = self._pack_append(batch)
+        pool = self.redis.connection_pool
+        for attempt in range(3):
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_packed_command(payload)
+                errors = []
+                for _ in range(replies):
+                    try:
+                        await conn.read_response()
+                    except ResponseError as exc:
+                        errors.append(exc)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                await conn.disconnect()
+                if attempt == 2:
+                    raise
+                # A connection dropped (server restarted?): retry on a fresh one.
+                # What the first attempt stored may be stored twice: at least once.
+                await asyncio.sleep(0.05 * (attempt + 1))
+                continue
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+            if not errors:
+                return
+            if all(isinstance(e, NoScriptError) for e in errors):
+                await self.redis.script_load(APPEND)
+                continue
+            raise errors[0]
+        raise TransportError("could not append: the script kept disappearing from Redis")
+
+    async def _call_packed(self, payload: bytes) -> Any:
+        """Send one hand-packed command; its reply. A dropped connection is retried once."""
+        pool = self.redis.connection_pool
+        for attempt in range(2):
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_packed_command(payload)
+                return await conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                await conn.disconnect()
+                if attempt:
+                    raise
+            except ResponseError:
+                raise
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+        raise AssertionError("unreachable")
+
+    async def add_raw(self, channel: str, fields: Mapping[str, str | bytes]) -> str:
+        """Append an entry given as raw wire fields (as another program would); returns its id."""
+        entry_id: bytes = await execute(
+            self.redis, *self._channels.xadd(channel).head(), *fields_args(fields)
+        )
+        return entry_id.decode()
+
+    async def subscribe(self, channel: str, group: str, consumer: str) -> RedisSubscription:
+        validate_name("group", group)
+        validate_name("consumer", consumer)
+        sub = RedisSubscription(self, channel, group, consumer)
+        await sub.ensure_group()
+        return sub
+
+    async def ensure_group(self, channel: str, group: str, start: str = "0") -> bool:
+        """Create ``group`` on ``channel`` at entry ``start`` (default: the beginning).
+
+        Returns False when it existed already. Creates the stream if needed.
+        """
+        try:
+            await execute(
+                self.redis, "XGROUP", "CREATE", self.keys(channel).stream, group, start, "MKSTREAM"
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" in str(exc):
+                return False
+            if is_transient(exc):
+                raise unavailable("creating the group", exc) from exc
+            raise
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise unavailable("creating the group", exc) from exc
+        return True
+
+    async def pending_count(self, channel: str, group: str) -> int:
+        """Messages delivered to ``group`` and not yet acknowledged (delayed retries included)."""
+        try:
+            reply = await execute(self.redis, "XPENDING", self.keys(channel).stream, group)
+        except ResponseError as exc:
+            if is_nogroup(exc):
+                return 0
+            raise
+        return int(reply[0])
+
+    async def trim(self, channel: str) -> int:
+        """Trim entries every group has acknowledged; returns how many were removed.
+
+        Safe whatever the options say: never drops an entry a group still has
+        to handle or has pending. Groups that do not exist yet are not protected.
+        """
+        removed: int = await self._trim(keys=[self.keys(channel).stream])
+        return removed
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.redis.connection_pool.disconnect()

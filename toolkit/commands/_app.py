@@ -1,0 +1,86 @@
+"""``--app module:object``: loading the handler implementation ``toolkit run`` serves.
+
+The object is imported (the current directory is importable, as with
+``python -m``), called when it is a factory, and bound with the generated
+``<package>.<service>.bind``; every failure is an :class:`AppError` whose
+message the command prints.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from toolkit.dispatcher import Dispatcher
+from toolkit.service_map import ServiceMap
+
+__all__ = ["AppError", "bind_app", "load_app", "service_map_of"]
+
+
+class AppError(ValueError):
+    """The ``--app`` object or the service cannot be loaded or bound."""
+
+
+def load_app(spec: str) -> Any:
+    """Import ``module:attribute`` (dotted attribute path allowed).
+
+    A class or a plain function is called with no arguments (a factory);
+    anything else is used as it is: a handler implementation or a Dispatcher.
+    The current directory is importable, as with ``python -m``.
+    """
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise AppError(f"--app must look like 'module:object', not {spec!r}")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise AppError(f"cannot import {module_name!r} for --app {spec}: {exc}") from exc
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise AppError(f"{module_name!r} has no attribute {attribute!r}") from None
+    if inspect.isclass(target) or inspect.isfunction(target):
+        target = target()
+    if inspect.isawaitable(target):
+        raise AppError(f"{spec} is an async factory; give a plain function or class")
+    return target
+
+
+def bind_app(app: Any, service: str, package: str, output: Path | None = None) -> Dispatcher:
+    """Bind ``app`` with the generated ``<package>.<service>.bind`` (a Dispatcher is kept)."""
+    if isinstance(app, Dispatcher):
+        if app.service != service:
+            raise AppError(f"--app gives a dispatcher for {app.service!r}, not {service!r}")
+        return app
+    module = _import_generated(f"{package}.{service}", output)
+    bind = getattr(module, "bind", None)
+    if bind is None:
+        raise AppError(f"{package}.{service} has no bind(); is it a generated service package?")
+    dispatcher: Dispatcher = bind(app)
+    return dispatcher
+
+
+def service_map_of(package: str, output: Path | None = None) -> ServiceMap:
+    module = _import_generated(package, output)
+    service_map = getattr(module, "SERVICE_MAP", None)
+    if not isinstance(service_map, ServiceMap):
+        raise AppError(f"{package} has no SERVICE_MAP; run `toolkit generate`")
+    return service_map
+
+
+def _import_generated(name: str, output: Path | None) -> Any:
+    if output is not None:
+        parent = str(output.resolve().parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise AppError(f"cannot import generated package {name!r}: {exc}") from exc
