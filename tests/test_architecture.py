@@ -174,3 +174,21 @@ def test_old_import_paths_give_the_same_objects(
         found = [getattr(place, name) for place in places if name in place.__all__]
         assert found, f"{old}.{name} is in none of {homes}"
         assert getattr(module, name) is found[0], f"{old}.{name} is another object"
+
+
+def test_toolkit_imports_and_generates_without_posix_only_modules(tmp_path: Path) -> None:
+    # Windows has no `resource` module and no os.register_at_fork; `toolkit generate`
+    # and the runtime must still import there.
+    loaded = _modules_after(
+        "import os, sys\n"
+        "sys.modules['resource'] = None\n"
+        "del os.register_at_fork\n"
+        "import toolkit\n"
+        "for name in toolkit.__all__:\n"
+        "    getattr(toolkit, name)\n"
+        "from toolkit.rss import rss_bytes\n"
+        "rss_bytes()\n"
+        "from toolkit.cli import main\n"
+        f"assert main(['generate', '--out', {str(tmp_path / 'out')!r}]) == 0\n"
+    )
+    assert "toolkit.runner" in loaded

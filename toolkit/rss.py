@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import sys
 
 __all__ = ["rss_bytes"]
@@ -14,6 +13,11 @@ def rss_bytes() -> int:
     try:
         with open("/proc/self/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass
+    try:
+        import resource  # POSIX only; Windows has neither it nor /proc
+    except ImportError:
+        return 0  # unknown: a memory limit never triggers
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
