@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 import tomllib
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import msgspec
 import msgspec.structs
 
-__all__ = ["Config", "ConfigError", "load_config", "replace_config"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "import_generated",
+    "load_config",
+    "put_generated_on_path",
+    "replace_config",
+]
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -82,3 +92,20 @@ def load_config(start: Path | None = None) -> Config:
         pyproject=pyproject,
         accept_breaking=tuple(parsed.accept_breaking),
     )
+
+
+def import_generated(output: Path, package: str) -> ModuleType:
+    """Import the generated package that lives in folder ``output``.
+
+    Its parent folder goes first on ``sys.path`` when it is not there: the
+    console scripts and plain ``pytest`` do not put the project folder on it.
+    """
+    put_generated_on_path(output)
+    return importlib.import_module(package)
+
+
+def put_generated_on_path(output: Path) -> None:
+    """Make the package in folder ``output`` importable (its parent goes first on sys.path)."""
+    parent = str(output.resolve().parent)
+    if parent not in sys.path:
+        sys.path.insert(0, parent)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from toolkit.channels.memory import InMemoryTransport
+from toolkit.config import ConfigError, import_generated, load_config, put_generated_on_path
 from toolkit.service_map import ServiceMap
 from toolkit.testing import InMemorySystem, assert_no_drift
 
@@ -33,19 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _make_generated_importable(root: Path) -> None:
-    from toolkit.config import ConfigError, load_config
-
     try:
         settings = load_config(root)
     except ConfigError:
         return  # reported by the commands that need the settings, not by every test run
     if not (settings.output / "__init__.py").is_file():
         return
-    if importlib.util.find_spec(settings.package) is not None:
-        return
-    parent = str(settings.output.resolve().parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
+    if importlib.util.find_spec(settings.package) is None:
+        put_generated_on_path(settings.output)
 
 
 @pytest.fixture
@@ -69,13 +64,8 @@ async def make_system() -> AsyncIterator[Callable[[ServiceMap], InMemorySystem]]
 
 @pytest.fixture
 async def toolkit_system(make_system: Callable[[ServiceMap], InMemorySystem]) -> InMemorySystem:
-    from toolkit.config import load_config
-
     config = load_config()
-    parent = str(config.output.resolve().parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
-    generated = importlib.import_module(config.package)
+    generated = import_generated(config.output, config.package)
     return make_system(generated.SERVICE_MAP)
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from toolkit.config import import_generated
 from toolkit.dispatcher import Dispatcher
 from toolkit.service_map import ServiceMap
 
@@ -76,11 +77,9 @@ def service_map_of(package: str, output: Path | None = None) -> ServiceMap:
 
 
 def _import_generated(name: str, output: Path | None) -> Any:
-    if output is not None:
-        parent = str(output.resolve().parent)
-        if parent not in sys.path:
-            sys.path.insert(0, parent)
     try:
+        if output is not None:
+            return import_generated(output, name)
         return importlib.import_module(name)
     except ImportError as exc:
         raise AppError(f"cannot import generated package {name!r}: {exc}") from exc

@@ -15,7 +15,6 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TextIO
 
 import msgspec
@@ -23,19 +22,12 @@ import msgspec
 from toolkit.bus import DistributedBus
 from toolkit.channels.base import Delivery
 from toolkit.channels.memory import InMemoryTransport
+from toolkit.config import import_generated
 from toolkit.consumer import Consumer
 from toolkit.dispatcher import Dispatcher
 from toolkit.service_map import ServiceMap
 
-__all__ = ["import_generated", "run_demo", "sample"]
-
-
-def import_generated(output: Path, package: str) -> ModuleType:
-    """Import the generated package from ``output`` (its parent goes on sys.path)."""
-    parent = str(output.resolve().parent)
-    if parent not in sys.path:
-        sys.path.insert(0, parent)
-    return importlib.import_module(package)
+__all__ = ["run_demo", "sample"]
 
 
 def sample(tp: Any, name: str = "value") -> Any:
