@@ -20,8 +20,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from codegen import pytext
-from codegen.compat import (
+from codegen.contracts.compat import (
     EnumDef,
     FieldDef,
     StructDef,
@@ -43,6 +42,7 @@ from codegen.model import (
     StructModel,
     SystemModel,
 )
+from codegen.python import pytext
 from codegen.schema import (
     CommandDecl,
     EventDecl,

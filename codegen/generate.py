@@ -11,7 +11,7 @@ from pathlib import Path
 
 from codegen.build import load_system
 from codegen.output import Drift, check_files, write_files
-from codegen.render import render_system
+from codegen.python.render import render_system
 
 __all__ = ["Drift", "check_files", "generate_files", "write_files"]
 

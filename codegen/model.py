@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-from codegen.pytext import docstring, export_order, py_str, wrap_assignment
+from codegen.python.pytext import docstring, export_order, py_str, wrap_assignment
 from codegen.types import TypeExpr
 
 __all__ = [

@@ -17,7 +17,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from codegen.asyncapi import (
+from codegen.build import load_system
+from codegen.model import SystemModel
+from codegen.system.asyncapi import (
     HEADERS_SCHEMA_NAME,
     asyncapi_json,
     build_asyncapi,
@@ -25,8 +27,6 @@ from codegen.asyncapi import (
     type_schema,
     unrouted_events,
 )
-from codegen.build import load_system
-from codegen.model import SystemModel
 from codegen.types import parse_type
 from toolkit.cli import main
 from toolkit.commands.docs import docs_files

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.compat import RULES
+from codegen.contracts.compat import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "compatibility.md"

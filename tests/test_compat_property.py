@@ -18,7 +18,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.compat import EnumDef, FieldDef, StructDef, check_fields
+from codegen.contracts.compat import EnumDef, FieldDef, StructDef, check_fields
 from codegen.types import (
     DictType,
     ListType,

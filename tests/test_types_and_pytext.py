@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen.pytext import comment_lines, docstring, py_str
+from codegen.python.pytext import comment_lines, docstring, py_str
 from codegen.types import (
     DictType,
     ListType,

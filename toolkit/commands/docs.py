@@ -50,8 +50,8 @@ def register(sub: Any) -> None:
 
 def docs_files(system: SystemModel, *, title: str = "System map") -> dict[str, str]:
     """``{file name: text}`` for the output folder; pure."""
-    from codegen.asyncapi import asyncapi_json
-    from codegen.mermaid import service_map_markdown, service_map_mermaid
+    from codegen.system.asyncapi import asyncapi_json
+    from codegen.system.mermaid import service_map_markdown, service_map_mermaid
 
     diagram = service_map_mermaid(system)
     return {

@@ -44,9 +44,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from codegen.errors import SchemaErrors
-    from codegen.impl_check import ImplConfigError, parse_spec
     from codegen.output import diff_text
-    from codegen.scaffold import ScaffoldError, scaffold
+    from codegen.usercode.impl_check import ImplConfigError, parse_spec
+    from codegen.usercode.scaffold import ScaffoldError, scaffold
 
     config = config_from(args)
     service: str = args.service

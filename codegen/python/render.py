@@ -12,9 +12,9 @@ from pathlib import Path
 
 import jinja2
 
+from codegen.contracts.snapshot import SNAPSHOT_FILE, render_snapshot
 from codegen.model import ServiceModel, SystemModel
-from codegen.pytext import comment_lines, py_str
-from codegen.snapshot import SNAPSHOT_FILE, render_snapshot
+from codegen.python.pytext import comment_lines, py_str
 
 __all__ = ["GeneratorBug", "render_system"]
 

@@ -17,7 +17,7 @@ Who may be hurt depends on the kind of message:
   schemas (through the old contract class or their own old view), so the old
   contract and old sender views must be readable by the new contract.
 
-The compatibility rules of :mod:`codegen.compat` decide each case; the
+The compatibility rules of :mod:`codegen.contracts.compat` decide each case; the
 structural diff only names what changed.
 """
 
@@ -28,7 +28,7 @@ from typing import Literal
 
 import msgspec
 
-from codegen.compat import (
+from codegen.contracts.compat import (
     EnumDef,
     FieldDef,
     Incompatibility,
@@ -36,7 +36,7 @@ from codegen.compat import (
     check_fields,
     check_type,
 )
-from codegen.snapshot import FieldSnap, MessageSnap, Snapshot, TypeSnap
+from codegen.contracts.snapshot import FieldSnap, MessageSnap, Snapshot, TypeSnap
 from codegen.types import (
     DictType,
     ListType,

@@ -15,8 +15,8 @@ the same schemas always give the same bytes.
 
 from __future__ import annotations
 
-from codegen.asyncapi import channel_messages, system_flows, unrouted_events
 from codegen.model import EventRouteModel, SystemModel
+from codegen.system.asyncapi import channel_messages, system_flows, unrouted_events
 
 __all__ = ["node_ids", "service_map_markdown", "service_map_mermaid"]
 

@@ -25,9 +25,9 @@ import sys
 import libcst as cst
 import msgspec
 
-from codegen import pytext
-from codegen.impl_check import _ParsedModule, _top_level, default_class_name, syntax_error
 from codegen.model import HandlerMethod, ServiceModel, SystemModel
+from codegen.python import pytext
+from codegen.usercode.impl_check import _ParsedModule, _top_level, default_class_name, syntax_error
 
 __all__ = [
     "AddedMethod",

@@ -8,7 +8,7 @@ and for commands the services that send them.
 
 The file is JSON with sorted keys and two-space indents, so a schema change
 shows up as a small, reviewable diff. ``toolkit check --against`` compares two
-snapshots (:mod:`codegen.breaking`); :func:`load_snapshot` reads one back
+snapshots (:mod:`codegen.contracts.breaking`); :func:`load_snapshot` reads one back
 with precise errors.
 """
 

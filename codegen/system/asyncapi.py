@@ -35,7 +35,7 @@ from typing import Any, Literal
 import msgspec
 
 from codegen.model import EnumModel, FieldModel, StructModel, SystemModel
-from codegen.pytext import py_str
+from codegen.python.pytext import py_str
 from codegen.types import (
     DictType,
     ListType,
