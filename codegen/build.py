@@ -30,9 +30,7 @@ from codegen.contracts.compat import (
 )
 from codegen.errors import Diagnostic, SchemaErrors, format_key_path, locate
 from codegen.model import (
-    ChannelModel,
     EnumModel,
-    EventRouteModel,
     FieldModel,
     HandlerMethod,
     MessageModel,
@@ -66,7 +64,7 @@ from codegen.types import (
     parse_type,
 )
 from toolkit.paths import relative_path
-from toolkit.routing import KeyPattern
+from toolkit.routing import ChannelSpec, EventRoute, event_channels
 
 __all__ = ["build_system", "load_system"]
 
@@ -610,12 +608,12 @@ class _Builder:
 
     def _channels(
         self,
-    ) -> tuple[tuple[ChannelModel, ...], tuple[tuple[str, str], ...], tuple[EventRouteModel, ...]]:
+    ) -> tuple[tuple[ChannelSpec, ...], tuple[tuple[str, str], ...], tuple[EventRoute, ...]]:
         seen: dict[str, tuple[str, _Service]] = {}
         consumers: dict[str, list[str]] = {}
         descriptions: dict[str, str] = {}
         command_routes: dict[str, str] = {}
-        routes: list[EventRouteModel] = []
+        routes: list[EventRoute] = []
         for svc in sorted(self.services.values(), key=lambda s: s.name):
             command_channel: str | None = None
             for cname, cdecl in sorted(svc.decl.channels.items()):
@@ -697,7 +695,7 @@ class _Builder:
                     )
                 if cdecl.subscribe and ok:
                     routes.append(
-                        EventRouteModel(
+                        EventRoute(
                             cname,
                             svc.name,
                             tuple(cdecl.subscribe),
@@ -716,7 +714,7 @@ class _Builder:
                     'declare a channel with kind = "queue" and commands = true',
                 )
         channels = tuple(
-            ChannelModel(
+            ChannelSpec(
                 name,
                 "queue" if seen[name][0] == "queue" else "stream",
                 tuple(sorted(consumers[name])),
@@ -751,13 +749,8 @@ class _Builder:
                 )
                 continue
             _, owner, contract, contract_defs = owned
-            arrives = [
-                r.channel
-                for r in self._routes
-                if r.subscriber == svc.name
-                and any(KeyPattern(p).matches(key) for p in r.keys)
-                and _accepts(r, owner.name)
-            ]
+            own_routes = [r for r in self._routes if r.subscriber == svc.name]
+            arrives = event_channels(own_routes, key, owner.name)
             if not arrives:
                 svc.file.error(
                     path,
@@ -1021,14 +1014,6 @@ def _import_line(module: str, names: list[str]) -> str:
         return line
     inner = "".join(f"    {n},\n" for n in names)
     return f"from {module} import (\n{inner})"
-
-
-def _accepts(route: EventRouteModel, publisher: str) -> bool:
-    if route.include_publishers is not None:
-        return publisher in route.include_publishers
-    if route.exclude_publishers is not None:
-        return publisher not in route.exclude_publishers
-    return True
 
 
 def _method(prefix: str, key: str) -> str:

@@ -13,11 +13,10 @@ import msgspec
 
 from codegen.python.pytext import docstring, export_order, py_str, wrap_assignment
 from codegen.types import TypeExpr
+from toolkit.routing import ChannelSpec, EventRoute
 
 __all__ = [
-    "ChannelModel",
     "EnumModel",
-    "EventRouteModel",
     "FieldModel",
     "HandlerMethod",
     "MessageModel",
@@ -141,21 +140,6 @@ class PublisherMethod(msgspec.Struct, frozen=True):
         return docstring(text, "        ")
 
 
-class ChannelModel(msgspec.Struct, frozen=True):
-    name: str
-    kind: Literal["queue", "stream"]
-    consumers: tuple[str, ...]
-    description: str
-
-
-class EventRouteModel(msgspec.Struct, frozen=True):
-    channel: str
-    subscriber: str
-    keys: tuple[str, ...]
-    include_publishers: tuple[str, ...] | None
-    exclude_publishers: tuple[str, ...] | None
-
-
 class ServiceModel(msgspec.Struct, frozen=True):
     name: str
     description: str
@@ -206,10 +190,12 @@ class ServiceModel(msgspec.Struct, frozen=True):
 class SystemModel(msgspec.Struct, frozen=True):
     package: str
     services: tuple[ServiceModel, ...]
-    channels: tuple[ChannelModel, ...]
+    channels: tuple[ChannelSpec, ...]
     #: target service -> channel
     command_routes: tuple[tuple[str, str], ...]
-    event_routes: tuple[EventRouteModel, ...]
+    #: sorted by channel, then subscriber; match them with ``EventRoute.matches``
+    #: or ``toolkit.routing.event_channels``, the runtime's own rules
+    event_routes: tuple[EventRoute, ...]
     messages: tuple[MessageModel, ...]
     #: consumer views per routing key: (routing key, service, view struct)
     views: tuple[tuple[str, str, StructModel], ...]

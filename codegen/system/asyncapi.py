@@ -45,7 +45,7 @@ from codegen.types import (
     TypeExpr,
 )
 from toolkit import wire
-from toolkit.routing import EventRoute, KeyPattern
+from toolkit.routing import event_channels
 
 __all__ = [
     "ASYNCAPI_VERSION",
@@ -102,27 +102,14 @@ class Flow(msgspec.Struct, frozen=True):
     view: StructModel | None
 
 
-def _routes(system: SystemModel) -> list[EventRoute]:
-    return [
-        EventRoute(r.channel, r.subscriber, r.keys, r.include_publishers, r.exclude_publishers)
-        for r in system.event_routes
-    ]
-
-
-def _matches(route: EventRoute, key: str, publisher: str) -> bool:
-    return route.accepts_publisher(publisher) and any(
-        KeyPattern(p).matches(key) for p in route.keys
-    )
-
-
 def system_flows(system: SystemModel) -> tuple[Flow, ...]:
     """Every send and receive of the system, sorted by channel, action, service, key."""
-    routes = _routes(system)
     command_channel = dict(system.command_routes)
     owners = {m.routing_key: m.owner for m in system.messages}
     views = {(key, service): view for key, service, view in system.views}
     flows: list[Flow] = []
     for svc in system.services:
+        own_routes = [r for r in system.event_routes if r.subscriber == svc.name]
         for pub in svc.publishers:
             if pub.kind == "command":
                 channels: list[str] = (
@@ -131,9 +118,7 @@ def system_flows(system: SystemModel) -> tuple[Flow, ...]:
                     else []
                 )
             else:
-                channels = sorted(
-                    {r.channel for r in routes if _matches(r, pub.routing_key, svc.name)}
-                )
+                channels = list(event_channels(system.event_routes, pub.routing_key, svc.name))
             for channel in channels:
                 flows.append(
                     Flow(
@@ -152,14 +137,7 @@ def system_flows(system: SystemModel) -> tuple[Flow, ...]:
             if handler.kind == "command":
                 channels = [command_channel[svc.name]] if svc.name in command_channel else []
             else:
-                owner = owners.get(key, "")
-                channels = sorted(
-                    {
-                        r.channel
-                        for r in routes
-                        if r.subscriber == svc.name and _matches(r, key, owner)
-                    }
-                )
+                channels = list(event_channels(own_routes, key, owners.get(key, "")))
             for channel in channels:
                 flows.append(
                     Flow(
@@ -178,7 +156,6 @@ def system_flows(system: SystemModel) -> tuple[Flow, ...]:
 
 def channel_messages(system: SystemModel) -> dict[str, tuple[str, ...]]:
     """Channel name -> every routing key that can arrive on it, sorted."""
-    routes = _routes(system)
     found: dict[str, set[str]] = {c.name: set() for c in system.channels}
     command_channel = dict(system.command_routes)
     for message in system.messages:
@@ -187,9 +164,8 @@ def channel_messages(system: SystemModel) -> dict[str, tuple[str, ...]]:
             if channel is not None:
                 found.setdefault(channel, set()).add(message.routing_key)
         else:
-            for route in routes:
-                if _matches(route, message.routing_key, message.owner):
-                    found.setdefault(route.channel, set()).add(message.routing_key)
+            for channel in event_channels(system.event_routes, message.routing_key, message.owner):
+                found.setdefault(channel, set()).add(message.routing_key)
     return {name: tuple(sorted(keys)) for name, keys in sorted(found.items())}
 
 
