@@ -7,13 +7,10 @@ what is wrong and how to fix it.
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import difflib
 import hashlib
 import re
 import tomllib
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +29,7 @@ from codegen.errors import Diagnostic, SchemaErrors, format_key_path, locate
 from codegen.model import (
     EnumModel,
     FieldModel,
+    ForeignClass,
     HandlerMethod,
     MessageModel,
     Place,
@@ -62,6 +60,7 @@ from codegen.types import (
     TypeSyntaxError,
     named_types_in,
     parse_type,
+    scalar_text,
 )
 from toolkit.paths import relative_path
 from toolkit.routing import ChannelSpec, EventRoute, event_channels
@@ -73,18 +72,6 @@ KEY_PATTERN = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
-_SCALAR_ANNOTATION = {
-    "str": "str",
-    "int": "int",
-    "float": "float",
-    "bool": "bool",
-    "bytes": "bytes",
-    "datetime": "datetime.datetime",
-    "date": "datetime.date",
-    "time": "datetime.time",
-    "uuid": "uuid.UUID",
-    "decimal": "decimal.Decimal",
-}
 _ALIASES = {
     "string": "str",
     "integer": "int",
@@ -97,13 +84,6 @@ _ALIASES = {
     "array": "list[T]",
     "map": "dict[str, T]",
     "object": "dict[str, T]",
-}
-_SCALAR_MODULE = {
-    "datetime": "datetime",
-    "date": "datetime",
-    "time": "datetime",
-    "uuid": "uuid",
-    "decimal": "decimal",
 }
 
 
@@ -246,9 +226,6 @@ class _Service:
         self.views: list[StructModel] = []
         self.handlers: list[HandlerMethod] = []
         self.publishers: list[PublisherMethod] = []
-        self.foreign_imports: dict[str, set[tuple[str, str]]] = {}
-        self.modules: set[str] = set()
-        self.uses_literal = False
 
 
 class _Builder:
@@ -370,9 +347,7 @@ class _Builder:
                 members: list[tuple[str, str]] = []
                 seen: dict[str, str] = {}
                 for value in tdecl.values:
-                    member = re.sub(r"\W", "_", value).upper() or "EMPTY"
-                    if member[0].isdigit():
-                        member = "V_" + member
+                    member = _enum_member(value)
                     if pytext.identifier_problem(member, "enum member") or member in seen:
                         svc.file.error(
                             path + ("values",),
@@ -389,14 +364,8 @@ class _Builder:
                     members.append((member, value))
                 svc.scope[type_name] = EnumDef(type_name, tuple(tdecl.values))
                 svc.enums.append(
-                    EnumModel(
-                        type_name,
-                        pytext.docstring(tdecl.description, "    "),
-                        tuple(members),
-                        svc.file.place(*path),
-                    )
+                    EnumModel(type_name, tdecl.description, tuple(members), svc.file.place(*path))
                 )
-                svc.modules.add("enum")
             else:
                 if tdecl.values:
                     svc.file.error(
@@ -419,7 +388,7 @@ class _Builder:
                 type_name,
                 "type",
                 "",
-                pytext.docstring(tdecl.description, "    "),
+                tdecl.description,
                 tuple(fields),
                 svc.file.place(*path),
             )
@@ -484,70 +453,22 @@ class _Builder:
                     + (f"; types declared here: {', '.join(known)}" if known else ""),
                 )
                 continue
-            annotation = self._annotation(svc, texpr)
-            default_expr, default_value, problem = self._default(
-                svc, texpr, field.default, field.has_default
-            )
-            required = default_expr is None
-            if problem:
-                svc.file.error(
-                    fpath + ("default",), problem, f"give a default of type {texpr}, or remove it"
-                )
-                continue
-            if wire != name:
-                inner = f"name={pytext.py_str(wire)}"
-                if default_expr is None:
-                    default_expr = f"msgspec.field({inner})"
-                elif default_expr.startswith("msgspec.field("):
-                    default_expr = default_expr[:-1] + f", {inner})"
-                else:
-                    default_expr = f"msgspec.field(default={default_expr}, {inner})"
+            default: object = None
+            if field.has_default:
+                default, problem = _default_value(texpr, field.default, svc.scope)
+                if problem:
+                    svc.file.error(
+                        fpath + ("default",),
+                        problem,
+                        f"give a default of type {texpr}, or remove it",
+                    )
+                    continue
+            required = not field.has_default and not isinstance(texpr, OptionalType)
             fields.append(
-                FieldModel(
-                    name,
-                    wire,
-                    texpr,
-                    annotation,
-                    default_expr,
-                    default_value,
-                    field.doc,
-                    svc.file.place(*fpath),
-                    required,
-                )
+                FieldModel(name, wire, texpr, required, default, field.doc, svc.file.place(*fpath))
             )
         # msgspec with kw_only accepts any order; keep the schema's order.
         return fields
-
-    def _annotation(self, svc: _Service, expr: TypeExpr) -> str:
-        if isinstance(expr, ScalarType):
-            module = _SCALAR_MODULE.get(expr.name)
-            if module:
-                svc.modules.add(module)
-            return _SCALAR_ANNOTATION[expr.name]
-        if isinstance(expr, NamedType):
-            return expr.name
-        if isinstance(expr, ListType):
-            return f"list[{self._annotation(svc, expr.item)}]"
-        if isinstance(expr, DictType):
-            return f"dict[str, {self._annotation(svc, expr.value)}]"
-        if isinstance(expr, OptionalType):
-            return f"{self._annotation(svc, expr.inner)} | None"
-        svc.uses_literal = True
-        return (
-            "Literal["
-            + ", ".join(repr(v) if isinstance(v, int) else pytext.py_str(v) for v in expr.values)
-            + "]"
-        )
-
-    def _default(
-        self, svc: _Service, expr: TypeExpr, value: Any, given: bool
-    ) -> tuple[str | None, object, str | None]:
-        """(Python expression, plain value, problem) for a field default."""
-        if not given:
-            if isinstance(expr, OptionalType):
-                return "None", None, None
-            return None, None, None
-        return _default_expr(expr, value, svc.scope)
 
     # -- owned messages ---------------------------------------------------------------
 
@@ -802,6 +723,7 @@ class _Builder:
                 )
                 continue
             _, owner, contract, contract_defs = owned
+            foreign: ForeignClass | None = None
             if sdecl.class_ is None:
                 if sdecl.fields:
                     svc.file.error(
@@ -810,7 +732,8 @@ class _Builder:
                         'name your view: class = "..."',
                     )
                     continue
-                class_name = self._import_foreign(svc, owner, contract.class_name)
+                foreign = ForeignClass(owner.name, contract.class_name)
+                class_name = _local_name(svc, foreign)
             else:
                 note = f"Command ``{key}`` as {svc.name} sends it.\nContract: {owner.name}.{contract.class_name}."
                 view = self._message_struct(svc, sdecl, "view", key, path, note)
@@ -835,6 +758,7 @@ class _Builder:
                     class_name,
                     target.name,
                     sdecl.description or target.decl.commands[key].description,
+                    foreign,
                 )
             )
 
@@ -864,13 +788,6 @@ class _Builder:
             tuple(fields),
             svc.file.place(*path),
         )
-
-    def _import_foreign(self, svc: _Service, owner: _Service, class_name: str) -> str:
-        alias = class_name
-        if class_name in svc.class_names:
-            alias = pytext.snake_to_pascal(owner.name) + class_name
-        svc.foreign_imports.setdefault(owner.name, set()).add((class_name, alias))
-        return alias
 
     def _check_compat(
         self,
@@ -940,42 +857,6 @@ class _Builder:
     # -- the service model ------------------------------------------------------------
 
     def _service_model(self, svc: _Service) -> ServiceModel:
-        # Postponed annotations let named structs refer to themselves and to later classes.
-        message_imports: list[str] = ["from __future__ import annotations", ""]
-        std = sorted(m for m in svc.modules if m in {"datetime", "decimal", "enum", "uuid"})
-        message_imports.extend(f"import {m}" for m in std)
-        if svc.uses_literal:
-            message_imports.append("from typing import Literal")
-        message_imports.append("")
-        message_imports.append("import msgspec")
-        toolkit_names = ["DistributedBus", "SyncDistributedBus"]
-        publisher_imports: list[str] = []
-        if svc.publishers:
-            publisher_imports += ["from collections.abc import Mapping", ""]
-            toolkit_names.append("Delivery")
-            if any(p.kind == "event" for p in svc.publishers):
-                toolkit_names.append("PublishResult")
-        publisher_imports += [f"from toolkit import {', '.join(sorted(toolkit_names))}", ""]
-        local = sorted({m.class_name for m in svc.publishers if m.class_name in svc.class_names})
-        for owner_name in sorted(svc.foreign_imports):
-            names = sorted(svc.foreign_imports[owner_name])
-            parts = [n if n == a else f"{n} as {a}" for n, a in names]
-            publisher_imports.append(_import_line(f"..{owner_name}.messages", parts))
-        if local:
-            publisher_imports.append(_import_line(".messages", local))
-        if not local and not svc.foreign_imports:
-            publisher_imports.pop()
-        handler_names = sorted({h.class_name for h in svc.handlers})
-        if handler_names:
-            handler_imports = [
-                "from typing import Protocol",
-                "",
-                "from toolkit import Delivery, Dispatcher, HandlerResult, Route",
-                "",
-                _import_line(".messages", handler_names),
-            ]
-        else:
-            handler_imports = ["from typing import Protocol", "", "from toolkit import Dispatcher"]
         return ServiceModel(
             name=svc.name,
             description=svc.decl.service.description,
@@ -988,9 +869,6 @@ class _Builder:
             + tuple(sorted(svc.views, key=lambda s: (s.routing_key, s.class_name))),
             handlers=tuple(sorted(svc.handlers, key=lambda h: h.routing_key)),
             publishers=tuple(sorted(svc.publishers, key=lambda p: (p.kind, p.routing_key))),
-            message_imports=tuple(message_imports),
-            publisher_imports=tuple(publisher_imports),
-            handler_imports=tuple(handler_imports),
             channels=tuple(sorted(svc.decl.channels)),
         )
 
@@ -1005,15 +883,20 @@ def _sources_label(files: list[_File]) -> str:
 
 def _struct_doc(description: str, note: str) -> str:
     text = description.strip()
-    return pytext.docstring(f"{text}\n\n{note}" if text else note, "    ")
+    return f"{text}\n\n{note}" if text else note
 
 
-def _import_line(module: str, names: list[str]) -> str:
-    line = f"from {module} import {', '.join(names)}"
-    if len(line) <= 88:
-        return line
-    inner = "".join(f"    {n},\n" for n in names)
-    return f"from {module} import (\n{inner})"
+def _enum_member(value: str) -> str:
+    """The member name of an enum value: ``high-ish`` -> ``HIGH_ISH``, ``9lives`` -> ``V_9LIVES``."""
+    member = re.sub(r"\W", "_", value).upper() or "EMPTY"
+    return "V_" + member if member[0].isdigit() else member
+
+
+def _local_name(svc: _Service, foreign: ForeignClass) -> str:
+    """How ``svc`` names another service's class: as it is, or prefixed when the name is taken."""
+    if foreign.class_name in svc.class_names:
+        return pytext.snake_to_pascal(foreign.service) + foreign.class_name
+    return foreign.class_name
 
 
 def _method(prefix: str, key: str) -> str:
@@ -1045,108 +928,59 @@ def _dependency_order(structs: dict[str, StructModel]) -> list[StructModel]:
     return ordered
 
 
-def _default_expr(
-    expr: TypeExpr, value: Any, scope: TypeScope
-) -> tuple[str | None, object, str | None]:
-    """Validate a TOML default against its type; render it as a Python expression."""
+def _default_value(expr: TypeExpr, value: Any, scope: TypeScope) -> tuple[object, str | None]:
+    """Check a TOML default against its type: (the model's default value, problem)."""
     bad = f"default {value!r} is not a valid {expr}"
     if isinstance(expr, OptionalType):
-        return _default_expr(expr.inner, value, scope)
+        return _default_value(expr.inner, value, scope)
     if isinstance(expr, ScalarType):
         name = expr.name
         if name == "str":
-            return (
-                (pytext.py_str(value), value, None) if isinstance(value, str) else (None, None, bad)
-            )
+            return (value, None) if isinstance(value, str) else (None, bad)
         if name == "bool":
-            return (repr(value), value, None) if isinstance(value, bool) else (None, None, bad)
+            return (value, None) if isinstance(value, bool) else (None, bad)
         if name == "int":
             ok = isinstance(value, int) and not isinstance(value, bool)
-            return (repr(value), value, None) if ok else (None, None, bad)
+            return (value, None) if ok else (None, bad)
         if name == "float":
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if (ok and value != value) or value in (float("inf"), float("-inf")):
-                return None, None, "default must be a finite number"
-            return (repr(float(value)), float(value), None) if ok else (None, None, bad)
+                return None, "default must be a finite number"
+            return (float(value), None) if ok else (None, bad)
         if name == "bytes":
             if isinstance(value, str):
-                return pytext.py_bytes(value.encode()), value, None
-            return None, None, "a bytes default is written as a string"
-        converters: dict[str, tuple[Any, str]] = {
-            "datetime": (datetime.datetime, "datetime.datetime.fromisoformat"),
-            "date": (datetime.date, "datetime.date.fromisoformat"),
-            "time": (datetime.time, "datetime.time.fromisoformat"),
-            "uuid": (uuid.UUID, "uuid.UUID"),
-            "decimal": (decimal.Decimal, "decimal.Decimal"),
-        }
-        pytype, ctor = converters[name]
-        if isinstance(value, pytype) and not (
-            name == "date" and isinstance(value, datetime.datetime)
-        ):
-            text = value.isoformat()
-        elif isinstance(value, str):
-            try:
-                text = str(msgspec.convert(value, pytype))
-                if name in ("datetime", "date", "time"):
-                    text = msgspec.convert(value, pytype).isoformat()
-            except msgspec.ValidationError:
-                return None, None, bad
-        elif name == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
-            text = str(value)
-        else:
-            return None, None, bad
-        return f"{ctor}({pytext.py_str(text)})", text, None
+                return value, None
+            return None, "a bytes default is written as a string"
+        text = scalar_text(name, value)
+        return (text, None) if text is not None else (None, bad)
     if isinstance(expr, LiteralType):
         if value in expr.values and type(value) in (str, int):
-            return (pytext.py_str(value) if isinstance(value, str) else repr(value)), value, None
-        return None, None, f"default {value!r} is not one of {list(expr.values)}"
+            return value, None
+        return None, f"default {value!r} is not one of {list(expr.values)}"
     if isinstance(expr, NamedType):
         found = scope.get(expr.name)
         if isinstance(found, EnumDef):
             if isinstance(value, str) and value in found.values:
-                member = re.sub(r"\W", "_", value).upper() or "EMPTY"
-                if member[0].isdigit():
-                    member = "V_" + member
-                return f"{expr.name}.{member}", value, None
+                return value, None
             return (
-                None,
                 None,
                 f"default {value!r} is not a value of enum {expr.name} ({', '.join(found.values)})",
             )
         return (
             None,
-            None,
             f"a field of struct type {expr.name} cannot have a default; make it optional[{expr.name}]",
         )
-    if isinstance(expr, ListType | DictType):
-        is_list = isinstance(expr, ListType)
-        if is_list and not isinstance(value, list):
-            return None, None, bad
-        if not is_list and not isinstance(value, dict):
-            return None, None, bad
-        if not value:
-            return f"msgspec.field(default_factory={'list' if is_list else 'dict'})", value, None
-        item = expr.item if isinstance(expr, ListType) else expr.value
-        items = value if isinstance(value, list) else list(value.values())
-        rendered = []
-        for element in items:
-            text, _, problem = _default_expr(item, element, scope)
-            if problem or text is None or text.startswith("msgspec.field("):
-                return (
-                    None,
-                    None,
-                    problem or f"default {value!r}: only scalar items may have defaults",
-                )
-            rendered.append(text)
-        if is_list:
-            literal = "[" + ", ".join(rendered) + "]"
-        else:
-            literal = (
-                "{"
-                + ", ".join(
-                    f"{pytext.py_str(str(k))}: {r}" for k, r in zip(value, rendered, strict=True)
-                )
-                + "}"
-            )
-        return f"msgspec.field(default_factory=lambda: {literal})", value, None
-    return None, None, bad
+    is_list = isinstance(expr, ListType)
+    if not isinstance(value, list if is_list else dict):
+        return None, bad
+    item = expr.item if isinstance(expr, ListType) else expr.value
+    bare = item
+    while isinstance(bare, OptionalType):
+        bare = bare.inner
+    for element in value if isinstance(value, list) else value.values():
+        _, problem = _default_value(item, element, scope)
+        if problem:
+            return None, problem
+        if isinstance(bare, ListType | DictType):
+            return None, f"default {value!r}: only scalar items may have defaults"
+    return value, None

@@ -10,12 +10,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from codegen.build import load_system
+from codegen.contracts.snapshot import SNAPSHOT_FILE, render_snapshot
 from codegen.output import Drift, check_files, write_files
-from codegen.python.render import render_system
+from codegen.python.render import render_python
 
 __all__ = ["Drift", "check_files", "generate_files", "write_files"]
 
 
 def generate_files(schemas_dir: Path, package: str = "generated") -> dict[str, str]:
-    """Load, validate and render; raises SchemaErrors for bad schemas."""
-    return render_system(load_system(schemas_dir, package))
+    """Load, validate and render; raises SchemaErrors for bad schemas.
+
+    The files are the Python package and the contract snapshot (JSON).
+    """
+    system = load_system(schemas_dir, package)
+    files = render_python(system)
+    files[SNAPSHOT_FILE] = render_snapshot(system)
+    return dict(sorted(files.items()))

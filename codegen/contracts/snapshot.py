@@ -104,7 +104,7 @@ _Scope = dict[str, TypeSnap]
 def _field(field: FieldModel) -> FieldSnap:
     if field.required:
         return FieldSnap(field.wire_name, str(field.type), True)
-    return FieldSnap(field.wire_name, str(field.type), False, field.default_value)
+    return FieldSnap(field.wire_name, str(field.type), False, field.default)
 
 
 def _fields(fields: tuple[FieldModel, ...]) -> dict[str, FieldSnap]:

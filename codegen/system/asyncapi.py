@@ -26,7 +26,6 @@ use wire names. Nothing depends on the clock or the working folder.
 
 from __future__ import annotations
 
-import ast
 import base64
 import inspect
 import json
@@ -35,7 +34,6 @@ from typing import Any, Literal
 import msgspec
 
 from codegen.model import EnumModel, FieldModel, StructModel, SystemModel
-from codegen.python.pytext import py_str
 from codegen.types import (
     DictType,
     ListType,
@@ -55,7 +53,6 @@ __all__ = [
     "build_asyncapi",
     "channel_messages",
     "enum_schema",
-    "field_required",
     "field_schema",
     "headers_schema",
     "plain_text",
@@ -183,12 +180,12 @@ def unrouted_events(system: SystemModel) -> tuple[str, ...]:
 
 
 def plain_text(doc: str) -> str:
-    """The text of a rendered docstring literal, with reST ``code`` as Markdown `code`."""
-    if not doc:
-        return ""
-    value = ast.literal_eval(doc)
-    text = inspect.cleandoc(value) if isinstance(value, str) else ""
-    return text.replace("``", "`")
+    """A description as the generated class's docstring shows it, reST ``code`` as Markdown `code`.
+
+    Lines lose trailing blanks and their common indentation (``inspect.cleandoc``).
+    """
+    lines = [line.rstrip() for line in doc.strip().splitlines()]
+    return inspect.cleandoc("\n".join(lines)).replace("``", "`")
 
 
 def schema_ref(service: str, name: str) -> dict[str, Any]:
@@ -230,25 +227,13 @@ def _wire_default(expr: TypeExpr, value: object) -> object:
     return value
 
 
-def field_required(field: FieldModel) -> bool:
-    """Whether the field has no default.
-
-    ``FieldModel.required`` is False for a renamed field without a default,
-    whose ``default_expr`` is ``msgspec.field(name=...)``; such a field is
-    required all the same.
-    """
-    return field.default_expr is None or field.default_expr == (
-        f"msgspec.field(name={py_str(field.wire_name)})"
-    )
-
-
 def field_schema(field: FieldModel, service: str) -> dict[str, Any]:
     schema = type_schema(field.type, service)
     extra: dict[str, Any] = {}
     if field.doc.strip():
         extra["description"] = field.doc.strip()
-    if not field_required(field):
-        extra["default"] = _wire_default(field.type, field.default_value)
+    if not field.required:
+        extra["default"] = _wire_default(field.type, field.default)
     if field.name != field.wire_name:
         extra["x-python-name"] = field.name
     if not extra:
@@ -262,11 +247,11 @@ def field_schema(field: FieldModel, service: str) -> dict[str, Any]:
 def struct_schema(struct: StructModel, service: str) -> dict[str, Any]:
     """A contract, view or named struct: an object keyed by wire names, in schema order."""
     schema: dict[str, Any] = {"type": "object", "title": struct.class_name}
-    description = plain_text(struct.docstring)
+    description = plain_text(struct.doc)
     if description:
         schema["description"] = description
     schema["properties"] = {f.wire_name: field_schema(f, service) for f in struct.fields}
-    required = [f.wire_name for f in struct.fields if field_required(f)]
+    required = [f.wire_name for f in struct.fields if f.required]
     if required:
         schema["required"] = required
     schema["x-toolkit-role"] = struct.role
@@ -278,7 +263,7 @@ def struct_schema(struct: StructModel, service: str) -> dict[str, Any]:
 
 def enum_schema(enum: EnumModel, service: str) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string", "title": enum.class_name}
-    description = plain_text(enum.docstring)
+    description = plain_text(enum.doc)
     if description:
         schema["description"] = description
     schema["enum"] = [value for _, value in enum.members]
@@ -359,7 +344,7 @@ def _components(system: SystemModel) -> dict[str, Any]:
     unrouted = set(unrouted_events(system))
     for message in system.messages:
         contract = message.contract
-        description = plain_text(contract.docstring)
+        description = plain_text(contract.doc)
         if message.routing_key in unrouted:
             description += "\n\nNo channel subscribes to it: publishing it sends nothing."
         summary = description.split("\n\n", 1)[0].replace("\n", " ")

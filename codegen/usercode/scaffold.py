@@ -27,6 +27,8 @@ import msgspec
 
 from codegen.model import HandlerMethod, ServiceModel, SystemModel
 from codegen.python import pytext
+from codegen.python.imports import LINE_LENGTH, import_line
+from codegen.python.views import handler_doc
 from codegen.usercode.impl_check import _ParsedModule, _top_level, default_class_name, syntax_error
 
 __all__ = [
@@ -37,8 +39,6 @@ __all__ = [
     "scaffold",
 ]
 
-#: Line length the scaffolded code is laid out for (ruff's and black's default).
-LINE_LENGTH = 88
 _TOOLKIT = "toolkit"
 
 
@@ -139,14 +139,6 @@ def _check_parses(text: str, label: str) -> None:
 # -- rendering -----------------------------------------------------------------------
 
 
-def _import_text(module: str, names: list[str], indent: str = "    ") -> str:
-    line = f"from {module} import {', '.join(names)}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    inner = "".join(f"{indent}{n},\n" for n in names)
-    return f"from {module} import (\n{inner})"
-
-
 def _new_module(service: ServiceModel, messages_module: str, class_name: str) -> str:
     parts = [
         f'"""Handlers of {service.name}, scaffolded by ``toolkit scaffold``: edit freely.\n'
@@ -158,7 +150,7 @@ def _new_module(service: ServiceModel, messages_module: str, class_name: str) ->
     if service.handlers:
         names = sorted({h.class_name for h in service.handlers})
         parts.append(f"\nfrom {_TOOLKIT} import Delivery\n")
-        parts.append("\n" + _import_text(messages_module, names) + "\n")
+        parts.append("\n" + import_line(messages_module, names) + "\n")
     parts.append("\n\n" + _class_text(service, messages_module, class_name, "    "))
     return "".join(parts)
 
@@ -186,12 +178,9 @@ def _method_text(h: HandlerMethod, service: ServiceModel, ind: str, body_ind: st
                 f"{ind}{p},\n" for p in ("self", f"message: {h.class_name}", "meta: Delivery")
             )
             head = f"def {h.method_name}(\n{params}) -> None:"
-    doc = f"{h.kind.capitalize()} ``{h.routing_key}``."
-    if h.doc.strip():
-        doc += "\n\n" + h.doc
     lines = [
         head,
-        f"{ind}{pytext.docstring(doc, body_ind)}",
+        f"{ind}{pytext.docstring(handler_doc(h), body_ind)}",
         # Routing keys hold only letters, digits, '_', '-' and '.': safe in a comment.
         f"{ind}# TODO: handle {h.routing_key}. Return to acknowledge the {h.kind};",
         f"{ind}# raise to have it retried, then dead-lettered.",
@@ -445,7 +434,7 @@ class _Completer:
         if not multiline and node.lpar is None:
             line = cst.Module(body=[]).code_for_node(merged)
             if len(line) > LINE_LENGTH:
-                text = _import_text(
+                text = import_line(
                     _dotted(node.module) if node.module else "",
                     [_dotted(a.name) for a in aliases],
                     self.module.default_indent,
@@ -463,7 +452,7 @@ class _Completer:
     def _insert_import(
         self, body: list[cst.BaseStatement], module_name: str, names: list[str]
     ) -> None:
-        text = _import_text(module_name, names, self.module.default_indent)
+        text = import_line(module_name, names, self.module.default_indent)
         node = cst.parse_statement(
             text.replace("\n", self.module.default_newline),
             config=self.module.config_for_parsing,
