@@ -45,9 +45,10 @@ import msgspec
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codegen.build import load_system
-from codegen.errors import locate, relative
+from codegen.build.names import snake_to_pascal
+from codegen.errors import locate
 from codegen.model import HandlerMethod, ServiceModel, SystemModel
-from codegen.python import pytext
+from toolkit.paths import relative_path
 
 if TYPE_CHECKING:
     from toolkit.config import Config
@@ -110,7 +111,7 @@ class ImplementationSpec(msgspec.Struct, frozen=True):
 def default_class_name(service: str) -> str:
     """``ticket_service`` -> ``TicketHandlers``; ``billing`` -> ``BillingHandlers``."""
     stem = service.removesuffix("_service") or service
-    return pytext.snake_to_pascal(stem) + "Handlers"
+    return snake_to_pascal(stem) + "Handlers"
 
 
 # -- configuration -------------------------------------------------------------------
@@ -124,7 +125,7 @@ def _setting_place(config: Config, service: str) -> str:
     except OSError:
         text = ""
     line = locate(text, ("tool", "toolkit", "implementations", service))
-    where = relative(config.pyproject) + (f":{line}" if line else "")
+    where = relative_path(config.pyproject) + (f":{line}" if line else "")
     return f"{where}: tool.toolkit.implementations.{service}"
 
 
@@ -161,7 +162,7 @@ def parse_spec(
             tried.append(candidate)
     raise ImplConfigError(
         f"{prefix}error: module {target!r} not found (looked for "
-        + ", ".join(relative(p) for p in tried)
+        + ", ".join(relative_path(p) for p in tried)
         + ')\n    fix: give the file path instead, e.g. "app/handlers.py:'
         + class_name
         + '"'
@@ -413,7 +414,7 @@ def check_source(
 
 def check_implementation(service: ServiceModel, spec: ImplementationSpec) -> list[ImplProblem]:
     """Check one implementation file (read, never imported)."""
-    label = relative(spec.path)
+    label = relative_path(spec.path)
     try:
         source = spec.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -446,7 +447,7 @@ def check_implementations(config: Config, system: SystemModel | None = None) -> 
             service = services.get(name)
             if service is None:
                 raise ImplConfigError(
-                    f"{where}: error: no service {name!r} in {relative(config.schemas)}"
+                    f"{where}: error: no service {name!r} in {relative_path(config.schemas)}"
                     f"\n    fix: known services: {', '.join(sorted(services))}"
                 )
             spec = parse_spec(name, value, config.root, where=where)
