@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 from codegen.build import load_system
-from codegen.contracts.breaking import RULES, Change, accept, compare, unused_accepts
+from codegen.contracts.breaking import CHANGE_RULES, Change, accept, compare, unused_accepts
 from codegen.contracts.snapshot import Snapshot, build_snapshot, load_snapshot
 from toolkit.cli import main
 
@@ -462,7 +462,7 @@ def test_new_view_requiring_a_field_old_events_lack(tmp_path: Path) -> None:
 
 
 def test_rules_have_titles() -> None:
-    assert {"key-removed", "enum-widened", "type-changed"} <= set(RULES)
+    assert {"key-removed", "enum-widened", "type-changed"} <= set(CHANGE_RULES)
 
 
 def test_snapshot_round_trips(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from codegen.build.state import ServiceState
-from codegen.contracts.compat import FieldDef, TypeScope, check_fields, extra_writer_fields
+from codegen.contracts.compat import check_fields, extra_writer_fields
+from codegen.contracts.defs import FieldDef, TypeScope
 from codegen.model import StructModel
 
 __all__ = ["Side", "check_compat"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codegen.contracts.compat import EnumDef, TypeScope
+from codegen.contracts.defs import EnumDef, TypeScope
 from codegen.types import (
     DictType,
     ListType,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from codegen.build.fields import build_fields
 from codegen.build.names import claim_class, enum_member, identifier_problem
 from codegen.build.state import ServiceState, field_defs
-from codegen.contracts.compat import EnumDef, StructDef
+from codegen.contracts.defs import EnumDef, StructDef
 from codegen.model import EnumModel, StructModel
 from codegen.types import named_types_in
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from codegen.contracts.compat import EnumDef, FieldDef, StructDef
+from codegen.contracts.defs import EnumDef, FieldDef, StructDef
 from codegen.load import SourceFile
 from codegen.model import EnumModel, FieldModel, HandlerMethod, PublisherMethod, StructModel
 from codegen.schema import SchemaFile

@@ -98,15 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _breaking(ref: str, config: Config, system: Any, accepts: list[str]) -> int:
-    from codegen.contracts.breaking import RULES, accept, compare, unused_accepts
+    from codegen.contracts.breaking import CHANGE_RULES, accept, compare, unused_accepts
     from codegen.contracts.snapshot import SnapshotError, build_snapshot, load_snapshot
 
     for entry in accepts:
         key, _, rule = entry.partition(":")
-        if not key or (rule and rule not in RULES):
+        if not key or (rule and rule not in CHANGE_RULES):
             return fail(
                 f"toolkit check: error: cannot accept {entry!r}: write KEY or KEY:RULE\n"
-                f"    fix: RULE is one of {', '.join(sorted(RULES))}"
+                f"    fix: RULE is one of {', '.join(sorted(CHANGE_RULES))}"
             )
     try:
         data, label = read_ref(ref, config)
