@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codegen.python.pytext import comment_lines, docstring, py_str
-from codegen.system.asyncapi import plain_text
+from codegen.system.jsonschema import plain_text
 from codegen.types import (
     DictType,
     ListType,

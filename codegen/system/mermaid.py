@@ -16,7 +16,7 @@ the same schemas always give the same bytes.
 from __future__ import annotations
 
 from codegen.model import SystemModel
-from codegen.system.asyncapi import channel_messages, system_flows, unrouted_events
+from codegen.system.flows import channel_messages, system_flows, unrouted_events
 from toolkit.routing import EventRoute
 
 __all__ = ["node_ids", "service_map_markdown", "service_map_mermaid"]
