@@ -35,19 +35,17 @@ default (``ticket_service`` -> ``TicketHandlers``).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import libcst as cst
 import msgspec
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from codegen.build import load_system
-from codegen.build.names import snake_to_pascal
 from codegen.errors import locate
 from codegen.model import HandlerMethod, ServiceModel, SystemModel
+from codegen.usercode._source import Method, ParsedModule, default_class_name, dotted, syntax_error
 from toolkit.paths import relative_path
 
 if TYPE_CHECKING:
@@ -63,7 +61,6 @@ __all__ = [
     "check_source",
     "default_class_name",
     "parse_spec",
-    "syntax_error",
 ]
 
 ProblemKind = Literal["missing", "orphan", "signature"]
@@ -106,12 +103,6 @@ class ImplementationSpec(msgspec.Struct, frozen=True):
     service: str
     path: Path
     class_name: str
-
-
-def default_class_name(service: str) -> str:
-    """``ticket_service`` -> ``TicketHandlers``; ``billing`` -> ``BillingHandlers``."""
-    stem = service.removesuffix("_service") or service
-    return snake_to_pascal(stem) + "Handlers"
 
 
 # -- configuration -------------------------------------------------------------------
@@ -172,141 +163,11 @@ def parse_spec(
 # -- reading a module ----------------------------------------------------------------
 
 
-class _Method(msgspec.Struct):
-    name: str
-    owner: str
-    node: cst.FunctionDef | None
-    line: int
-
-
-class _ParsedModule:
-    """One implementation module, parsed once, with positions."""
-
-    def __init__(self, source: str, label: str) -> None:
-        self.label = label
-        try:
-            module = cst.parse_module(source)
-        except cst.ParserSyntaxError as exc:
-            raise ImplConfigError(f"{label}:{syntax_error(exc)}") from None
-        self.module = module
-        self.positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        self.classes: dict[str, cst.ClassDef] = {}
-        #: local name -> (module, imported name) for ``from m import n as local``
-        self.imports: dict[str, tuple[str, str]] = {}
-        for statement in _top_level(module.body):
-            if isinstance(statement, cst.ClassDef):
-                self.classes[statement.name.value] = statement
-            elif isinstance(statement, cst.SimpleStatementLine):
-                for small in statement.body:
-                    if isinstance(small, cst.ImportFrom) and not isinstance(
-                        small.names, cst.ImportStar
-                    ):
-                        origin = _module_name(small)
-                        for alias in small.names:
-                            name = _dotted(alias.name)
-                            local = (
-                                _dotted(alias.asname.name)
-                                if alias.asname is not None
-                                and isinstance(alias.asname.name, cst.Name)
-                                else name
-                            )
-                            self.imports[local] = (origin, name)
-
-    def line(self, node: cst.CSTNode) -> int:
-        position: CodeRange = self.positions[node]
-        return position.start.line
-
-    def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node).strip()
-
-    def methods(self, class_name: str) -> dict[str, _Method]:
-        """Methods of ``class_name``, including those of base classes defined in this module."""
-        found: dict[str, _Method] = {}
-        self._collect(class_name, found, set())
-        return found
-
-    def _collect(self, class_name: str, found: dict[str, _Method], seen: set[str]) -> None:
-        if class_name in seen or class_name not in self.classes:
-            return
-        seen.add(class_name)
-        node = self.classes[class_name]
-        # Bases first, so the class's own definitions win (a rough MRO).
-        for arg in reversed(node.bases):
-            if isinstance(arg.value, cst.Name):
-                self._collect(arg.value.value, found, seen)
-        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
-        for statement in body:
-            if isinstance(statement, cst.FunctionDef):
-                name = statement.name.value
-                found[name] = _Method(name, class_name, statement, self.line(statement.name))
-            elif isinstance(statement, cst.SimpleStatementLine):
-                for small in statement.body:
-                    targets: Sequence[cst.BaseAssignTargetExpression] = ()
-                    if isinstance(small, cst.Assign):
-                        targets = [t.target for t in small.targets]
-                    elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                        targets = [small.target]
-                    for target in targets:
-                        if isinstance(target, cst.Name):
-                            found[target.value] = _Method(
-                                target.value, class_name, None, self.line(target)
-                            )
-
-    def resolve(self, annotation: cst.BaseExpression) -> str | None:
-        """The class name an annotation refers to, following ``import ... as`` aliases."""
-        if isinstance(annotation, cst.Name):
-            origin = self.imports.get(annotation.value)
-            return origin[1].rpartition(".")[2] if origin else annotation.value
-        if isinstance(annotation, cst.Attribute):
-            return annotation.attr.value
-        if isinstance(annotation, cst.SimpleString):
-            text = annotation.evaluated_value
-            if isinstance(text, str):
-                try:
-                    return self.resolve(cst.parse_expression(text.strip()))
-                except cst.ParserSyntaxError:
-                    return None
-        return None
-
-
-def syntax_error(exc: cst.ParserSyntaxError) -> str:
-    """``"LINE: error: cannot parse the module (column C): reason"`` for a libcst error."""
-    line, column, message = exc.editor_line, exc.editor_column, exc.message
-    # The native parser puts the true position in the message ("error at 2:0: ...").
-    match = re.match(r"parser error: error at (\d+):(\d+): (.*)", message, re.DOTALL)
-    if match:
-        line, column, message = int(match[1]), int(match[2]) + 1, match[3]
-    return f"{line}: error: cannot parse the module (column {column}): {message}"
-
-
-def _top_level(body: Sequence[cst.BaseStatement]) -> Iterator[cst.BaseStatement]:
-    """Module-level statements, looking one level into ``if``/``try`` (TYPE_CHECKING imports)."""
-    for statement in body:
-        yield statement
-        if isinstance(statement, cst.If | cst.Try):
-            inner = statement.body
-            if isinstance(inner, cst.IndentedBlock):
-                yield from inner.body
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
-
-
-def _module_name(node: cst.ImportFrom) -> str:
-    dots = "." * len(node.relative)
-    return dots + (_dotted(node.module) if node.module is not None else "")
-
-
 # -- the checks ----------------------------------------------------------------------
 
 
 def _signature_problems(
-    parsed: _ParsedModule, method: _Method, handler: HandlerMethod
+    parsed: ParsedModule, method: Method, handler: HandlerMethod
 ) -> Iterator[tuple[int, str]]:
     node = method.node
     if node is None:
@@ -314,7 +175,7 @@ def _signature_problems(
     where = f"{method.owner}.{method.name} ({handler.kind} {handler.routing_key!r})"
     call = f"{method.name}(message: {handler.class_name}, meta: {_DELIVERY})"
     params = node.params
-    decorators = {_dotted(d.decorator) for d in node.decorators}
+    decorators = {dotted(d.decorator) for d in node.decorators}
     positional = [*params.posonly_params, *params.params]
     if "staticmethod" not in decorators:
         if not positional:
@@ -365,11 +226,18 @@ def _signature_problems(
             )
 
 
+def _parse(source: str, label: str) -> ParsedModule:
+    try:
+        return ParsedModule(cst.parse_module(source))
+    except cst.ParserSyntaxError as exc:
+        raise ImplConfigError(f"{label}:{syntax_error(exc)}") from None
+
+
 def check_source(
     service: ServiceModel, source: str, class_name: str, label: str
 ) -> list[ImplProblem]:
     """Check source text of an implementation module; ``label`` names it in problems."""
-    parsed = _ParsedModule(source, label)
+    parsed = _parse(source, label)
     if class_name not in parsed.classes:
         known = ", ".join(sorted(parsed.classes)) or "none"
         raise ImplConfigError(

@@ -20,8 +20,6 @@ be turned into ``async def`` without touching the signature.
 
 from __future__ import annotations
 
-import sys
-
 import libcst as cst
 import msgspec
 
@@ -29,7 +27,8 @@ from codegen.model import HandlerMethod, ServiceModel, SystemModel
 from codegen.python import pytext
 from codegen.python.imports import LINE_LENGTH, import_line
 from codegen.python.views import handler_doc
-from codegen.usercode.impl_check import _ParsedModule, _top_level, default_class_name, syntax_error
+from codegen.usercode._imports import add_import, blank_lines, bound_names
+from codegen.usercode._source import ParsedModule, default_class_name, syntax_error
 
 __all__ = [
     "AddedMethod",
@@ -105,7 +104,7 @@ def scaffold(
     builder.complete()
     text = builder.module.code if builder.touched else source
     _check_parses(text, label)
-    parsed = _ParsedModule(text, label)
+    parsed = ParsedModule(cst.parse_module(text))
     methods = parsed.methods(name)
     expected = {h.method_name for h in service.handlers}
     added = tuple(
@@ -194,62 +193,6 @@ def _method_text(h: HandlerMethod, service: ServiceModel, ind: str, body_ind: st
 # -- completing a module with libcst -------------------------------------------------
 
 
-def _section(module: str, package_root: str) -> int:
-    """isort sections: future, stdlib, third party (toolkit), first party (the package), local."""
-    if module.startswith("."):
-        return 4
-    root = module.split(".")[0]
-    if root == "__future__":
-        return 0
-    if root == package_root:
-        return 3
-    if root in sys.stdlib_module_names:
-        return 1
-    return 2
-
-
-def _import_modules(statement: cst.BaseStatement) -> list[str] | None:
-    """The modules a top-level import line imports from, None when it is not an import line."""
-    if not isinstance(statement, cst.SimpleStatementLine):
-        return None
-    found: list[str] = []
-    for small in statement.body:
-        if isinstance(small, cst.ImportFrom):
-            found.append(
-                "." * len(small.relative) + (_dotted(small.module) if small.module else "")
-            )
-        elif isinstance(small, cst.Import):
-            found.extend(_dotted(a.name) for a in small.names)
-        else:
-            return None
-    return found
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
-
-
-def _target_name(node: cst.BaseExpression) -> str:
-    return node.value if isinstance(node, cst.Name) else ""
-
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, cst.SimpleString | cst.ConcatenatedString)
-    )
-
-
-def _blank(count: int) -> list[cst.EmptyLine]:
-    return [cst.EmptyLine(indent=False) for _ in range(count)]
-
-
 class _Completer:
     """Adds what is missing to one parsed module; records what it added."""
 
@@ -283,7 +226,7 @@ class _Completer:
             None,
         )
         if index is None:
-            if self.class_name in self._bound_names():
+            if self.class_name in bound_names(self.module):
                 raise ScaffoldError(
                     f"{self.label}: {self.class_name} is defined, but not as a top-level class; "
                     "choose another name with --class"
@@ -296,16 +239,15 @@ class _Completer:
                 config=self.module.config_for_parsing,
             )
             assert isinstance(node, cst.ClassDef)
-            node = node.with_changes(leading_lines=_blank(2) if body else [])
+            node = node.with_changes(leading_lines=blank_lines(2) if body else [])
             body.append(node)
             index = len(body) - 1
             self.created_class = True
             self.touched = True
         cls = body[index]
         assert isinstance(cls, cst.ClassDef)
-        present = set(
-            _ParsedModule(self.module.with_changes(body=body).code, "").methods(self.class_name)
-        )
+        completed = cst.parse_module(self.module.with_changes(body=body).code)
+        present = set(ParsedModule(completed).methods(self.class_name))
         missing = [h for h in self.service.handlers if h.method_name not in present]
         if not missing:
             if self.touched:
@@ -315,8 +257,10 @@ class _Completer:
         self.module = self.module.with_changes(body=body)
         self.touched = True
         names = sorted({h.class_name for h in missing})
-        self._ensure_import(_TOOLKIT, ["Delivery"])
-        self._ensure_import(self.messages_module, names)
+        for from_module, wanted in ((_TOOLKIT, ["Delivery"]), (self.messages_module, names)):
+            self.module, added = add_import(self.module, from_module, wanted, self.package_root)
+            if added is not None:
+                self.added_imports.append(added)
 
     # -- methods ------------------------------------------------------------------
 
@@ -334,171 +278,6 @@ class _Completer:
                 text.replace("\n", self.module.default_newline),
                 config=self.module.config_for_parsing,
             )
-            statements.append(node.with_changes(leading_lines=_blank(1) if statements else []))
+            statements.append(node.with_changes(leading_lines=blank_lines(1) if statements else []))
             self.added_methods.append(handler.method_name)
         return cls.with_changes(body=block.with_changes(body=statements))
-
-    # -- imports ------------------------------------------------------------------
-
-    def _bound_names(self) -> set[str]:
-        names: set[str] = set()
-        for statement in _top_level(self.module.body):
-            if isinstance(statement, cst.ClassDef | cst.FunctionDef):
-                names.add(statement.name.value)
-            if not isinstance(statement, cst.SimpleStatementLine):
-                continue
-            for small in statement.body:
-                if isinstance(small, cst.Import):
-                    for alias in small.names:
-                        if alias.asname is not None:
-                            names.add(_target_name(alias.asname.name))
-                        else:
-                            names.add(_dotted(alias.name).split(".")[0])
-                elif isinstance(small, cst.ImportFrom) and not isinstance(
-                    small.names, cst.ImportStar
-                ):
-                    for alias in small.names:
-                        if alias.asname is not None:
-                            names.add(_target_name(alias.asname.name))
-                        else:
-                            names.add(_dotted(alias.name))
-                elif isinstance(small, cst.Assign):
-                    names.update(
-                        t.target.value for t in small.targets if isinstance(t.target, cst.Name)
-                    )
-                elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                    names.add(small.target.value)
-        return names
-
-    def _ensure_import(self, module_name: str, wanted: list[str]) -> None:
-        bound = self._bound_names()
-        names = [n for n in wanted if n not in bound]
-        if not names:
-            return
-        body: list[cst.BaseStatement] = list(self.module.body)
-        for i, statement in enumerate(body):
-            if not isinstance(statement, cst.SimpleStatementLine):
-                continue
-            for j, small in enumerate(statement.body):
-                if not (
-                    isinstance(small, cst.ImportFrom)
-                    and not small.relative
-                    and small.module is not None
-                    and _dotted(small.module) == module_name
-                ):
-                    continue
-                if isinstance(small.names, cst.ImportStar):
-                    return
-                merged = self._merge(small, names)
-                smalls = list(statement.body)
-                smalls[j] = merged
-                body[i] = statement.with_changes(body=smalls)
-                self.module = self.module.with_changes(body=body)
-                self.added_imports.append(f"from {module_name} import {', '.join(names)}")
-                return
-        self._insert_import(body, module_name, names)
-
-    def _merge(self, node: cst.ImportFrom, names: list[str]) -> cst.ImportFrom:
-        assert not isinstance(node.names, cst.ImportStar)
-        aliases = list(node.names)
-        lpar = node.lpar
-        multiline = lpar is not None and isinstance(
-            lpar.whitespace_after, cst.ParenthesizedWhitespace
-        )
-        separator: cst.Comma
-        if multiline:
-            assert lpar is not None
-            opening = lpar.whitespace_after
-            assert isinstance(opening, cst.ParenthesizedWhitespace)
-            separator = cst.Comma(
-                whitespace_after=cst.ParenthesizedWhitespace(
-                    first_line=cst.TrailingWhitespace(),
-                    indent=opening.indent,
-                    last_line=opening.last_line,
-                )
-            )
-        else:
-            separator = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-        for name in names:
-            position = next(
-                (i for i, a in enumerate(aliases) if _dotted(a.name) > name), len(aliases)
-            )
-            alias = cst.ImportAlias(name=cst.Name(name))
-            if position < len(aliases):
-                alias = alias.with_changes(comma=separator)
-            else:
-                alias = alias.with_changes(comma=aliases[-1].comma)
-                aliases[-1] = aliases[-1].with_changes(comma=separator)
-            aliases.insert(position, alias)
-        merged = node.with_changes(names=aliases)
-        if not multiline and node.lpar is None:
-            line = cst.Module(body=[]).code_for_node(merged)
-            if len(line) > LINE_LENGTH:
-                text = import_line(
-                    _dotted(node.module) if node.module else "",
-                    [_dotted(a.name) for a in aliases],
-                    self.module.default_indent,
-                )
-                replacement = cst.parse_statement(
-                    text.replace("\n", self.module.default_newline),
-                    config=self.module.config_for_parsing,
-                )
-                assert isinstance(replacement, cst.SimpleStatementLine)
-                new = replacement.body[0]
-                assert isinstance(new, cst.ImportFrom)
-                merged = new
-        return merged
-
-    def _insert_import(
-        self, body: list[cst.BaseStatement], module_name: str, names: list[str]
-    ) -> None:
-        text = import_line(module_name, names, self.module.default_indent)
-        node = cst.parse_statement(
-            text.replace("\n", self.module.default_newline),
-            config=self.module.config_for_parsing,
-        )
-        section = _section(module_name, self.package_root)
-        first_code = next(
-            (i for i, s in enumerate(body) if not isinstance(s, cst.SimpleStatementLine)),
-            len(body),
-        )
-        imports = [
-            (i, max(_section(m, self.package_root) for m in mods) if mods else 0)
-            for i, s in enumerate(body[:first_code])
-            if (mods := _import_modules(s)) is not None
-        ]
-        before = [(i, s) for i, s in imports if s <= section]
-        if before:
-            at, previous = before[-1]
-            index = at + 1
-            node = node.with_changes(leading_lines=_blank(1) if previous != section else [])
-        elif imports:
-            index, following = imports[0]
-            displaced = body[index]
-            assert isinstance(displaced, cst.SimpleStatementLine)
-            node = node.with_changes(leading_lines=displaced.leading_lines)
-            body[index] = displaced.with_changes(
-                leading_lines=_blank(1) if following != section else []
-            )
-        else:
-            index = 1 if body and _is_docstring(body[0]) else 0
-            node = node.with_changes(leading_lines=_blank(1) if index else [])
-        if index < len(body):
-            # Keep the statement that now follows the new import apart from it.
-            after = body[index]
-            mods = _import_modules(after)
-            if mods is not None:
-                others = {_section(m, self.package_root) for m in mods}
-                want = 0 if others == {section} else 1
-            else:
-                want = 2 if isinstance(after, cst.ClassDef | cst.FunctionDef) else 1
-            assert isinstance(after, cst.SimpleStatementLine | cst.BaseCompoundStatement)
-            lines = list(after.leading_lines)
-            have = 0
-            while have < len(lines) and lines[have].comment is None:
-                have += 1
-            if have < want:
-                body[index] = after.with_changes(leading_lines=_blank(want - have) + lines)
-        body.insert(index, node)
-        self.module = self.module.with_changes(body=body)
-        self.added_imports.append(f"from {module_name} import {', '.join(names)}")
