@@ -5,11 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Sequence
-from pathlib import Path
 
 import msgspec
-
-from toolkit.paths import relative_path
 
 __all__ = ["Diagnostic", "SchemaErrors", "format_key_path", "locate"]
 
@@ -164,7 +161,3 @@ def locate(text: str, path: Sequence[str | int]) -> int:
         if line is not None:
             return line
     return 0
-
-
-def relative(path: Path) -> str:
-    return relative_path(path)

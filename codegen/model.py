@@ -1,8 +1,12 @@
-"""The frozen model of exactly what will be emitted.
+"""The frozen model of the validated schemas, as plain data: what every output is made of.
 
-Everything a template prints is computed here: Python names, annotations,
-default expressions, import lines, docstring literals. Templates only loop
-and print.
+It holds what the schemas declare and what validation derived from them:
+names the generated code uses (class, enum member and method names, checked
+for clashes), types as :mod:`codegen.types` expressions, defaults as values,
+descriptions as text, and the service map. How an output spells them
+(Python literals, docstrings, annotations, import lines; JSON Schemas) is
+the business of its back-end: :mod:`codegen.python`, :mod:`codegen.system`,
+:mod:`codegen.contracts.snapshot`.
 """
 
 from __future__ import annotations
@@ -11,14 +15,13 @@ from typing import Literal
 
 import msgspec
 
-from codegen.pytext import docstring, export_order, py_str, wrap_assignment
 from codegen.types import TypeExpr
+from toolkit.routing import ChannelSpec, EventRoute
 
 __all__ = [
-    "ChannelModel",
     "EnumModel",
-    "EventRouteModel",
     "FieldModel",
+    "ForeignClass",
     "HandlerMethod",
     "MessageModel",
     "Place",
@@ -44,22 +47,17 @@ class FieldModel(msgspec.Struct, frozen=True):
     name: str
     wire_name: str
     type: TypeExpr
-    annotation: str
-    #: Python source of the default (``None``, ``'free'``, ``msgspec.field(...)``) or None if required
-    default_expr: str | None
-    #: the default as plain data (for snapshots and JSON Schema), None when required
-    default_value: object
+    #: False when the field may be missing on the wire: it has a default, or is optional
+    required: bool
+    #: the default as plain data, None when required (and for an optional field without
+    #: one). Scalars in canonical form: a float as float, bytes as the text they
+    #: encode, datetime/date/time as ISO text, uuid and decimal as text; an enum as
+    #: its value. Lists and dicts as the schema file writes them (the snapshot
+    #: records them so).
+    default: object
+    #: the field's description
     doc: str
     place: Place
-    #: False when the field may be missing on the wire (it has a default)
-    required: bool = True
-
-    @property
-    def declaration(self) -> str:
-        """The whole field line(s) inside a class body, without the first indent."""
-        if self.default_expr is None:
-            return f"{self.name}: {self.annotation}"
-        return wrap_assignment(f"{self.name}: {self.annotation}", self.default_expr, "    ")
 
 
 class StructModel(msgspec.Struct, frozen=True):
@@ -67,14 +65,15 @@ class StructModel(msgspec.Struct, frozen=True):
     #: "contract" (owned), "view" (a consumer's or sender's own class), or "type" (named struct)
     role: Literal["contract", "view", "type"]
     routing_key: str
-    docstring: str
+    #: the description, then for a contract or view a note on what it is
+    doc: str
     fields: tuple[FieldModel, ...]
     place: Place
 
 
 class EnumModel(msgspec.Struct, frozen=True):
     class_name: str
-    docstring: str
+    doc: str
     #: (member name, value)
     members: tuple[tuple[str, str], ...]
     place: Place
@@ -96,64 +95,25 @@ class HandlerMethod(msgspec.Struct, frozen=True):
     class_name: str
     doc: str
 
-    @property
-    def docstring(self) -> str:
-        text = f"{self.kind.capitalize()} ``{self.routing_key}``."
-        if self.doc.strip():
-            text += "\n\n" + self.doc
-        return docstring(text, "        ")
+
+class ForeignClass(msgspec.Struct, frozen=True):
+    """Another service's class, used as it is: the contract of a command sent without a view."""
+
+    service: str
+    class_name: str
 
 
 class PublisherMethod(msgspec.Struct, frozen=True):
     method_name: str
     routing_key: str
     kind: Literal["command", "event"]
+    #: the class as this service names it (another service's class may get an alias)
     class_name: str
     #: commands only
     target_service: str
     doc: str
-
-    @property
-    def argument(self) -> str:
-        return self.kind
-
-    @property
-    def returns(self) -> str:
-        return "str" if self.kind == "command" else "PublishResult"
-
-    @property
-    def bus_method(self) -> str:
-        return "send_command" if self.kind == "command" else "publish_event"
-
-    @property
-    def bus_args(self) -> tuple[str, ...]:
-        head = (py_str(self.target_service),) if self.kind == "command" else ()
-        return (*head, py_str(self.routing_key), self.argument, "metadata", "caused_by=caused_by")
-
-    @property
-    def docstring(self) -> str:
-        if self.kind == "command":
-            text = f"Send command ``{self.routing_key}`` to {self.target_service}; returns the message id."
-        else:
-            text = f"Publish event ``{self.routing_key}`` to every subscribed channel."
-        if self.doc.strip():
-            text += "\n\n" + self.doc
-        return docstring(text, "        ")
-
-
-class ChannelModel(msgspec.Struct, frozen=True):
-    name: str
-    kind: Literal["queue", "stream"]
-    consumers: tuple[str, ...]
-    description: str
-
-
-class EventRouteModel(msgspec.Struct, frozen=True):
-    channel: str
-    subscriber: str
-    keys: tuple[str, ...]
-    include_publishers: tuple[str, ...] | None
-    exclude_publishers: tuple[str, ...] | None
+    #: set when ``class_name`` names another service's class
+    foreign: ForeignClass | None = None
 
 
 class ServiceModel(msgspec.Struct, frozen=True):
@@ -168,48 +128,18 @@ class ServiceModel(msgspec.Struct, frozen=True):
     structs: tuple[StructModel, ...]
     handlers: tuple[HandlerMethod, ...]
     publishers: tuple[PublisherMethod, ...]
-    #: import lines for messages.py / publisher.py / handlers.py
-    message_imports: tuple[str, ...]
-    publisher_imports: tuple[str, ...]
-    handler_imports: tuple[str, ...]
     channels: tuple[str, ...]
-
-    @property
-    def message_names(self) -> tuple[str, ...]:
-        return export_order(
-            [e.class_name for e in self.enums] + [s.class_name for s in self.structs]
-        )
-
-    @property
-    def exported_names(self) -> tuple[str, ...]:
-        own = (
-            "SERVICE",
-            f"{self.class_prefix}Handlers",
-            f"{self.class_prefix}Publisher",
-            f"{self.class_prefix}SyncPublisher",
-            "bind",
-        )
-        return export_order((*own, *self.message_names))
-
-    @property
-    def messages_import(self) -> str:
-        names = self.message_names
-        if not names:
-            return ""
-        line = f"from .messages import {', '.join(names)}"
-        if len(line) <= 88:
-            return line
-        inner = "".join(f"    {n},\n" for n in names)
-        return f"from .messages import (\n{inner})"
 
 
 class SystemModel(msgspec.Struct, frozen=True):
     package: str
     services: tuple[ServiceModel, ...]
-    channels: tuple[ChannelModel, ...]
+    channels: tuple[ChannelSpec, ...]
     #: target service -> channel
     command_routes: tuple[tuple[str, str], ...]
-    event_routes: tuple[EventRouteModel, ...]
+    #: sorted by channel, then subscriber; match them with ``EventRoute.matches``
+    #: or ``toolkit.routing.event_channels``, the runtime's own rules
+    event_routes: tuple[EventRoute, ...]
     messages: tuple[MessageModel, ...]
     #: consumer views per routing key: (routing key, service, view struct)
     views: tuple[tuple[str, str, StructModel], ...]

@@ -3,7 +3,9 @@
 A schema file is TOML; ``tomllib`` parses it and ``msgspec.convert`` decodes
 the result into :class:`SchemaFile`, so shape errors (a string where a table
 belongs, an unknown key) come with a precise path for free. Semantic checks
-(unknown types, clashes between files) happen in :mod:`codegen.validate`.
+(unknown types, clashes between files) happen in :mod:`codegen.build`.
+:func:`schema_file_json_schema` derives the format's JSON Schema from these
+structs, for editors (``toolkit schema-json``).
 
 Field names here are the TOML keys users write; ``rename`` maps the few that
 are Python keywords (``class``) or that read better with dashes.
@@ -11,6 +13,7 @@ are Python keywords (``class``) or that read better with dashes.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import msgspec
@@ -25,6 +28,8 @@ __all__ = [
     "ServiceDecl",
     "SubscribeDecl",
     "TypeDecl",
+    "normalize_field",
+    "schema_file_json_schema",
 ]
 
 _NO_DEFAULT: Any = msgspec.UNSET
@@ -126,3 +131,19 @@ class SchemaFile(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 def normalize_field(spec: FieldSpec) -> FieldDecl:
     return FieldDecl(type=spec) if isinstance(spec, str) else spec
+
+
+def schema_file_json_schema() -> str:
+    """The JSON Schema of the schema file format, derived from :class:`SchemaFile`."""
+    (schema,), components = msgspec.json.schema_components(
+        [SchemaFile], ref_template="#/$defs/{name}"
+    )
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://toolkit.invalid/schema-file.json",
+        "title": "toolkit schema file",
+        "description": "One service's schema file: its channels, messages, views and types (docs/schema.md).",
+        **schema,
+        "$defs": components,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

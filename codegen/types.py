@@ -13,7 +13,10 @@ Grammar (whitespace is ignored)::
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import re
+import uuid
 
 import msgspec
 
@@ -27,7 +30,9 @@ __all__ = [
     "ScalarType",
     "TypeExpr",
     "TypeSyntaxError",
+    "named_types_in",
     "parse_type",
+    "scalar_text",
 ]
 
 SCALARS: frozenset[str] = frozenset(
@@ -233,3 +238,37 @@ def named_types_in(expr: TypeExpr) -> list[str]:
     if isinstance(expr, OptionalType):
         return named_types_in(expr.inner)
     return []
+
+
+#: Scalars whose values are written as text, and the type that text parses to.
+_TEXT_SCALARS: dict[str, type] = {
+    "datetime": datetime.datetime,
+    "date": datetime.date,
+    "time": datetime.time,
+    "uuid": uuid.UUID,
+    "decimal": decimal.Decimal,
+}
+
+
+def scalar_text(name: str, value: object) -> str | None:
+    """The canonical text of a datetime, date, time, uuid or decimal value from a schema file.
+
+    TOML gives a date or time as a value of its own or as a string, a decimal
+    as a string or a number. Returns None when ``value`` is not one of them.
+    """
+    pytype = _TEXT_SCALARS[name]
+    if isinstance(value, datetime.date | datetime.time) and isinstance(value, pytype):
+        if name == "date" and isinstance(value, datetime.datetime):
+            return None
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            parsed: object = msgspec.convert(value, pytype)
+        except msgspec.ValidationError:
+            return None
+        if isinstance(parsed, datetime.date | datetime.time):
+            return parsed.isoformat()
+        return str(parsed)
+    if name == "decimal" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None

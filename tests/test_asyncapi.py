@@ -17,16 +17,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from codegen.asyncapi import (
-    HEADERS_SCHEMA_NAME,
-    asyncapi_json,
-    build_asyncapi,
-    system_flows,
-    type_schema,
-    unrouted_events,
-)
 from codegen.build import load_system
 from codegen.model import SystemModel
+from codegen.system.asyncapi import HEADERS_SCHEMA_NAME, asyncapi_json, build_asyncapi
+from codegen.system.flows import system_flows, unrouted_events
+from codegen.system.jsonschema import type_schema
 from codegen.types import parse_type
 from toolkit.cli import main
 from toolkit.commands.docs import docs_files

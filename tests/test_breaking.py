@@ -1,4 +1,4 @@
-"""Breaking-change detection: ``toolkit check --against REF`` and codegen.breaking.
+"""Breaking-change detection: ``toolkit check --against REF`` and codegen.contracts.breaking.
 
 Each scenario starts from the same small system (BASE), runs
 ``toolkit generate`` to write the snapshot, edits the schemas, and runs
@@ -17,9 +17,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from codegen.breaking import RULES, Change, accept, compare, unused_accepts
 from codegen.build import load_system
-from codegen.snapshot import Snapshot, build_snapshot, load_snapshot
+from codegen.contracts.breaking import CHANGE_RULES, Change, accept, compare, unused_accepts
+from codegen.contracts.snapshot import Snapshot, build_snapshot, load_snapshot
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,7 +242,7 @@ def test_no_changes_exit_0(project: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_every_breaking_rule_has_a_scenario() -> None:
     covered = {rule for _, expected in SCENARIOS.values() for rule, _, b in expected if b}
-    from codegen.breaking import BREAKING_RULES
+    from codegen.contracts.breaking import BREAKING_RULES
 
     assert covered == set(BREAKING_RULES)
 
@@ -462,7 +462,7 @@ def test_new_view_requiring_a_field_old_events_lack(tmp_path: Path) -> None:
 
 
 def test_rules_have_titles() -> None:
-    assert {"key-removed", "enum-widened", "type-changed"} <= set(RULES)
+    assert {"key-removed", "enum-widened", "type-changed"} <= set(CHANGE_RULES)
 
 
 def test_snapshot_round_trips(tmp_path: Path) -> None:

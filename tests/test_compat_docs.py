@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from codegen.compat import RULES
+from codegen.contracts.compat import COMPAT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "compatibility.md"
@@ -31,7 +31,7 @@ def test_doc_quotes_the_case_error(case: Path) -> None:
 def test_every_rule_has_a_section_and_an_example() -> None:
     text = DOC.read_text()
     quoted = {int(n) for n in re.findall(r": rule (\d+) \(", text)}
-    for number, title in RULES.items():
+    for number, title in COMPAT_RULES.items():
         assert f"### Rule {number}: " in text
         assert number in quoted, f"no example error for rule {number} ({title})"
 

@@ -18,7 +18,8 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codegen.compat import EnumDef, FieldDef, StructDef, check_fields
+from codegen.contracts.compat import check_fields
+from codegen.contracts.defs import EnumDef, FieldDef, StructDef
 from codegen.types import (
     DictType,
     ListType,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codegen.build import load_system
-from codegen.impl_check import (
+from codegen.usercode.impl_check import (
     ImplConfigError,
     ImplementationSpec,
     ImplProblem,
@@ -18,7 +18,7 @@ from codegen.impl_check import (
     check_source,
     parse_spec,
 )
-from codegen.scaffold import scaffold
+from codegen.usercode.scaffold import scaffold
 from toolkit.config import Config, load_config
 from toolkit.testing.drift import assert_handlers_match, implementation_problems
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from codegen.build import load_system
-from codegen.mermaid import node_ids, service_map_markdown, service_map_mermaid
 from codegen.model import SystemModel
+from codegen.system.mermaid import node_ids, service_map_markdown, service_map_mermaid
 from tests.test_asyncapi import EDGE_SCHEMAS, _write
 
 ROOT = Path(__file__).resolve().parent.parent

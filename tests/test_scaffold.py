@@ -15,7 +15,7 @@ from mypy import api as mypy_api
 
 from codegen.build import load_system
 from codegen.generate import generate_files, write_files
-from codegen.scaffold import ScaffoldError, scaffold
+from codegen.usercode.scaffold import ScaffoldError, scaffold
 from toolkit.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

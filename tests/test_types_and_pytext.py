@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen.pytext import comment_lines, docstring, py_str
+from codegen.python.pytext import comment_lines, docstring, py_str
+from codegen.system.jsonschema import plain_text
 from codegen.types import (
     DictType,
     ListType,
@@ -66,3 +67,14 @@ def test_docstrings_and_comments_cannot_escape(text: str) -> None:
     assert isinstance(cls, ast.ClassDef)
     assert [type(node) for node in cls.body][-1] is ast.Assign
     assert len(cls.body) <= 2
+
+
+@given(st.text())
+def test_the_docs_show_the_generated_docstring(text: str) -> None:
+    """The AsyncAPI descriptions come from the model's plain text, not from the rendered
+    literal; they still say exactly what the generated class's docstring says."""
+    source = f"class A:\n    {docstring(text, '    ') or 'pass'}\n"
+    [cls] = ast.parse(source).body
+    assert isinstance(cls, ast.ClassDef)
+    shown = ast.get_docstring(cls, clean=True) or ""
+    assert plain_text(text) == shown.replace("``", "`")

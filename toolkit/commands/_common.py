@@ -1,15 +1,19 @@
-"""Helpers shared by subcommands: settings from flags over pyproject, error printing."""
+"""Helpers shared by subcommands: settings from flags over pyproject, error and drift printing."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.config import Config, ConfigError, load_config, replace_config
 from toolkit.paths import relative_path
 
-__all__ = ["add_location_flags", "config_from", "fail"]
+if TYPE_CHECKING:
+    from codegen.output import Drift
+
+__all__ = ["add_location_flags", "config_from", "fail", "report_check", "report_written"]
 
 
 def add_location_flags(parser: argparse.ArgumentParser) -> None:
@@ -50,3 +54,40 @@ def fail(message: str) -> int:
 
 def display(path: Path) -> str:
     return relative_path(path)
+
+
+def report_check(
+    drift: Drift, out: Path, source: Path, count: int, command: str, *, leftovers: bool = True
+) -> int:
+    """Print the outcome of ``--check`` for an output folder; 0 when up to date, else 1."""
+    if drift.clean:
+        print(f"{display(out)} is up to date with {display(source)} ({count} files)")
+        return 0
+    sys.stdout.write(drift.diff)
+    found = [("stale", drift.changed), ("missing", drift.missing)]
+    if leftovers:
+        found.append(("extra", drift.extra))
+    for label, paths in found:
+        for path in paths:
+            print(f"{label}: {display(out / path)}", file=sys.stderr)
+    counts = ", ".join(f"{len(paths)} {label}" for label, paths in found)
+    print(
+        f"{display(out)} has drifted from {display(source)}: {counts}; run `toolkit {command}`",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def report_written(drift: Drift, out: Path, count: int) -> int:
+    """Print what writing an output folder did."""
+    if drift.clean:
+        print(f"no changes: {count} files in {display(out)} are up to date")
+        return 0
+    for label, paths in (
+        ("updated", drift.changed),
+        ("created", drift.missing),
+        ("removed", drift.extra),
+    ):
+        for path in paths:
+            print(f"{label}: {display(out / path)}")
+    return 0

@@ -9,7 +9,7 @@ classes are checked against the schemas too.
 
 Exit status: 0 nothing breaking (or every breaking change accepted), 1 a
 breaking change or an implementation problem, 2 bad input. The comparison
-itself lives in :mod:`codegen.breaking`; this module only reads and prints.
+itself lives in :mod:`codegen.contracts.breaking`; this module only reads and prints.
 """
 
 from __future__ import annotations
@@ -98,15 +98,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _breaking(ref: str, config: Config, system: Any, accepts: list[str]) -> int:
-    from codegen.breaking import RULES, accept, compare, unused_accepts
-    from codegen.snapshot import SnapshotError, build_snapshot, load_snapshot
+    from codegen.contracts.breaking import CHANGE_RULES, accept, compare, unused_accepts
+    from codegen.contracts.snapshot import SnapshotError, build_snapshot, load_snapshot
 
     for entry in accepts:
         key, _, rule = entry.partition(":")
-        if not key or (rule and rule not in RULES):
+        if not key or (rule and rule not in CHANGE_RULES):
             return fail(
                 f"toolkit check: error: cannot accept {entry!r}: write KEY or KEY:RULE\n"
-                f"    fix: RULE is one of {', '.join(sorted(RULES))}"
+                f"    fix: RULE is one of {', '.join(sorted(CHANGE_RULES))}"
             )
     try:
         data, label = read_ref(ref, config)
@@ -215,7 +215,7 @@ def _git(arguments: list[str], cwd: Path) -> bytes | None:
 
 def _implementations(config: Config, system: Any) -> int:
     try:
-        from codegen.impl_check import ImplConfigError, check_implementations
+        from codegen.usercode.impl_check import ImplConfigError, check_implementations
     except ImportError:  # pragma: no cover - the module ships with toolkit
         print("note: implementation checks are not available", file=sys.stderr)
         return 0

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.commands._common import config_from, display, fail
+from toolkit.commands._common import config_from, display, fail, report_check, report_written
 
 if TYPE_CHECKING:
     from codegen.model import SystemModel
@@ -52,8 +50,8 @@ def register(sub: Any) -> None:
 
 def docs_files(system: SystemModel, *, title: str = "System map") -> dict[str, str]:
     """``{file name: text}`` for the output folder; pure."""
-    from codegen.asyncapi import asyncapi_json
-    from codegen.mermaid import service_map_markdown, service_map_mermaid
+    from codegen.system.asyncapi import asyncapi_json
+    from codegen.system.mermaid import service_map_markdown, service_map_mermaid
 
     diagram = service_map_mermaid(system)
     return {
@@ -63,30 +61,10 @@ def docs_files(system: SystemModel, *, title: str = "System map") -> dict[str, s
     }
 
 
-def _stale(files: dict[str, str], out: Path) -> tuple[list[str], list[str], str]:
-    changed: list[str] = []
-    missing: list[str] = []
-    diff: list[str] = []
-    for name, text in sorted(files.items()):
-        target = out / name
-        old = target.read_text(encoding="utf-8") if target.is_file() else None
-        if old == text:
-            continue
-        (missing if old is None else changed).append(name)
-        diff.extend(
-            difflib.unified_diff(
-                (old or "").splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                fromfile=f"{display(target)} (on disk)" if old is not None else "/dev/null",
-                tofile=f"{display(target)} (generated)",
-            )
-        )
-    return changed, missing, "".join(diff)
-
-
 def run(args: argparse.Namespace) -> int:
     from codegen.build import load_system
     from codegen.errors import SchemaErrors
+    from codegen.output import apply_drift, compare_files
 
     config = config_from(argparse.Namespace(schemas=args.schemas, package=args.package))
     out: Path = args.out if args.out is not None else config.root / DEFAULT_OUT
@@ -95,29 +73,8 @@ def run(args: argparse.Namespace) -> int:
     except SchemaErrors as exc:
         return fail(exc.render())
     files = docs_files(system, title=args.title)
-    changed, missing, diff = _stale(files, out)
+    drift = compare_files(files, out, show=display)
     if args.check:
-        if not (changed or missing):
-            print(
-                f"{display(out)} is up to date with {display(config.schemas)} ({len(files)} files)"
-            )
-            return 0
-        sys.stdout.write(diff)
-        for label, names in (("stale", changed), ("missing", missing)):
-            for name in names:
-                print(f"{label}: {display(out / name)}", file=sys.stderr)
-        print(
-            f"{display(out)} has drifted from {display(config.schemas)}: {len(changed)} stale, "
-            f"{len(missing)} missing; run `toolkit docs`",
-            file=sys.stderr,
-        )
-        return 1
-    if not (changed or missing):
-        print(f"no changes: {len(files)} files in {display(out)} are up to date")
-        return 0
-    out.mkdir(parents=True, exist_ok=True)
-    for label, names in (("updated", changed), ("created", missing)):
-        for name in names:
-            (out / name).write_text(files[name], encoding="utf-8")
-            print(f"{label}: {display(out / name)}")
-    return 0
+        return report_check(drift, out, config.schemas, len(files), "docs", leftovers=False)
+    apply_drift(files, out, drift)
+    return report_written(drift, out, len(files))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from toolkit.commands._common import add_location_flags, config_from, display, fail
+from toolkit.commands._common import (
+    add_location_flags,
+    config_from,
+    fail,
+    report_check,
+    report_written,
+)
 
 
 def register(sub: Any) -> None:
@@ -33,37 +38,7 @@ def run(args: argparse.Namespace) -> int:
         files = generate_files(config.schemas, config.package)
     except SchemaErrors as exc:
         return fail(exc.render())
-    out = config.output
     if args.check:
-        drift = check_files(files, out)
-        if drift.clean:
-            print(
-                f"{display(out)} is up to date with {display(config.schemas)} ({len(files)} files)"
-            )
-            return 0
-        sys.stdout.write(drift.diff)
-        for label, paths in (
-            ("stale", drift.changed),
-            ("missing", drift.missing),
-            ("extra", drift.extra),
-        ):
-            for path in paths:
-                print(f"{label}: {display(out / path)}", file=sys.stderr)
-        print(
-            f"{display(out)} has drifted from {display(config.schemas)}: {len(drift.changed)} stale, "
-            f"{len(drift.missing)} missing, {len(drift.extra)} extra; run `toolkit generate`",
-            file=sys.stderr,
-        )
-        return 1
-    drift = write_files(files, out)
-    if drift.clean:
-        print(f"no changes: {len(files)} files in {display(out)} are up to date")
-        return 0
-    for label, paths in (
-        ("updated", drift.changed),
-        ("created", drift.missing),
-        ("removed", drift.extra),
-    ):
-        for path in paths:
-            print(f"{label}: {display(out / path)}")
-    return 0
+        drift = check_files(files, config.output)
+        return report_check(drift, config.output, config.schemas, len(files), "generate")
+    return report_written(write_files(files, config.output), config.output, len(files))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from codegen.errors import SchemaErrors
-    from codegen.impl_check import ImplConfigError, parse_spec
-    from codegen.scaffold import ScaffoldError, scaffold
+    from codegen.output import diff_text
+    from codegen.usercode.impl_check import ImplConfigError, parse_spec
+    from codegen.usercode.scaffold import ScaffoldError, scaffold
 
     config = config_from(args)
     service: str = args.service
@@ -99,14 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{label} is up to date: {result.class_name} has all {count} handlers of {service}")
         return 0
     if args.check:
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                (result.original or "").splitlines(keepends=True),
-                result.text.splitlines(keepends=True),
-                fromfile=f"{label} (on disk)" if result.original is not None else "/dev/null",
-                tofile=f"{label} (scaffolded)",
-            )
-        )
+        sys.stdout.write(diff_text(result.original, result.text, label, made_by="scaffolded"))
         print(
             f"{label} lacks handlers of {service}; run `toolkit scaffold {service}`",
             file=sys.stderr,

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen.jsonschema import schema_file_json_schema
+    from codegen.schema import schema_file_json_schema
 
     text = schema_file_json_schema()
     if args.output:

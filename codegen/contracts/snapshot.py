@@ -8,7 +8,7 @@ and for commands the services that send them.
 
 The file is JSON with sorted keys and two-space indents, so a schema change
 shows up as a small, reviewable diff. ``toolkit check --against`` compares two
-snapshots (:mod:`codegen.breaking`); :func:`load_snapshot` reads one back
+snapshots (:mod:`codegen.contracts.breaking`); :func:`load_snapshot` reads one back
 with precise errors.
 """
 
@@ -104,7 +104,7 @@ _Scope = dict[str, TypeSnap]
 def _field(field: FieldModel) -> FieldSnap:
     if field.required:
         return FieldSnap(field.wire_name, str(field.type), True)
-    return FieldSnap(field.wire_name, str(field.type), False, field.default_value)
+    return FieldSnap(field.wire_name, str(field.type), False, field.default)
 
 
 def _fields(fields: tuple[FieldModel, ...]) -> dict[str, FieldSnap]:

@@ -31,6 +31,15 @@ from typing import Literal
 
 import msgspec
 
+from codegen.contracts.defs import (
+    EnumDef,
+    FieldDef,
+    StructDef,
+    TypeScope,
+    closed_values,
+    describe,
+    show_values,
+)
 from codegen.types import (
     DictType,
     ListType,
@@ -42,19 +51,15 @@ from codegen.types import (
 )
 
 __all__ = [
-    "RULES",
-    "EnumDef",
-    "FieldDef",
+    "COMPAT_RULES",
     "Incompatibility",
-    "StructDef",
-    "TypeScope",
     "check_fields",
     "check_type",
     "extra_writer_fields",
 ]
 
 #: Rule number -> short title, as numbered in docs/compatibility.md.
-RULES: Mapping[int, str] = {
+COMPAT_RULES: Mapping[int, str] = {
     1: "fields match by wire name; a missing field needs a default",
     2: "a sender's view writes only contract fields",
     3: "identical scalar types",
@@ -64,30 +69,6 @@ RULES: Mapping[int, str] = {
     7: "named structs field by field",
     8: "the reader accepts every enum or literal value",
 }
-
-
-class FieldDef(msgspec.Struct, frozen=True):
-    name: str
-    wire_name: str
-    type: TypeExpr
-    has_default: bool
-    #: where the field is declared (``file:line: key.path``), for messages
-    place: str = ""
-
-
-class StructDef(msgspec.Struct, frozen=True):
-    name: str
-    fields: tuple[FieldDef, ...]
-    place: str = ""
-
-
-class EnumDef(msgspec.Struct, frozen=True):
-    name: str
-    values: tuple[str, ...]
-    place: str = ""
-
-
-TypeScope = Mapping[str, StructDef | EnumDef]
 
 
 class Incompatibility(msgspec.Struct, frozen=True):
@@ -106,21 +87,10 @@ class Incompatibility(msgspec.Struct, frozen=True):
 
     @property
     def title(self) -> str:
-        return RULES.get(self.rule, "")
+        return COMPAT_RULES.get(self.rule, "")
 
 
 _Shape = Literal["scalar", "closed", "list", "dict", "struct"]
-
-
-def _values(expr: TypeExpr, scope: TypeScope) -> tuple[str | int, ...] | None:
-    """The closed set of values an enum or literal type may hold, else None."""
-    if isinstance(expr, LiteralType):
-        return expr.values
-    if isinstance(expr, NamedType):
-        found = scope.get(expr.name)
-        if isinstance(found, EnumDef):
-            return found.values
-    return None
 
 
 def _shape(expr: TypeExpr, scope: TypeScope) -> _Shape:
@@ -133,19 +103,6 @@ def _shape(expr: TypeExpr, scope: TypeScope) -> _Shape:
     if isinstance(expr, DictType):
         return "dict"
     return "scalar"
-
-
-def _describe(expr: TypeExpr, scope: TypeScope) -> str:
-    if isinstance(expr, NamedType):
-        found = scope.get(expr.name)
-        if isinstance(found, EnumDef):
-            return f"enum {expr.name}"
-        return f"struct {expr.name}"
-    return str(expr)
-
-
-def _show(values: list[str | int]) -> str:
-    return ", ".join(repr(v) for v in values)
 
 
 def check_type(
@@ -161,8 +118,8 @@ def check_type(
     def fail(rule: int, message: str, hint: str) -> list[Incompatibility]:
         return [Incompatibility(path, rule, message, hint)]
 
-    wdesc = _describe(writer, writer_scope)
-    rdesc = _describe(reader, reader_scope)
+    wdesc = describe(writer, writer_scope)
+    rdesc = describe(reader, reader_scope)
     # Rule 5: optional.
     if isinstance(reader, OptionalType):
         inner_writer = writer.inner if isinstance(writer, OptionalType) else writer
@@ -174,13 +131,13 @@ def check_type(
             f"declare the reader's field as optional[{reader}]",
         )
     # Rule 8: enums and literals.
-    writer_values = _values(writer, writer_scope)
-    reader_values = _values(reader, reader_scope)
+    writer_values = closed_values(writer, writer_scope)
+    reader_values = closed_values(reader, reader_scope)
     if reader_values is not None:
         if writer_values is None:
             return fail(
                 8,
-                f"the reader's {rdesc} accepts only {_show(list(reader_values))} "
+                f"the reader's {rdesc} accepts only {show_values(list(reader_values))} "
                 f"but the writer's {wdesc} may send any value",
                 f"read it as {writer}, or make the writer's field an enum or literal",
             )
@@ -188,9 +145,9 @@ def check_type(
         if missing:
             return fail(
                 8,
-                f"the writer's {wdesc} may send {_show(missing)}, which the reader's {rdesc} "
+                f"the writer's {wdesc} may send {show_values(missing)}, which the reader's {rdesc} "
                 "does not accept",
-                f"add {_show(missing)} to the reader's values, or read it as str",
+                f"add {show_values(missing)} to the reader's values, or read it as str",
             )
         return []
     if writer_values is not None:

@@ -1,8 +1,9 @@
-"""Render the system model into generated files: ``{relative path: text}``.
+"""Render the model into the generated package: ``{relative path: Python source}``.
 
-Nothing here touches the disk. Every rendered Python file is parsed before
-it is returned; an unparsable result is a bug in a template and is raised
-loudly, never written.
+Each template prints a view computed beforehand (:mod:`codegen.python.views`);
+the result is laid out (blank runs collapsed, one final newline) and parsed
+before it is returned. An unparsable result is a bug in a template and is
+raised loudly, never written. Nothing here touches the disk.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pathlib import Path
 import jinja2
 
 from codegen.model import ServiceModel, SystemModel
-from codegen.pytext import comment_lines, py_str
-from codegen.snapshot import SNAPSHOT_FILE, render_snapshot
+from codegen.python.pytext import py_str
+from codegen.python.views import service_view
 
-__all__ = ["GeneratorBug", "render_system"]
+__all__ = ["GeneratorBug", "render_python"]
 
 
 class GeneratorBug(RuntimeError):
@@ -42,22 +43,16 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pystr"] = py_str
     env.filters["pytuple"] = _pytuple
-    env.filters["comments"] = comment_lines
     return env
 
 
 _ENV: jinja2.Environment | None = None
 
 
-def _render(template: str, **context: object) -> str:
-    global _ENV
-    if _ENV is None:
-        _ENV = _environment()
-    text = _ENV.get_template(template).render(**context)
-    # Collapse the blank lines an empty import block may leave; end with one newline.
-    lines = text.splitlines()
+def _layout(text: str) -> str:
+    """Collapse the blank lines an empty import block may leave; end with one newline."""
     out: list[str] = []
-    for line in lines:
+    for line in text.splitlines():
         if line.strip() == "" and len(out) >= 2 and out[-1] == "" and out[-2] == "":
             continue
         out.append(line.rstrip())
@@ -66,18 +61,26 @@ def _render(template: str, **context: object) -> str:
     return "\n".join(out) + "\n"
 
 
+def _render(template: str, **context: object) -> str:
+    global _ENV
+    if _ENV is None:
+        _ENV = _environment()
+    return _layout(_ENV.get_template(template).render(**context))
+
+
 def _service_files(service: ServiceModel) -> dict[str, str]:
     base = service.name
+    view = service_view(service)
     return {
-        f"{base}/__init__.py": _render("service_init.py.j2", service=service),
-        f"{base}/messages.py": _render("messages.py.j2", service=service),
-        f"{base}/handlers.py": _render("handlers.py.j2", service=service),
-        f"{base}/publisher.py": _render("publisher.py.j2", service=service),
+        f"{base}/__init__.py": _render("service_init.py.j2", service=view),
+        f"{base}/messages.py": _render("messages.py.j2", service=view),
+        f"{base}/handlers.py": _render("handlers.py.j2", service=view),
+        f"{base}/publisher.py": _render("publisher.py.j2", service=view),
     }
 
 
-def render_system(system: SystemModel) -> dict[str, str]:
-    """Every generated file, keyed by its path relative to the output folder."""
+def render_python(system: SystemModel) -> dict[str, str]:
+    """Every generated Python file, keyed by its path relative to the output folder."""
     files: dict[str, str] = {
         "__init__.py": _render("package_init.py.j2", system=system),
         "service_map.py": _render("service_map.py.j2", system=system),
@@ -91,5 +94,4 @@ def render_system(system: SystemModel) -> dict[str, str]:
             raise GeneratorBug(
                 f"generated {path} does not parse ({exc}); please report this"
             ) from exc
-    files[SNAPSHOT_FILE] = render_snapshot(system)  # JSON, not Python: added after the parse check
-    return dict(sorted(files.items()))
+    return files

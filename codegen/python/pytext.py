@@ -8,45 +8,14 @@ The quote choice matches ``ruff format`` so the output is already formatted.
 
 from __future__ import annotations
 
-import builtins
-import keyword
-
 __all__ = [
-    "RESERVED_CLASS_NAMES",
     "comment_lines",
     "docstring",
     "export_order",
-    "identifier_problem",
     "py_bytes",
     "py_str",
-    "snake_to_pascal",
     "wrap_assignment",
 ]
-
-# Names the generated modules import or define themselves.
-_GENERATED_NAMES = frozenset(
-    {
-        "msgspec",
-        "datetime",
-        "decimal",
-        "uuid",
-        "enum",
-        "typing",
-        "Literal",
-        "Protocol",
-        "Mapping",
-        "Delivery",
-        "Dispatcher",
-        "DistributedBus",
-        "HandlerResult",
-        "PublishResult",
-        "Route",
-        "SERVICE",
-        "SERVICE_MAP",
-        "bind",
-    }
-)
-RESERVED_CLASS_NAMES = frozenset(dir(builtins)) | _GENERATED_NAMES
 
 
 def py_str(text: str) -> str:
@@ -159,15 +128,6 @@ def comment_lines(text: str) -> list[str]:
     return lines
 
 
-def identifier_problem(name: str, what: str) -> str | None:
-    """Why ``name`` cannot be a Python identifier here, or None when it can."""
-    if not name.isidentifier():
-        return f"{what} {name!r} is not a valid Python identifier"
-    if keyword.iskeyword(name):
-        return f"{what} {name!r} is a Python keyword"
-    return None
-
-
 def export_order(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``__all__`` order as ruff's RUF022 wants it: CONSTANTS, then Classes, then functions."""
 
@@ -179,9 +139,3 @@ def export_order(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         return (2, name)
 
     return tuple(sorted(set(names), key=key))
-
-
-def snake_to_pascal(name: str) -> str:
-    return "".join(
-        part[:1].upper() + part[1:] for part in name.replace("-", "_").split("_") if part
-    )

@@ -15,8 +15,9 @@ the same schemas always give the same bytes.
 
 from __future__ import annotations
 
-from codegen.asyncapi import channel_messages, system_flows, unrouted_events
-from codegen.model import EventRouteModel, SystemModel
+from codegen.model import SystemModel
+from codegen.system.flows import channel_messages, system_flows, unrouted_events
+from toolkit.routing import EventRoute
 
 __all__ = ["node_ids", "service_map_markdown", "service_map_mermaid"]
 
@@ -51,7 +52,7 @@ def _label(*lines: str) -> str:
     return '"' + text.replace("\0", "<br/>") + '"'
 
 
-def _filter(route: EventRouteModel) -> str:
+def _filter(route: EventRoute) -> str:
     if route.include_publishers is not None:
         return "only from: " + ", ".join(route.include_publishers)
     if route.exclude_publishers is not None:

@@ -1,0 +1,178 @@
+"""What each template prints, computed from the model: the Python text of one service.
+
+Templates only loop over these and print them; every literal, docstring,
+annotation, declaration, import line and ``__all__`` list is made here.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from codegen.model import HandlerMethod, PublisherMethod, ServiceModel, StructModel
+from codegen.python.fields import EnumMembers, declaration
+from codegen.python.imports import (
+    handler_imports,
+    import_line,
+    message_imports,
+    publisher_imports,
+)
+from codegen.python.pytext import comment_lines, docstring, export_order, py_str
+
+__all__ = [
+    "FieldView",
+    "HandlerView",
+    "PublisherView",
+    "ServiceView",
+    "StructView",
+    "handler_doc",
+    "service_view",
+]
+
+#: Indentation of a method's body in the generated classes.
+_METHOD_BODY = "        "
+#: Indentation of a class body.
+_CLASS_BODY = "    "
+
+
+class FieldView(msgspec.Struct, frozen=True):
+    #: the field's doc as ``#:`` comment lines
+    comments: tuple[str, ...]
+    declaration: str
+
+
+class StructView(msgspec.Struct, frozen=True):
+    class_name: str
+    #: a docstring literal, or "" for none
+    docstring: str
+    fields: tuple[FieldView, ...]
+
+
+class EnumView(msgspec.Struct, frozen=True):
+    class_name: str
+    docstring: str
+    #: (member name, value)
+    members: tuple[tuple[str, str], ...]
+
+
+class HandlerView(msgspec.Struct, frozen=True):
+    method_name: str
+    routing_key: str
+    kind: str
+    class_name: str
+    docstring: str
+
+
+class PublisherView(msgspec.Struct, frozen=True):
+    method_name: str
+    #: the message parameter's name: ``command`` or ``event``
+    argument: str
+    class_name: str
+    returns: str
+    docstring: str
+    #: the bus method it calls, and the arguments it passes
+    bus_method: str
+    bus_args: tuple[str, ...]
+
+
+class ServiceView(msgspec.Struct, frozen=True):
+    name: str
+    source_file: str
+    source_hash: str
+    class_prefix: str
+    enums: tuple[EnumView, ...]
+    structs: tuple[StructView, ...]
+    handlers: tuple[HandlerView, ...]
+    publishers: tuple[PublisherView, ...]
+    message_imports: tuple[str, ...]
+    publisher_imports: tuple[str, ...]
+    handler_imports: tuple[str, ...]
+    #: ``__all__`` of messages.py and of the service package
+    message_names: tuple[str, ...]
+    exported_names: tuple[str, ...]
+    #: the service package's import of its messages ("" when there are none)
+    messages_import: str
+
+
+def handler_doc(handler: HandlerMethod) -> str:
+    """The text of a handler method's docstring: what it handles, then the schema's description."""
+    text = f"{handler.kind.capitalize()} ``{handler.routing_key}``."
+    return _with_description(text, handler.doc)
+
+
+def _publisher_doc(publisher: PublisherMethod) -> str:
+    if publisher.kind == "command":
+        text = (
+            f"Send command ``{publisher.routing_key}`` to {publisher.target_service}; "
+            "returns the message id."
+        )
+    else:
+        text = f"Publish event ``{publisher.routing_key}`` to every subscribed channel."
+    return _with_description(text, publisher.doc)
+
+
+def _with_description(text: str, description: str) -> str:
+    return text + "\n\n" + description if description.strip() else text
+
+
+def _struct(struct: StructModel, enums: EnumMembers) -> StructView:
+    fields = tuple(
+        FieldView(tuple(comment_lines(f.doc)), declaration(f, enums)) for f in struct.fields
+    )
+    return StructView(struct.class_name, docstring(struct.doc, _CLASS_BODY), fields)
+
+
+def _handler(handler: HandlerMethod) -> HandlerView:
+    return HandlerView(
+        handler.method_name,
+        handler.routing_key,
+        handler.kind,
+        handler.class_name,
+        docstring(handler_doc(handler), _METHOD_BODY),
+    )
+
+
+def _publisher(publisher: PublisherMethod) -> PublisherView:
+    command = publisher.kind == "command"
+    head = (py_str(publisher.target_service),) if command else ()
+    return PublisherView(
+        publisher.method_name,
+        publisher.kind,
+        publisher.class_name,
+        "str" if command else "PublishResult",
+        docstring(_publisher_doc(publisher), _METHOD_BODY),
+        "send_command" if command else "publish_event",
+        (*head, py_str(publisher.routing_key), publisher.kind, "metadata", "caused_by=caused_by"),
+    )
+
+
+def service_view(service: ServiceModel) -> ServiceView:
+    """Everything the four templates of one service print."""
+    enums: EnumMembers = {e.class_name: {v: m for m, v in e.members} for e in service.enums}
+    message_names = export_order(
+        [e.class_name for e in service.enums] + [s.class_name for s in service.structs]
+    )
+    own = (
+        "SERVICE",
+        f"{service.class_prefix}Handlers",
+        f"{service.class_prefix}Publisher",
+        f"{service.class_prefix}SyncPublisher",
+        "bind",
+    )
+    return ServiceView(
+        name=service.name,
+        source_file=service.source_file,
+        source_hash=service.source_hash,
+        class_prefix=service.class_prefix,
+        enums=tuple(
+            EnumView(e.class_name, docstring(e.doc, _CLASS_BODY), e.members) for e in service.enums
+        ),
+        structs=tuple(_struct(s, enums) for s in service.structs),
+        handlers=tuple(_handler(h) for h in service.handlers),
+        publishers=tuple(_publisher(p) for p in service.publishers),
+        message_imports=message_imports(service),
+        publisher_imports=publisher_imports(service),
+        handler_imports=handler_imports(service),
+        message_names=message_names,
+        exported_names=export_order((*own, *message_names)),
+        messages_import=import_line(".messages", message_names) if message_names else "",
+    )
