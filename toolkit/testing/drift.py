@@ -3,7 +3,7 @@
 ``assert_no_drift``: the generated code against the schema files (as
 ``toolkit generate --check``). ``assert_handlers_match`` and
 ``implementation_problems``: the handler implementations against the schemas,
-the same checks as ``toolkit check`` (see ``codegen.impl_check``): missing
+the same checks as ``toolkit check`` (see ``codegen.usercode.impl_check``): missing
 handlers, orphan handlers and signature mismatches, each with file and line.
 The implementation modules are read with libcst, never imported. codegen,
 libcst and jinja2 are imported only when a function here is called, so
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from toolkit.config import Config, load_config, replace_config
 
 if TYPE_CHECKING:
-    from codegen.impl_check import ImplProblem
+    from codegen.usercode.impl_check import ImplProblem
 
 __all__ = ["assert_handlers_match", "assert_no_drift", "implementation_problems"]
 
@@ -73,11 +73,11 @@ def implementation_problems(
     schemas from the pyproject.toml above that file). None: the settings of
     the current directory's project.
 
-    Raises ``codegen.impl_check.ImplConfigError`` for a bad setting, a module
+    Raises ``codegen.usercode.impl_check.ImplConfigError`` for a bad setting, a module
     that cannot be parsed or a class that is not there; ``LookupError`` when
     ``service`` has no configured implementation.
     """
-    from codegen.impl_check import check_implementations
+    from codegen.usercode.impl_check import check_implementations
 
     config = _resolve(service, path_or_config)
     if service is not None:
