@@ -39,3 +39,18 @@ def test_docs_links_point_at_existing_files() -> None:
     text = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\((docs/[^)#]+)\)", text):
         assert (ROOT / target).exists(), target
+
+
+def test_architecture_names_only_modules_that_exist_and_every_package() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`((?:toolkit|codegen|tests)/[\w/.<>-]+)`", text))
+    missing = [p for p in sorted(named) if "<" not in p and not (ROOT / p).exists()]
+    assert not missing, missing
+    packages = sorted(
+        init.parent.relative_to(ROOT).as_posix()
+        for top in ("toolkit", "codegen")
+        for init in (ROOT / top).rglob("__init__.py")
+        if init.parent != ROOT / top
+    )
+    unmentioned = [p for p in packages if f"{p.split('/', 1)[1]}/" not in text]
+    assert not unmentioned, unmentioned
