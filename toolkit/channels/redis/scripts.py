@@ -96,24 +96,28 @@ return redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-%d', floor_m
 # packs and parses pipelined commands one by one in Python, which costs more
 # than everything else a publisher does). ARGV: the number of trim arguments,
 # those arguments, then per entry its field count followed by its fields.
-# All entries are appended or, on an error, none after the failing one.
+# Returns the number appended; on a failing XADD it stops and returns
+# {entries appended before it, the error}, so that the client can tell the
+# sends that were stored from those that were not.
 APPEND: Final = """
 local key = KEYS[1]
 local ntrim = tonumber(ARGV[1])
 local i = 2 + ntrim
 local n = 0
+local r
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
   if ntrim == 0 then
-    redis.call('XADD', key, '*', unpack(ARGV, i + 1, i + count))
+    r = redis.pcall('XADD', key, '*', unpack(ARGV, i + 1, i + count))
   else
     -- unpack() expands fully only as the last argument of a call
     local args = {key}
     for j = 2, 1 + ntrim do args[#args + 1] = ARGV[j] end
     args[#args + 1] = '*'
     for j = i + 1, i + count do args[#args + 1] = ARGV[j] end
-    redis.call('XADD', unpack(args))
+    r = redis.pcall('XADD', unpack(args))
   end
+  if type(r) == 'table' and r.err then return {n, r.err} end
   i = i + count + 1
   n = n + 1
 end
