@@ -18,7 +18,6 @@ group deleted under the consumer is recreated (NOGROUP).
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +48,7 @@ log = logging.getLogger("toolkit.redis")
 
 # XREADGROUP BLOCK never exceeds this (it must stay under the socket timeout).
 _MAX_BLOCK: Final = 5.0
+_NEVER: Final = float("inf")
 
 
 class RedisSubscription:
@@ -69,8 +69,9 @@ class RedisSubscription:
         self._max_bytes = options.max_message_bytes
         #: monotonic time of the next reclaim / due-retry check
         self._next_tick = 0.0
-        #: monotonic due times of retries this consumer scheduled
-        self._due: list[float] = []
+        #: monotonic time the group's next retry is due (as of the last tick or
+        #: a retry scheduled here since): one number, however many are waiting
+        self._next_due = _NEVER
         self._cursor = "0-0"
         #: id of the last new entry read: a group deleted under us is recreated
         #: here, so entries already handled are not handled again
@@ -91,7 +92,7 @@ class RedisSubscription:
         try:
             while True:
                 now = time.monotonic()
-                if now >= self._next_tick or (self._due and self._due[0] <= now):
+                if now >= self._next_tick or self._next_due <= now:
                     found = await self._run_tick(max_count)
                     if found:
                         return found
@@ -100,9 +101,7 @@ class RedisSubscription:
                 remaining = deadline - now
                 if remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
-                    wake = self._next_tick
-                    if self._due and self._due[0] < wake:
-                        wake = self._due[0]
+                    wake = min(self._next_tick, self._next_due)
                     block = min(remaining, wake - now, _MAX_BLOCK)
                     args += ["BLOCK", max(int(block * 1000), 1)]
                 args += ["STREAMS", self._stream, ">"]
@@ -127,12 +126,10 @@ class RedisSubscription:
         self._cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
         now = time.monotonic()
         self._next_tick = now + self._reclaim_every
-        due = self._due
-        while due and due[0] <= now:
-            heapq.heappop(due)
-        if wait_ms is not None and int(wait_ms) >= 0:
-            # Retries scheduled by consumers that have gone away: pick them up on time.
-            heapq.heappush(due, now + int(wait_ms) / 1000)
+        # The delay set's first due time, whoever scheduled it (a consumer that
+        # has gone away, too): wake for it on time.
+        wait = -1 if wait_ms is None else int(wait_ms)
+        self._next_due = _NEVER if wait < 0 else now + wait / 1000
         if not claimed:
             return []
         return await self._deliveries([(c[0], c[1]) for c in claimed], [int(c[2]) for c in claimed])
@@ -241,7 +238,7 @@ class RedisSubscription:
                 self.channel,
                 self._last_id,
             )
-            self._due.clear()
+            self._next_due = _NEVER
             self._cursor = "0-0"
             await self.ensure_group()
             return
@@ -301,7 +298,15 @@ class RedisSubscription:
         except Exception as exc:
             await self._handle_error("scheduling a retry", exc)
             return
-        heapq.heappush(self._due, time.monotonic() + delay)
+        self._next_due = min(self._next_due, time.monotonic() + delay)
+
+    async def retries_waiting(self) -> int:
+        try:
+            waiting: int = await execute(self._redis, "ZCARD", self._delay)
+        except Exception as exc:
+            await self._handle_error("counting retries", exc)
+            return 0
+        return waiting
 
     async def close(self) -> None:
         """Leave the group; a consumer with nothing pending is removed from it."""
