@@ -57,6 +57,12 @@ def register(sub: Any) -> None:
         help="seconds before another consumer reclaims an unacknowledged message (30); "
         "must exceed the longest batch handling time",
     )
+    tuning.add_argument(
+        "--idle-consumer-timeout",
+        type=float,
+        help="remove consumers of the group that own no pending message and have been idle "
+        "this many seconds: those left behind by kill -9 (3600; 0 = never)",
+    )
     retry = parser.add_argument_group("retries of failing handlers")
     retry.add_argument("--max-attempts", type=int, default=5, help="deliveries in total (5)")
     retry.add_argument("--retry-base", type=float, default=0.5, help="first delay, seconds (0.5)")
@@ -96,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             retry=retry,
         )
-        channel_options = ChannelOptions(visibility_timeout=args.visibility_timeout)
+        idle = ChannelOptions().idle_consumer_timeout
+        if args.idle_consumer_timeout is not None:
+            if args.idle_consumer_timeout < 0:
+                raise ValueError("--idle-consumer-timeout must not be negative (0: never)")
+            idle = args.idle_consumer_timeout or None
+        channel_options = ChannelOptions(
+            visibility_timeout=args.visibility_timeout, idle_consumer_timeout=idle
+        )
         if args.batch_size < 1 or args.concurrency < 1:
             raise ValueError("--batch-size and --concurrency must be at least 1")
     except ValueError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
 
 _SERVER_MS = """
 local t = redis.call('TIME')
@@ -133,4 +133,25 @@ if #p == 0 then
   return 1
 end
 return 0
+"""
+
+# Consumers of group ARGV[1] that own nothing and have been idle ARGV[3] ms or
+# more, except ARGV[2] (the caller): removed, their names returned. Checking
+# and removing in one script: nothing can be delivered to one in between.
+FORGET_IDLE: Final = """
+local removed = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local name, pending, idle
+  for i = 1, #c, 2 do
+    local k = c[i]
+    if k == 'name' then name = c[i + 1]
+    elseif k == 'pending' then pending = c[i + 1]
+    elseif k == 'idle' then idle = c[i + 1] end
+  end
+  if name ~= ARGV[2] and pending == 0 and idle >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    removed[#removed + 1] = name
+  end
+end
+return removed
 """

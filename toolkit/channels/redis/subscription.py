@@ -5,6 +5,8 @@
   consumer and reclaims entries idle in the group's pending list for longer
   than the visibility timeout (``XAUTOCLAIM``). The block time is cut to the
   next of those checks, so there is no busy loop and no starved reclaim.
+  Less often, consumers of the group that own nothing and have been idle past
+  ``idle_consumer_timeout`` (killed ones) are removed.
 * ``ack``: one ``XACK`` per batch.
 * ``retry_later``: the entry stays pending (a crash cannot lose it); its id
   goes into the group's delay set scored by its due time (server clock). It is
@@ -80,6 +82,9 @@ class RedisSubscription:
         self._ack_head = bulk(self._stream.encode()) + bulk(self._group_arg)
         self._read_head = ("XREADGROUP", "GROUP", group, consumer, "COUNT")
         self._next_trim = time.monotonic() + options.trim_interval
+        self._idle_check_every = options.idle_check_every
+        #: monotonic time of the next look for idle consumers (the first at once)
+        self._next_idle_check = 0.0
         self._closed = False
 
     async def ensure_group(self) -> None:
@@ -118,6 +123,8 @@ class RedisSubscription:
             return []
 
     async def _run_tick(self, max_count: int) -> list[Delivery]:
+        if self._idle_check_every is not None and time.monotonic() >= self._next_idle_check:
+            await self._forget_idle_consumers(self._idle_check_every)
         result = await self._transport._tick(
             keys=[self._stream, self._delay],
             args=[self.group, self.consumer, max_count, self._min_idle_ms, self._cursor],
@@ -133,6 +140,24 @@ class RedisSubscription:
         if not claimed:
             return []
         return await self._deliveries([(c[0], c[1]) for c in claimed], [int(c[2]) for c in claimed])
+
+    async def _forget_idle_consumers(self, every: float) -> None:
+        self._next_idle_check = time.monotonic() + every
+        idle = self.options.idle_consumer_timeout
+        assert idle is not None
+        gone = await self._transport.forget_idle_consumers(
+            self.channel, self.group, idle=idle, keep=self.consumer
+        )
+        if gone:
+            log.info(
+                "removed %d consumer(s) idle for %gs or more with nothing pending from group "
+                "%s on %s: %s",
+                len(gone),
+                idle,
+                self.group,
+                self.channel,
+                ", ".join(gone),
+            )
 
     async def _deliveries(
         self, entries: Iterable[Sequence[Any]], counts: list[int] | None

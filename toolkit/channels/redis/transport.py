@@ -5,7 +5,9 @@
 * ``subscribe``: a :class:`~toolkit.channels.redis.subscription.RedisSubscription`
   (one consumer in one group), its group created first.
 * the dead-letter store (``dead_letters``, ``replay``, ``purge``) comes from
-  :class:`~toolkit.channels.redis.dead_letters.RedisDeadLetters`.
+  :class:`~toolkit.channels.redis.dead_letters.RedisDeadLetters`; listing and
+  removing groups, and forgetting consumers that have gone away, from
+  :class:`~toolkit.channels.redis.groups.RedisGroups`.
 """
 
 from __future__ import annotations
@@ -22,18 +24,26 @@ from toolkit.channels.base import TransportError
 from toolkit.channels.redis.connection import async_client, check_async, resolve_url
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
+from toolkit.channels.redis.groups import RedisGroups
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
-from toolkit.channels.redis.scripts import APPEND, LEAVE, RETRY_LATER, TICK, TRIM_ACKED
+from toolkit.channels.redis.scripts import (
+    APPEND,
+    FORGET_IDLE,
+    LEAVE,
+    RETRY_LATER,
+    TICK,
+    TRIM_ACKED,
+)
 from toolkit.channels.redis.subscription import RedisSubscription
 from toolkit.envelope import Envelope
 
 __all__ = ["RedisTransport"]
 
 
-class RedisTransport(RedisDeadLetters):
+class RedisTransport(RedisDeadLetters, RedisGroups):
     """Channels on Redis Streams (asyncio). Implements Transport and DeadLetterStore.
 
     ``RedisTransport(url)`` connects lazily; ``await transport.check()``
@@ -67,6 +77,7 @@ class RedisTransport(RedisDeadLetters):
         self._retry_later = self.redis.register_script(RETRY_LATER)
         self._trim = self.redis.register_script(TRIM_ACKED)
         self._leave = self.redis.register_script(LEAVE)
+        self._forget_idle = self.redis.register_script(FORGET_IDLE)
         self._append_script = self.redis.register_script(APPEND)
         self._append_sha: str = self._append_script.sha
 
