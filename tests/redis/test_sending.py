@@ -80,7 +80,8 @@ async def test_event_stored_on_some_channels_says_which_and_a_retry_keeps_its_id
         await bus.publish_event("audit.entry", {"n": 1})
     error = caught.value
     assert error.stored == ("alpha", "gamma") and list(error.failed) == ["beta"]
-    assert isinstance(error.failed["beta"], ResponseError) and error.__cause__ is error.failed["beta"]
+    assert isinstance(error.failed["beta"], ResponseError)
+    assert error.__cause__ is error.failed["beta"]
     assert "stored on alpha, gamma but not on beta" in str(error)
     assert await stored_ids(transport, "alpha") == [error.message_id]
     assert await stored_ids(transport, "gamma") == [error.message_id]
