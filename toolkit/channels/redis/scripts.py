@@ -17,6 +17,15 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
+# An XINFO reply item (name, value, name, value, ...) as a table by name.
+_FIELDS = """
+local function fields(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
+"""
+
 # Due retries first, then entries idle past the visibility timeout. Delayed
 # entries are pending too; XAUTOCLAIM ... JUSTID moves them without counting a
 # delivery, and they are left alone until due.
@@ -65,22 +74,18 @@ return now
 
 # Trim below the oldest entry some group still needs: its oldest pending
 # entry, else the one after the last it was delivered.
-TRIM_ACKED: Final = """
+TRIM_ACKED: Final = (
+    _FIELDS
+    + """
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return 0 end
 local floor_ms, floor_seq
-for _, g in ipairs(groups) do
-  local name, pending, last
-  for i = 1, #g, 2 do
-    local k = g[i]
-    if k == 'name' then name = g[i + 1]
-    elseif k == 'pending' then pending = g[i + 1]
-    elseif k == 'last-delivered-id' then last = g[i + 1] end
-  end
-  local id = last
+for _, item in ipairs(groups) do
+  local g = fields(item)
+  local id = g['last-delivered-id']
   local bump = 1
-  if pending > 0 then
-    id = redis.call('XPENDING', KEYS[1], name, '-', '+', 1)[1][1]
+  if g['pending'] > 0 then
+    id = redis.call('XPENDING', KEYS[1], g['name'], '-', '+', 1)[1][1]
     bump = 0
   end
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -91,6 +96,7 @@ for _, g in ipairs(groups) do
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-%d', floor_ms, floor_seq))
 """
+)
 
 # Appends a batch to one stream with one command and one reply (redis-py
 # packs and parses pipelined commands one by one in Python, which costs more
@@ -138,20 +144,17 @@ return 0
 # Consumers of group ARGV[1] that own nothing and have been idle ARGV[3] ms or
 # more, except ARGV[2] (the caller): removed, their names returned. Checking
 # and removing in one script: nothing can be delivered to one in between.
-FORGET_IDLE: Final = """
+FORGET_IDLE: Final = (
+    _FIELDS
+    + """
 local removed = {}
-for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
-  local name, pending, idle
-  for i = 1, #c, 2 do
-    local k = c[i]
-    if k == 'name' then name = c[i + 1]
-    elseif k == 'pending' then pending = c[i + 1]
-    elseif k == 'idle' then idle = c[i + 1] end
-  end
-  if name ~= ARGV[2] and pending == 0 and idle >= tonumber(ARGV[3]) then
-    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
-    removed[#removed + 1] = name
+for _, item in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local c = fields(item)
+  if c['name'] ~= ARGV[2] and c['pending'] == 0 and c['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])
+    removed[#removed + 1] = c['name']
   end
 end
 return removed
 """
+)
