@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from toolkit.bus import DistributedBus, PublishResult, SyncDistributedBus
+    from toolkit.bus import DistributedBus, PartialPublishError, PublishResult, SyncDistributedBus
     from toolkit.channels.base import (
         DeadLetter,
         DeadLetterStore,
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 #: public name -> the module that defines it
 _LAZY: dict[str, str] = {
     "DistributedBus": "toolkit.bus",
+    "PartialPublishError": "toolkit.bus",
     "PublishResult": "toolkit.bus",
     "SyncDistributedBus": "toolkit.bus",
     "DeadLetter": "toolkit.channels.base",
@@ -129,6 +130,7 @@ __all__ = [
     "Headers",
     "InMemoryTransport",
     "Outcome",
+    "PartialPublishError",
     "PublishResult",
     "RedisTransport",
     "Rejected",

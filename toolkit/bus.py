@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, NoReturn
 
 import msgspec
 
-from toolkit.channels.base import Delivery, SyncTransport, Transport
+from toolkit.channels.base import Delivery, SyncTransport, Transport, TransportError
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.service_map import ServiceMap
 
-__all__ = ["DistributedBus", "PublishResult", "SyncDistributedBus"]
+__all__ = ["DistributedBus", "PartialPublishError", "PublishResult", "SyncDistributedBus"]
 
 log = logging.getLogger("toolkit.bus")
 
@@ -21,9 +21,10 @@ _encode: Final = msgspec.json.Encoder().encode
 
 
 class PublishResult(msgspec.Struct, frozen=True):
-    """What ``publish_event`` did: the message id and the channels it went to.
+    """What ``publish_event`` did: the message id and the channels that stored it.
 
     ``channels`` is empty when no subscription matched; nothing was sent then.
+    When only some channels stored it, :class:`PartialPublishError` is raised instead.
     """
 
     message_id: str
@@ -32,6 +33,57 @@ class PublishResult(msgspec.Struct, frozen=True):
     @property
     def routed(self) -> bool:
         return bool(self.channels)
+
+
+class PartialPublishError(TransportError):
+    """An event reached some of its channels and not the others.
+
+    ``stored`` names the channels that have it, ``failed`` maps each other
+    channel to its error (the first is also ``__cause__``). Publish again
+    with ``message_id=error.message_id`` so that the copies keep one id
+    (consumers that key their effects on it see a redelivery, not a new
+    event). From ``publish_events``, ``message_ids`` lists every event's id;
+    on a failed channel the events before the failing one may be stored.
+    """
+
+    def __init__(
+        self,
+        routing_key: str,
+        message_ids: Sequence[str],
+        stored: Sequence[str],
+        failed: Mapping[str, Exception],
+    ) -> None:
+        self.routing_key = routing_key
+        self.message_ids = tuple(message_ids)
+        self.stored = tuple(stored)
+        self.failed = dict(failed)
+        problems = "; ".join(f"{c}: {type(e).__name__}: {e}" for c, e in self.failed.items())
+        super().__init__(
+            f"event {routing_key!r} (message id {self.message_id}) was stored on "
+            f"{', '.join(self.stored)} but not on {', '.join(self.failed)} ({problems}); "
+            "publish it again with the same message_id"
+        )
+        self.__cause__ = next(iter(self.failed.values()))
+
+    @property
+    def message_id(self) -> str:
+        """The (first) event's id: what ``message_id=`` of a retry should be."""
+        return self.message_ids[0]
+
+
+def _raise_partial(
+    routing_key: str,
+    envelopes: Sequence[Envelope],
+    channels: tuple[str, ...],
+    failed: Mapping[str, Exception],
+) -> NoReturn:
+    """Raise for a multi-channel publish that some channels did not store."""
+    if len(failed) == len(channels):
+        raise next(iter(failed.values()))  # stored nowhere: as a single channel's failure
+    stored = [c for c in channels if c not in failed]
+    raise PartialPublishError(
+        routing_key, [e.headers.message_id for e in envelopes], stored, failed
+    )
 
 
 class _Sender:
@@ -66,11 +118,19 @@ class _Sender:
         content_type: str,
         metadata: Mapping[str, str] | None,
         caused_by: Delivery | None,
+        message_id: str | None,
     ) -> tuple[str, Envelope]:
         """The target's channel and the command's envelope; raises before anything is sent."""
         channel = self.service_map.command_channel(target_service)
         envelope = self._envelope(
-            routing_key, COMMAND, target_service, body, content_type, metadata, caused_by
+            routing_key,
+            COMMAND,
+            target_service,
+            body,
+            content_type,
+            metadata,
+            caused_by,
+            message_id,
         )
         return channel, envelope
 
@@ -83,8 +143,12 @@ class _Sender:
         content_type: str,
         metadata: Mapping[str, str] | None,
         caused_by: Delivery | None,
+        message_id: str | None = None,
     ) -> Envelope:
-        message_id = new_message_id()
+        if message_id is None:
+            message_id = new_message_id()
+        elif not message_id or not isinstance(message_id, str):
+            raise ValueError(f"message_id must be a non-empty string, not {message_id!r}")
         if caused_by is not None:
             correlation_id = caused_by.envelope.headers.correlation_id or caused_by.message_id
             causation_id = caused_by.message_id
@@ -112,7 +176,13 @@ class DistributedBus(_Sender):
 
     Pass ``caused_by`` (the delivery being handled) to carry the conversation
     on: the new message gets the same correlation id and the handled message's
-    id as causation id.
+    id as causation id. Pass ``message_id`` to send again what an earlier call
+    may have stored (after a :class:`~toolkit.TransportError` or a
+    :class:`PartialPublishError`): the copies then share one id.
+
+    An event for several channels is sent to each of them, whatever the others
+    answer; when some store it and others fail, :class:`PartialPublishError`
+    says which.
     """
 
     def __init__(self, service: str, service_map: ServiceMap, transport: Transport) -> None:
@@ -127,6 +197,7 @@ class DistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send a command to ``target_service``'s channel; returns the message id.
 
@@ -134,7 +205,13 @@ class DistributedBus(_Sender):
         anything when the service map has no channel for the target.
         """
         return await self.send_command_raw(
-            target_service, routing_key, _encode(command), JSON, metadata, caused_by=caused_by
+            target_service,
+            routing_key,
+            _encode(command),
+            JSON,
+            metadata,
+            caused_by=caused_by,
+            message_id=message_id,
         )
 
     async def send_command_raw(
@@ -146,9 +223,10 @@ class DistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by
+            target_service, routing_key, body, content_type, metadata, caused_by, message_id
         )
         await self.transport.send(channel, (envelope,))
         return envelope.headers.message_id
@@ -160,14 +238,19 @@ class DistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish once to every channel with a matching subscription."""
         # Inlined rather than delegating to publish_event_raw: this is the hot path.
         channels = self._event_routes.get(routing_key) or self._event_channels(routing_key)
-        envelope = self._envelope(routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by)
+        envelope = self._envelope(
+            routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, message_id
+        )
         batch = (envelope,)
-        for channel in channels:
-            await self.transport.send(channel, batch)
+        if len(channels) == 1:
+            await self.transport.send(channels[0], batch)
+        elif channels:
+            await self._send_to_all(routing_key, channels, batch)
         return PublishResult(envelope.headers.message_id, channels)
 
     async def publish_event_raw(
@@ -178,12 +261,14 @@ class DistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish a body that is already encoded (``content_type`` says how)."""
         channels = self._event_channels(routing_key)
-        envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
-        for channel in channels:
-            await self.transport.send(channel, (envelope,))
+        envelope = self._envelope(
+            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id
+        )
+        await self._send_to_all(routing_key, channels, (envelope,))
         return PublishResult(envelope.headers.message_id, channels)
 
     async def publish_events(
@@ -204,9 +289,25 @@ class DistributedBus(_Sender):
             for event in events
         ]
         if envelopes:
-            for channel in channels:
-                await self.transport.send(channel, envelopes)
+            await self._send_to_all(routing_key, channels, envelopes)
         return [PublishResult(e.headers.message_id, channels) for e in envelopes]
+
+    async def _send_to_all(
+        self, routing_key: str, channels: tuple[str, ...], envelopes: Sequence[Envelope]
+    ) -> None:
+        # One after another (concurrent publishes still coalesce per channel);
+        # every channel is tried whatever another one answered.
+        failed: dict[str, Exception] | None = None
+        for channel in channels:
+            try:
+                await self.transport.send(channel, envelopes)
+            except Exception as exc:
+                if len(channels) == 1:
+                    raise
+                failed = failed or {}
+                failed[channel] = exc
+        if failed:
+            _raise_partial(routing_key, envelopes, channels, failed)
 
 
 class SyncDistributedBus(_Sender):
@@ -227,9 +328,16 @@ class SyncDistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         return self.send_command_raw(
-            target_service, routing_key, _encode(command), JSON, metadata, caused_by=caused_by
+            target_service,
+            routing_key,
+            _encode(command),
+            JSON,
+            metadata,
+            caused_by=caused_by,
+            message_id=message_id,
         )
 
     def send_command_raw(
@@ -241,9 +349,10 @@ class SyncDistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by
+            target_service, routing_key, body, content_type, metadata, caused_by, message_id
         )
         self.transport.send_sync(channel, (envelope,))
         return envelope.headers.message_id
@@ -255,9 +364,10 @@ class SyncDistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         return self.publish_event_raw(
-            routing_key, _encode(event), JSON, metadata, caused_by=caused_by
+            routing_key, _encode(event), JSON, metadata, caused_by=caused_by, message_id=message_id
         )
 
     def publish_event_raw(
@@ -268,9 +378,22 @@ class SyncDistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         channels = self._event_channels(routing_key)
-        envelope = self._envelope(routing_key, EVENT, "", body, content_type, metadata, caused_by)
-        for channel in channels:
-            self.transport.send_sync(channel, (envelope,))
+        envelope = self._envelope(
+            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id
+        )
+        batch = (envelope,)
+        failed: dict[str, Exception] | None = None
+        for channel in channels:  # every one is tried, as by DistributedBus
+            try:
+                self.transport.send_sync(channel, batch)
+            except Exception as exc:
+                if len(channels) == 1:
+                    raise
+                failed = failed or {}
+                failed[channel] = exc
+        if failed:
+            _raise_partial(routing_key, batch, channels, failed)
         return PublishResult(envelope.headers.message_id, channels)

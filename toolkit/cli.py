@@ -25,6 +25,7 @@ _COMMANDS = (
     "check",
     "run",
     "dlq",
+    "groups",
 )
 
 

@@ -46,9 +46,6 @@ __all__ = [
 
 log = logging.getLogger("toolkit.consumer")
 
-#: how long past its due time ``until_empty`` still waits for a scheduled retry
-_RETRY_GRACE = 5.0
-
 #: pauses after consecutive transport errors grow from this to _OUTAGE_CAP seconds
 _OUTAGE_BASE: Final = 0.1
 _OUTAGE_CAP: Final = 5.0
@@ -112,9 +109,6 @@ class Consumer:
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
-        # Retries this consumer scheduled, by message id -> when to stop waiting for them
-        # (``until_empty`` waits for them; another consumer may take them, hence the limit).
-        self._awaiting_retry: dict[str, float] = {}
         self._owed = Owed()
 
     async def subscription(self) -> Subscription:
@@ -142,13 +136,16 @@ class Consumer:
         should_stop: Callable[[], bool] | None = None,
     ) -> ConsumerStats:
         """Consume until stopped, ``limit`` messages processed, the channel is empty
-        (``until_empty``), ``time_limit`` seconds passed, a message failed
+        (``until_empty``: nothing to receive and no retry scheduled in the group,
+        by any of its consumers), ``time_limit`` seconds passed, a message failed
         (``stop_on_failure``: handler raised or message dead-lettered), or
         ``should_stop()`` returns true (checked between batches)."""
         stats = self.stats
         deadline = None if time_limit is None else time.monotonic() + time_limit
         start = stats.processed
         outages = 0
+        #: until_empty: the channel said retries are waiting, so receive blocks for them
+        retries_due = False
         rate_at, rate_count = time.monotonic(), stats.processed
         while not self._stopping.is_set():
             if should_stop is not None and should_stop():
@@ -168,13 +165,16 @@ class Consumer:
                 sub = await self.subscription()
                 if self._owed:
                     await self._owed.settle(sub)
-                # "Empty" includes retries this consumer scheduled: wait for them too.
-                waiting_retries = until_empty and self._retries_outstanding()
                 deliveries = await sub.receive(
-                    want, timeout if waiting_retries or not until_empty else 0
+                    want, timeout if retries_due or not until_empty else 0
                 )
                 if deliveries:
+                    retries_due = False
                     await self.process(sub, deliveries)
+                elif until_empty:
+                    # "Empty" includes retries any consumer of the group scheduled:
+                    # the channel knows them all, this consumer only its own.
+                    retries_due = isinstance(sub, DelayedRetry) and await sub.retries_waiting() > 0
             except TransportError as exc:
                 outages += 1
                 pause = min(_OUTAGE_CAP, _OUTAGE_BASE * 2 ** min(outages - 1, 10))
@@ -194,7 +194,7 @@ class Consumer:
                 log.warning("channel %s available again after %d attempt(s)", self.channel, outages)
                 outages = 0
             if not deliveries:
-                if until_empty and not self._retries_outstanding():
+                if until_empty and not retries_due:
                     break
             elif stop_on_failure and stats.failed + stats.retried + stats.rejected > bad_before:
                 log.info("stopping after a failed message on %s", self.channel)
@@ -224,14 +224,6 @@ class Consumer:
                     exc,
                 )
         return stats
-
-    def _retries_outstanding(self) -> bool:
-        awaiting = self._awaiting_retry
-        if awaiting:
-            now = time.monotonic()
-            for message_id in [m for m, until in awaiting.items() if until < now]:
-                del awaiting[message_id]
-        return bool(awaiting)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -279,10 +271,6 @@ class Consumer:
                     done.append(delivery)
                 else:
                     problems.append((delivery, outcome, detail))
-        awaiting = self._awaiting_retry
-        if awaiting:
-            for delivery in deliveries:
-                awaiting.pop(delivery.message_id, None)
         for delivery, outcome, detail in problems:
             if outcome is Outcome.REJECTED:
                 stats.rejected += 1
@@ -319,7 +307,6 @@ class Consumer:
                         detail,
                     )
                     owed.retries.append((delivery, delay))
-                    awaiting[delivery.message_id] = time.monotonic() + delay + _RETRY_GRACE
                 else:
                     stats.failed += 1
                     log.error(

@@ -171,9 +171,18 @@ class DelayedRetry(Protocol):
     (a crash does not lose it) and is handed out again by ``receive`` (to any
     consumer of the group) no sooner than ``delay`` seconds later, with
     ``delivery_count`` one higher. Other messages keep flowing meanwhile.
+
+    ``retries_waiting`` counts the group's messages waiting for their retry,
+    whichever consumer scheduled them: the channel knows, so a consumer
+    that waits until nothing is left (``until_empty``) asks it rather than
+    keeping its own record.
     """
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None: ...
+
+    async def retries_waiting(self) -> int:
+        """Messages of this subscription's group scheduled for a retry and not yet handed out."""
+        ...
 
 
 @runtime_checkable

@@ -275,6 +275,10 @@ class InMemorySubscription:
         heapq.heappush(self._group.delayed, (time.monotonic() + delay, delivery.delivery_id))
         self._ch.wakeup.set()
 
+    async def retries_waiting(self) -> int:
+        group = self._group
+        return sum(1 for _, delivery_id in group.delayed if delivery_id in group.pending)
+
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Hand messages back to the group for redelivery without acknowledging them."""
         for d in deliveries:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
 from toolkit.commands._redis import add_redis_flags, redis_url_from
+
+if TYPE_CHECKING:
+    from toolkit.channels.redis import RedisTransport
 
 
 def register(sub: Any) -> None:
@@ -57,6 +60,26 @@ def register(sub: Any) -> None:
         help="seconds before another consumer reclaims an unacknowledged message (30); "
         "must exceed the longest batch handling time",
     )
+    tuning.add_argument(
+        "--idle-consumer-timeout",
+        type=float,
+        help="remove consumers of the group that own no pending message and have been idle "
+        "this many seconds: those left behind by kill -9 (3600; 0 = never)",
+    )
+    trim = parser.add_argument_group("trimming (by default the stream keeps every entry)")
+    trim.add_argument(
+        "--trim",
+        action="store_true",
+        help="after acknowledging, trim the entries every group of the channel has read and "
+        "acknowledged; never removes one a group has not read yet or still has pending "
+        "(retries included). A retired group holds trimming back: see `toolkit groups`",
+    )
+    trim.add_argument(
+        "--trim-interval",
+        type=float,
+        default=10.0,
+        help="seconds between two trims with --trim (10)",
+    )
     retry = parser.add_argument_group("retries of failing handlers")
     retry.add_argument("--max-attempts", type=int, default=5, help="deliveries in total (5)")
     retry.add_argument("--retry-base", type=float, default=0.5, help="first delay, seconds (0.5)")
@@ -73,6 +96,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from toolkit.channels.redis import ChannelOptions, RedisTransport, RedisUnavailable
     from toolkit.commands._app import AppError, bind_app, load_app, service_map_of
+    from toolkit.commands.groups import consumers_of
     from toolkit.retry import RetryPolicy
     from toolkit.runner import Runner, RunOptions
 
@@ -96,7 +120,19 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             retry=retry,
         )
-        channel_options = ChannelOptions(visibility_timeout=args.visibility_timeout)
+        idle = ChannelOptions().idle_consumer_timeout
+        if args.idle_consumer_timeout is not None:
+            if args.idle_consumer_timeout < 0:
+                raise ValueError("--idle-consumer-timeout must not be negative (0: never)")
+            idle = args.idle_consumer_timeout or None
+        if args.trim_interval < 0:
+            raise ValueError("--trim-interval must not be negative")
+        channel_options = ChannelOptions(
+            visibility_timeout=args.visibility_timeout,
+            idle_consumer_timeout=idle,
+            trim_acknowledged=args.trim,
+            trim_interval=args.trim_interval,
+        )
         if args.batch_size < 1 or args.concurrency < 1:
             raise ValueError("--batch-size and --concurrency must be at least 1")
     except ValueError as exc:
@@ -119,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
         )
         try:
             await transport.check()
+            if args.trim:
+                await _warn_retired(
+                    transport, args.channel, consumers_of(service_map, args.channel)
+                )
             runner = Runner(
                 transport, args.channel, dispatcher, options, consumer_name=args.consumer_name
             )
@@ -138,3 +178,17 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(main())
     except RedisUnavailable as exc:
         return fail(f"toolkit run: {exc}")
+
+
+async def _warn_retired(transport: RedisTransport, channel: str, used: frozenset[str]) -> None:
+    for group in await transport.groups(channel):
+        if group.name not in used:
+            logging.getLogger("toolkit.runner").warning(
+                "group %s on %s is retired (not a consumer of it in the service map) and holds "
+                "back trimming (lag %s); remove it with `toolkit groups remove %s %s`",
+                group.name,
+                channel,
+                "?" if group.lag is None else group.lag,
+                channel,
+                group.name,
+            )

@@ -12,6 +12,7 @@ One job per module:
 ``transport``       :class:`RedisTransport`: sending (coalesced), groups, trimming
 ``subscription``    :class:`RedisSubscription`: receive, reclaim, ack, retry, reject
 ``dead_letters``    the dead-letter store: list, replay, purge
+``groups``          a channel's groups: list, remove; forgetting idle consumers
 ``sync``            :class:`SyncRedisTransport`: sending without asyncio
 ``options``         :class:`ChannelOptions` and the XADD arguments they imply
 ``keys``            :class:`ChannelKeys`: the Redis keys of a channel

@@ -44,18 +44,30 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     lossy_max_age: float | None = None
     #: larger bodies are dead-lettered unread
     max_message_bytes: int = 16 * 1024 * 1024
+    #: consumers of a group that own nothing and have been idle this many seconds
+    #: are removed from it (ones killed with SIGKILL never leave); None = never
+    idle_consumer_timeout: float | None = 3600.0
 
     def __post_init__(self) -> None:
         if self.visibility_timeout <= 0:
             raise ValueError("visibility_timeout must be positive")
         if self.lossy_max_length is not None and self.lossy_max_length < 1:
             raise ValueError("lossy_max_length must be at least 1")
+        if self.idle_consumer_timeout is not None and self.idle_consumer_timeout <= 0:
+            raise ValueError("idle_consumer_timeout must be positive (None: never)")
 
     @property
     def reclaim_every(self) -> float:
         if self.reclaim_interval is not None:
             return max(self.reclaim_interval, 0.01)
         return max(min(self.visibility_timeout / 4, 1.0), 0.01)
+
+    @property
+    def idle_check_every(self) -> float | None:
+        """Seconds between a consumer's looks for idle consumers of its group."""
+        if self.idle_consumer_timeout is None:
+            return None
+        return min(self.idle_consumer_timeout, 60.0)
 
 
 class Xadd:

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
 
 _SERVER_MS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# An XINFO reply item (name, value, name, value, ...) as a table by name.
+_FIELDS = """
+local function fields(flat)
+  local t = {}
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  return t
+end
 """
 
 # Due retries first, then entries idle past the visibility timeout. Delayed
@@ -65,22 +74,18 @@ return now
 
 # Trim below the oldest entry some group still needs: its oldest pending
 # entry, else the one after the last it was delivered.
-TRIM_ACKED: Final = """
+TRIM_ACKED: Final = (
+    _FIELDS
+    + """
 local groups = redis.call('XINFO', 'GROUPS', KEYS[1])
 if #groups == 0 then return 0 end
 local floor_ms, floor_seq
-for _, g in ipairs(groups) do
-  local name, pending, last
-  for i = 1, #g, 2 do
-    local k = g[i]
-    if k == 'name' then name = g[i + 1]
-    elseif k == 'pending' then pending = g[i + 1]
-    elseif k == 'last-delivered-id' then last = g[i + 1] end
-  end
-  local id = last
+for _, item in ipairs(groups) do
+  local g = fields(item)
+  local id = g['last-delivered-id']
   local bump = 1
-  if pending > 0 then
-    id = redis.call('XPENDING', KEYS[1], name, '-', '+', 1)[1][1]
+  if g['pending'] > 0 then
+    id = redis.call('XPENDING', KEYS[1], g['name'], '-', '+', 1)[1][1]
     bump = 0
   end
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -91,29 +96,34 @@ for _, g in ipairs(groups) do
 end
 return redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-%d', floor_ms, floor_seq))
 """
+)
 
 # Appends a batch to one stream with one command and one reply (redis-py
 # packs and parses pipelined commands one by one in Python, which costs more
 # than everything else a publisher does). ARGV: the number of trim arguments,
 # those arguments, then per entry its field count followed by its fields.
-# All entries are appended or, on an error, none after the failing one.
+# Returns the number appended; on a failing XADD it stops and returns
+# {entries appended before it, the error}, so that the client can tell the
+# sends that were stored from those that were not.
 APPEND: Final = """
 local key = KEYS[1]
 local ntrim = tonumber(ARGV[1])
 local i = 2 + ntrim
 local n = 0
+local r
 while i <= #ARGV do
   local count = tonumber(ARGV[i])
   if ntrim == 0 then
-    redis.call('XADD', key, '*', unpack(ARGV, i + 1, i + count))
+    r = redis.pcall('XADD', key, '*', unpack(ARGV, i + 1, i + count))
   else
     -- unpack() expands fully only as the last argument of a call
     local args = {key}
     for j = 2, 1 + ntrim do args[#args + 1] = ARGV[j] end
     args[#args + 1] = '*'
     for j = i + 1, i + count do args[#args + 1] = ARGV[j] end
-    redis.call('XADD', unpack(args))
+    r = redis.pcall('XADD', unpack(args))
   end
+  if type(r) == 'table' and r.err then return {n, r.err} end
   i = i + count + 1
   n = n + 1
 end
@@ -130,3 +140,21 @@ if #p == 0 then
 end
 return 0
 """
+
+# Consumers of group ARGV[1] that own nothing and have been idle ARGV[3] ms or
+# more, except ARGV[2] (the caller): removed, their names returned. Checking
+# and removing in one script: nothing can be delivered to one in between.
+FORGET_IDLE: Final = (
+    _FIELDS
+    + """
+local removed = {}
+for _, item in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local c = fields(item)
+  if c['name'] ~= ARGV[2] and c['pending'] == 0 and c['idle'] >= tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], c['name'])
+    removed[#removed + 1] = c['name']
+  end
+end
+return removed
+"""
+)

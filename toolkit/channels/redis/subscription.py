@@ -5,6 +5,8 @@
   consumer and reclaims entries idle in the group's pending list for longer
   than the visibility timeout (``XAUTOCLAIM``). The block time is cut to the
   next of those checks, so there is no busy loop and no starved reclaim.
+  Less often, consumers of the group that own nothing and have been idle past
+  ``idle_consumer_timeout`` (killed ones) are removed.
 * ``ack``: one ``XACK`` per batch.
 * ``retry_later``: the entry stays pending (a crash cannot lose it); its id
   goes into the group's delay set scored by its due time (server clock). It is
@@ -18,7 +20,6 @@ group deleted under the consumer is recreated (NOGROUP).
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,6 +50,7 @@ log = logging.getLogger("toolkit.redis")
 
 # XREADGROUP BLOCK never exceeds this (it must stay under the socket timeout).
 _MAX_BLOCK: Final = 5.0
+_NEVER: Final = float("inf")
 
 
 class RedisSubscription:
@@ -69,8 +71,9 @@ class RedisSubscription:
         self._max_bytes = options.max_message_bytes
         #: monotonic time of the next reclaim / due-retry check
         self._next_tick = 0.0
-        #: monotonic due times of retries this consumer scheduled
-        self._due: list[float] = []
+        #: monotonic time the group's next retry is due (as of the last tick or
+        #: a retry scheduled here since): one number, however many are waiting
+        self._next_due = _NEVER
         self._cursor = "0-0"
         #: id of the last new entry read: a group deleted under us is recreated
         #: here, so entries already handled are not handled again
@@ -79,6 +82,9 @@ class RedisSubscription:
         self._ack_head = bulk(self._stream.encode()) + bulk(self._group_arg)
         self._read_head = ("XREADGROUP", "GROUP", group, consumer, "COUNT")
         self._next_trim = time.monotonic() + options.trim_interval
+        self._idle_check_every = options.idle_check_every
+        #: monotonic time of the next look for idle consumers (the first at once)
+        self._next_idle_check = 0.0
         self._closed = False
 
     async def ensure_group(self) -> None:
@@ -91,7 +97,7 @@ class RedisSubscription:
         try:
             while True:
                 now = time.monotonic()
-                if now >= self._next_tick or (self._due and self._due[0] <= now):
+                if now >= self._next_tick or self._next_due <= now:
                     found = await self._run_tick(max_count)
                     if found:
                         return found
@@ -100,9 +106,7 @@ class RedisSubscription:
                 remaining = deadline - now
                 if remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
-                    wake = self._next_tick
-                    if self._due and self._due[0] < wake:
-                        wake = self._due[0]
+                    wake = min(self._next_tick, self._next_due)
                     block = min(remaining, wake - now, _MAX_BLOCK)
                     args += ["BLOCK", max(int(block * 1000), 1)]
                 args += ["STREAMS", self._stream, ">"]
@@ -119,6 +123,8 @@ class RedisSubscription:
             return []
 
     async def _run_tick(self, max_count: int) -> list[Delivery]:
+        if self._idle_check_every is not None and time.monotonic() >= self._next_idle_check:
+            await self._forget_idle_consumers(self._idle_check_every)
         result = await self._transport._tick(
             keys=[self._stream, self._delay],
             args=[self.group, self.consumer, max_count, self._min_idle_ms, self._cursor],
@@ -127,15 +133,31 @@ class RedisSubscription:
         self._cursor = cursor.decode() if isinstance(cursor, bytes) else str(cursor)
         now = time.monotonic()
         self._next_tick = now + self._reclaim_every
-        due = self._due
-        while due and due[0] <= now:
-            heapq.heappop(due)
-        if wait_ms is not None and int(wait_ms) >= 0:
-            # Retries scheduled by consumers that have gone away: pick them up on time.
-            heapq.heappush(due, now + int(wait_ms) / 1000)
+        # The delay set's first due time, whoever scheduled it (a consumer that
+        # has gone away, too): wake for it on time.
+        wait = -1 if wait_ms is None else int(wait_ms)
+        self._next_due = _NEVER if wait < 0 else now + wait / 1000
         if not claimed:
             return []
         return await self._deliveries([(c[0], c[1]) for c in claimed], [int(c[2]) for c in claimed])
+
+    async def _forget_idle_consumers(self, every: float) -> None:
+        self._next_idle_check = time.monotonic() + every
+        idle = self.options.idle_consumer_timeout
+        assert idle is not None
+        gone = await self._transport.forget_idle_consumers(
+            self.channel, self.group, idle=idle, keep=self.consumer
+        )
+        if gone:
+            log.info(
+                "removed %d consumer(s) idle for %gs or more with nothing pending from group "
+                "%s on %s: %s",
+                len(gone),
+                idle,
+                self.group,
+                self.channel,
+                ", ".join(gone),
+            )
 
     async def _deliveries(
         self, entries: Iterable[Sequence[Any]], counts: list[int] | None
@@ -241,7 +263,7 @@ class RedisSubscription:
                 self.channel,
                 self._last_id,
             )
-            self._due.clear()
+            self._next_due = _NEVER
             self._cursor = "0-0"
             await self.ensure_group()
             return
@@ -301,7 +323,15 @@ class RedisSubscription:
         except Exception as exc:
             await self._handle_error("scheduling a retry", exc)
             return
-        heapq.heappush(self._due, time.monotonic() + delay)
+        self._next_due = min(self._next_due, time.monotonic() + delay)
+
+    async def retries_waiting(self) -> int:
+        try:
+            waiting: int = await execute(self._redis, "ZCARD", self._delay)
+        except Exception as exc:
+            await self._handle_error("counting retries", exc)
+            return 0
+        return waiting
 
     async def close(self) -> None:
         """Leave the group; a consumer with nothing pending is removed from it."""

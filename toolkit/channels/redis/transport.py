@@ -5,7 +5,9 @@
 * ``subscribe``: a :class:`~toolkit.channels.redis.subscription.RedisSubscription`
   (one consumer in one group), its group created first.
 * the dead-letter store (``dead_letters``, ``replay``, ``purge``) comes from
-  :class:`~toolkit.channels.redis.dead_letters.RedisDeadLetters`.
+  :class:`~toolkit.channels.redis.dead_letters.RedisDeadLetters`; listing and
+  removing groups, and forgetting consumers that have gone away, from
+  :class:`~toolkit.channels.redis.groups.RedisGroups`.
 """
 
 from __future__ import annotations
@@ -22,18 +24,26 @@ from toolkit.channels.base import TransportError
 from toolkit.channels.redis.connection import async_client, check_async, resolve_url
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
+from toolkit.channels.redis.groups import RedisGroups
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
-from toolkit.channels.redis.scripts import APPEND, LEAVE, RETRY_LATER, TICK, TRIM_ACKED
+from toolkit.channels.redis.scripts import (
+    APPEND,
+    FORGET_IDLE,
+    LEAVE,
+    RETRY_LATER,
+    TICK,
+    TRIM_ACKED,
+)
 from toolkit.channels.redis.subscription import RedisSubscription
 from toolkit.envelope import Envelope
 
 __all__ = ["RedisTransport"]
 
 
-class RedisTransport(RedisDeadLetters):
+class RedisTransport(RedisDeadLetters, RedisGroups):
     """Channels on Redis Streams (asyncio). Implements Transport and DeadLetterStore.
 
     ``RedisTransport(url)`` connects lazily; ``await transport.check()``
@@ -67,6 +77,7 @@ class RedisTransport(RedisDeadLetters):
         self._retry_later = self.redis.register_script(RETRY_LATER)
         self._trim = self.redis.register_script(TRIM_ACKED)
         self._leave = self.redis.register_script(LEAVE)
+        self._forget_idle = self.redis.register_script(FORGET_IDLE)
         self._append_script = self.redis.register_script(APPEND)
         self._append_sha: str = self._append_script.sha
 
@@ -87,9 +98,10 @@ class RedisTransport(RedisDeadLetters):
 
         Sends issued concurrently (``asyncio.gather`` of many publishes, many
         handlers publishing at once) are coalesced into one pipelined round
-        trip, in the order they were issued. A connection dropped mid-call is
-        retried, so a message may be stored twice (consumers must be
-        idempotent anyway: delivery is at least once).
+        trip, in the order they were issued; each is settled by its own
+        channel's reply, so a failing channel fails only the sends to it. A
+        connection dropped mid-call is retried, so a message may be stored
+        twice (consumers must be idempotent anyway: delivery is at least once).
         """
         if not envelopes:
             return
@@ -100,12 +112,17 @@ class RedisTransport(RedisDeadLetters):
         await done
 
     async def _write(self) -> None:
-        """Drain the outbox: one round trip per round of queued sends, one command per channel."""
+        """Drain the outbox: one round trip per round of queued sends, one command per channel.
+
+        Each send is settled by its own channel's reply: a failure on one
+        channel fails only the sends to it, never those stored elsewhere.
+        """
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                await self._append(batch)
+                failed = await self._append(batch)
             except Exception as exc:
+                # The round trip as a whole failed: what was stored is unknown.
                 error: BaseException = exc
                 if is_transient(exc):
                     error = unavailable("sending", exc)
@@ -113,13 +130,28 @@ class RedisTransport(RedisDeadLetters):
                     if not done.done():
                         done.set_exception(error)
                 continue
-            for _, _, done in batch:
-                if not done.done():
+            if not failed:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+                continue
+            # A channel's command stops at its first failing entry: the sends
+            # wholly before it were stored, that one and those after it were not.
+            offsets: dict[str, int] = {}
+            for channel, envelopes, done in batch:
+                end = offsets.get(channel, 0) + len(envelopes)
+                offsets[channel] = end
+                failure = failed.get(channel)
+                if done.done():
+                    continue
+                if failure is None or end <= failure[0]:
                     done.set_result(None)
+                else:
+                    done.set_exception(failure[1])
 
     def _pack_append(
         self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
-    ) -> tuple[bytes, int]:
+    ) -> tuple[bytes, list[str]]:
         by_channel: dict[str, list[Envelope]] = {}
         for channel, envelopes, _ in batch:
             by_channel.setdefault(channel, []).extend(envelopes)
@@ -135,43 +167,78 @@ class RedisTransport(RedisDeadLetters):
             chunks.append(b"*%d\r\n$7\r\nEVALSHA\r\n%s$1\r\n1\r\n" % (argc, sha))
             chunks.append(bulk(stream))
             chunks.append(b"".join(parts))
-        return b"".join(chunks), len(by_channel)
+        return b"".join(chunks), list(by_channel)
 
     async def _append(
         self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
-    ) -> None:
-        payload, replies = self._pack_append(batch)
+    ) -> dict[str, tuple[int, BaseException]]:
+        """Append every send of ``batch``; the channels that failed, each with the
+        number of its entries stored (in batch order) and the error for the rest."""
+        failed: dict[str, tuple[int, BaseException]] = {}
+        for _ in range(3):
+            payload, channels = self._pack_append(batch)
+            replies = await self._round_trip(payload, len(channels))
+            missing: set[str] = set()
+            for channel, reply in zip(channels, replies, strict=True):
+                if isinstance(reply, NoScriptError):
+                    missing.add(channel)
+                elif isinstance(reply, ResponseError):
+                    failed[channel] = (0, self._send_error(channel, reply))
+                elif isinstance(reply, list):
+                    # The script's {stored, error} after a failing XADD (see APPEND).
+                    text = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+                    failed[channel] = (
+                        int(reply[0]),
+                        self._send_error(channel, ResponseError(text)),
+                    )
+            if not missing:
+                return failed
+            await self.redis.script_load(APPEND)
+            batch = [pending for pending in batch if pending[0] in missing]
+        for channel, _, _ in batch:
+            failed[channel] = (
+                0,
+                TransportError("could not append: the script kept disappearing from Redis"),
+            )
+        return failed
+
+    def _send_error(self, channel: str, exc: ResponseError) -> BaseException:
+        if is_transient(exc):
+            return unavailable(f"sending to {channel!r}", exc)
+        # The reply's code stays first: callers and is_transient read it there.
+        error = ResponseError(f"{exc} (sending to channel {channel!r})")
+        error.__cause__ = exc
+        return error
+
+    async def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
+        """Send packed commands, read their replies (an error reply as its exception).
+
+        A dropped connection is retried on a fresh one: what the first attempt
+        stored may be stored twice (delivery is at least once).
+        """
         pool = self.redis.connection_pool
         for attempt in range(3):
             conn = await pool.get_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.send_packed_command(payload)
-                errors = []
+                out: list[Any] = []
                 for _ in range(replies):
                     try:
-                        await conn.read_response()
+                        out.append(await conn.read_response())
                     except ResponseError as exc:
-                        errors.append(exc)
+                        out.append(exc)
+                return out
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await conn.disconnect()
                 if attempt == 2:
                     raise
-                # A connection dropped (server restarted?): retry on a fresh one.
-                # What the first attempt stored may be stored twice: at least once.
                 await asyncio.sleep(0.05 * (attempt + 1))
-                continue
             except BaseException:
                 await conn.disconnect()
                 raise
             finally:
                 await pool.release(conn)
-            if not errors:
-                return
-            if all(isinstance(e, NoScriptError) for e in errors):
-                await self.redis.script_load(APPEND)
-                continue
-            raise errors[0]
-        raise TransportError("could not append: the script kept disappearing from Redis")
+        raise AssertionError("unreachable")
 
     async def _call_packed(self, payload: bytes) -> Any:
         """Send one hand-packed command; its reply. A dropped connection is retried once."""
