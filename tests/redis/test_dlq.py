@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import unicodedata
 import uuid
 from typing import Any
@@ -22,7 +23,7 @@ from toolkit import Rejected, Runner, RunOptions
 from toolkit.channels.redis import RedisTransport
 from toolkit.channels.redis.entries import split_dead_letter
 from toolkit.cli import main
-from toolkit.commands._terminal import shown
+from toolkit.commands._terminal import SafeFormatter, shown
 
 CHANNEL = "ticket_commands"
 GROUP = "ticket_service"
@@ -261,6 +262,9 @@ def test_shown_escapes_what_a_terminal_would_obey_and_nothing_else() -> None:
     assert shown("a\tb\r\nc\u202e") == "a\\tb\\r\\nc\\u202e"
     assert shown("C:\\x1b") == "C:\\\\x1b"  # a backslash typed is not an escape shown
     assert shown(b"\xff\xfeok") == "\\xff\\xfeok"
+    # toolkit run's log lines: the newlines of a traceback stay, the rest is escaped
+    record = logging.LogRecord("t", logging.WARNING, "", 0, "dead-lettered %s", ("\x1b[2J",), None)
+    assert SafeFormatter("%(message)s\nnext").format(record) == "dead-lettered \\x1b[2J\nnext"
 
 
 def test_dlq_help_gives_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
