@@ -109,3 +109,26 @@ def test_verbose_flag_is_accepted_after_the_subcommand() -> None:
     assert parser.parse_args(argv).verbose == 2
     done = run("generate", "--check", "-v")
     assert done.returncode == 0, done.stderr
+
+
+def test_stdout_closed_early_ends_quietly(tmp_path: Path) -> None:
+    """`toolkit scaffold … | head -1`: the reader is gone before the output is written."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "toolkit",
+            "scaffold",
+            "ticket_service",
+            "--into",
+            str(tmp_path / "h.py"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(30) == 141
+    assert stderr == ""

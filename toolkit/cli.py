@@ -1,16 +1,22 @@
 """The ``toolkit`` command line. Each subcommand lives in ``toolkit.commands.<name>``.
 
 Exit status: 0 success, 1 a check found a difference (drift, breaking
-change), 2 bad input (schema errors, bad options), 130 interrupted.
+change), 2 bad input (schema errors, bad options), 130 interrupted, 141
+standard output closed early (``toolkit … | head -1``: quietly, like a
+program stopped by SIGPIPE).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+from toolkit.commands._terminal import SafeFormatter
 
 __all__ = ["main"]
 
@@ -54,6 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            # Inside the try: a reader gone (`| head -1`) is noticed here, not at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Nothing more can be written; send the rest of stdout to /dev/null so that the
+        # interpreter's own flush at exit does not complain either.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = (
@@ -63,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose == 1
         else logging.DEBUG
     )
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

@@ -31,7 +31,14 @@ from typing import Final
 
 import msgspec
 
-from toolkit.channels.base import DelayedRetry, Delivery, Subscription, Transport, TransportError
+from toolkit.channels.base import (
+    DelayedRetry,
+    Delivery,
+    SettlesOnReceipt,
+    Subscription,
+    Transport,
+    TransportError,
+)
 from toolkit.dispatcher import Dispatcher, Outcome
 from toolkit.retry import NO_RETRY, RetryPolicy
 from toolkit.settlement import Owed, describe_failure, failure_details, too_many_deliveries
@@ -110,12 +117,13 @@ class Consumer:
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
         self._owed = Owed()
+        self._receipts: Callable[[], tuple[int, int]] | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
-            self._subscription = await self.transport.subscribe(
-                self.channel, self.group, self.consumer_name
-            )
+            sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
+            self._subscription = sub
+            self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
         return self._subscription
 
     def stop(self) -> None:
@@ -168,6 +176,7 @@ class Consumer:
                 deliveries = await sub.receive(
                     want, timeout if retries_due or not until_empty else 0
                 )
+                settled = self._count_receipts()
                 if deliveries:
                     retries_due = False
                     await self.process(sub, deliveries)
@@ -193,11 +202,11 @@ class Consumer:
             if outages:
                 log.warning("channel %s available again after %d attempt(s)", self.channel, outages)
                 outages = 0
-            if not deliveries:
-                if until_empty and not retries_due:
-                    break
-            elif stop_on_failure and stats.failed + stats.retried + stats.rejected > bad_before:
+            if stop_on_failure and stats.failed + stats.retried + stats.rejected > bad_before:
                 log.info("stopping after a failed message on %s", self.channel)
+                break
+            # Nothing handed out but entries dead-lettered on receipt: not empty yet.
+            if not deliveries and not settled and until_empty and not retries_due:
                 break
             if log.isEnabledFor(logging.DEBUG):
                 now = time.monotonic()
@@ -225,6 +234,18 @@ class Consumer:
                 )
         return stats
 
+    def _count_receipts(self) -> int:
+        """Count what the last ``receive`` dead-lettered or skipped by itself; how many."""
+        if self._receipts is None:
+            return 0
+        dead, skipped = self._receipts()
+        if dead or skipped:
+            stats = self.stats
+            stats.received += dead + skipped
+            stats.rejected += dead
+            stats.skipped += skipped
+        return dead + skipped
+
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
@@ -241,9 +262,9 @@ class Consumer:
         done = owed.acks
         retry = self.retry
         can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
-        max_deliveries = retry.max_deliveries
+        max_deliveries = retry.delivery_limit
         problems: list[tuple[Delivery, Outcome, str | BaseException | None]] = []
-        if self.concurrency <= 1 and max_deliveries is None:
+        if self.concurrency <= 1 and max([d.delivery_count for d in deliveries]) <= max_deliveries:
             # The hot path: one call for the batch, no coroutine per sync handler.
             batch = await self.dispatcher.dispatch_batch(deliveries)
             done.extend(batch.handled)
@@ -258,7 +279,7 @@ class Consumer:
                 dispatch = self.dispatcher.dispatch
                 outcomes = [
                     await dispatch(d)
-                    if max_deliveries is None or d.delivery_count <= max_deliveries
+                    if d.delivery_count <= max_deliveries
                     else too_many_deliveries(d)
                     for d in deliveries
                 ]
@@ -333,10 +354,10 @@ class Consumer:
     ) -> list[tuple[Outcome, str | BaseException | None]]:
         gate = asyncio.Semaphore(self.concurrency)
         dispatch = self.dispatcher.dispatch
-        max_deliveries = self.retry.max_deliveries
+        max_deliveries = self.retry.delivery_limit
 
         async def one(delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
-            if max_deliveries is not None and delivery.delivery_count > max_deliveries:
+            if delivery.delivery_count > max_deliveries:
                 return too_many_deliveries(delivery)
             async with gate:
                 return await dispatch(delivery)

@@ -114,13 +114,11 @@ class Dispatcher:
                 route = decided
             try:
                 message = route.decode(delivery.envelope.body)
-            except msgspec.DecodeError as exc:
-                result.rejected.append(
-                    (
-                        delivery,
-                        f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {exc}",
-                    )
-                )
+            except Exception as exc:
+                # Not only DecodeError: invalid UTF-8 inside a string raises
+                # UnicodeDecodeError, deep nesting RecursionError. Any of them
+                # is this message's fault alone.
+                result.rejected.append((delivery, _undecodable(route, exc)))
                 continue
             try:
                 if route.is_async:
@@ -165,6 +163,11 @@ class BatchResult:
 
 _HANDLED: Final = (Outcome.HANDLED, None)
 _SKIPPED: Final = (Outcome.SKIPPED, None)
+
+
+def _undecodable(route: Route, exc: Exception) -> str:
+    what = str(exc) if isinstance(exc, msgspec.DecodeError) else f"{type(exc).__name__}: {exc}"
+    return f"cannot decode {route.routing_key!r} as {route.message_type.__name__}: {what}"
 
 
 def _check_content_type(content_type: str) -> str | None:

@@ -30,6 +30,7 @@ from toolkit.wire import (
     F_TARGET,
     F_TIMESTAMP,
     JSON,
+    WIRE_FIELDS,
     Kind,
 )
 
@@ -108,14 +109,18 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         missing = [f for f in _REQUIRED if f not in values]
         if missing:
             raise WireError("missing header field(s): " + ", ".join(missing))
-        try:
-            text = {
-                k: (v.decode("utf-8") if isinstance(v, bytes) else v)
-                for k, v in values.items()
-                if k != F_BODY
-            }
-        except UnicodeDecodeError as exc:
-            raise WireError(f"header field is not UTF-8: {exc}") from None
+        # Only the headers are read: unknown extra fields are ignored, whatever their bytes.
+        text: dict[str, str] = {}
+        for name in _HEADERS:
+            value = values.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise WireError(f"header field is not UTF-8: {name}: {exc}") from None
+            text[name] = value
         raw_kind = text[F_KIND]
         kind: Kind
         if raw_kind == COMMAND:
@@ -140,9 +145,14 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         if meta_raw:
             try:
                 metadata = _META_DECODER.decode(meta_raw)
-            except msgspec.DecodeError as exc:
+            except Exception as exc:
                 raise WireError(f"metadata must be a JSON object of strings: {exc}") from None
         body = values[F_BODY]
+        if isinstance(body, str):
+            try:
+                body = body.encode()
+            except UnicodeEncodeError as exc:
+                raise WireError(f"body is not encodable as UTF-8: {exc}") from None
         message_id = text[F_MESSAGE_ID]
         if not message_id or not text[F_ROUTING_KEY] or not text[F_SOURCE]:
             raise WireError("message_id, routing_key and source_service must not be empty")
@@ -159,11 +169,12 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 causation_id=text.get(F_CAUSATION, ""),
                 metadata=metadata,
             ),
-            body.encode() if isinstance(body, str) else body,
+            body,
         )
 
 
 _REQUIRED: Final = (F_MESSAGE_ID, F_ROUTING_KEY, F_KIND, F_SOURCE, F_BODY)
+_HEADERS: Final = tuple(f for f in WIRE_FIELDS if f != F_BODY)
 _META_ENCODER: Final = msgspec.json.Encoder()
 _META_DECODER: Final = msgspec.json.Decoder(dict[str, str])
 

@@ -11,8 +11,13 @@ message is dead-lettered with the error.
 
 Every delivery counts as an attempt, including one that ended in a crash
 (the message was redelivered after the visibility timeout), so a message
-that keeps killing its consumer still reaches the dead-letter queue once
-``max_deliveries`` is set.
+that keeps killing its consumer (segfault, OOM kill, ``os._exit``) reaches
+the dead-letter queue once it has been delivered more than
+:attr:`RetryPolicy.delivery_limit` times: ``max_deliveries`` when set, else
+``attempts`` + :data:`CRASH_MARGIN`. The margin keeps every retry the policy
+promises, and leaves room for deliveries cut short through no fault of the
+message (a consumer killed by a deploy, a batch reclaimed from a slow
+consumer) while still ending a crash loop after a few restarts.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from typing import Final
 
 import msgspec
 
-__all__ = ["NO_RETRY", "RetryPolicy"]
+__all__ = ["CRASH_MARGIN", "NO_RETRY", "RetryPolicy"]
+
+#: deliveries beyond ``attempts`` before a message that never settles is dead-lettered
+CRASH_MARGIN: Final = 10
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,7 +43,7 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     #: fraction of each delay that is randomised (0 = exact delays)
     jitter: float = 0.1
     #: dead-letter without calling the handler once a message has been delivered
-    #: more than this many times (crash loops); None = never
+    #: more than this many times (crash loops); None = ``attempts + CRASH_MARGIN``
     max_deliveries: int | None = None
 
     def __post_init__(self) -> None:
@@ -47,6 +55,13 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("jitter must be between 0 and 1")
         if self.max_deliveries is not None and self.max_deliveries < 1:
             raise ValueError("max_deliveries must be at least 1")
+
+    @property
+    def delivery_limit(self) -> int:
+        """Deliveries after which a message is dead-lettered without calling the handler."""
+        if self.max_deliveries is not None:
+            return self.max_deliveries
+        return self.attempts + CRASH_MARGIN
 
     def should_retry(self, delivery_count: int) -> bool:
         """Whether a failure on delivery number ``delivery_count`` gets another try."""

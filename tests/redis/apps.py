@@ -37,6 +37,16 @@ class Recorder:
         self._record(meta)
 
 
+class Crasher(Recorder):
+    """A ``Recorder`` whose process dies (``os._exit(3)``, no cleanup, like a segfault or
+    an OOM kill) on a ticket whose subject is ``crash``."""
+
+    def on_ticket_create(self, message: Any, meta: Delivery) -> None:
+        self._record(meta)
+        if message.subject == "crash":
+            os._exit(3)
+
+
 class Memory:
     """In-process handlers: records deliveries in lists; ``behaviour`` may raise."""
 

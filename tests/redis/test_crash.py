@@ -17,7 +17,7 @@ import generated.ticket_service as ticket_service
 from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from tests.redis.server import RedisServer
-from toolkit import Consumer, TransportError
+from toolkit import Consumer, RetryPolicy, TransportError
 from toolkit.channels.redis import ChannelOptions, RedisTransport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,30 +33,23 @@ def read_log(path: Path) -> list[tuple[str, int]]:
     return [(mid, int(count)) for mid, count in (line.split() for line in lines if line)]
 
 
+def run_command(url: str, prefix: str, app: str, *options: str) -> list[str]:
+    """``toolkit run`` of the ticket service in a child process."""
+    return [
+        *(sys.executable, "-m", "toolkit", "run", CHANNEL, "--service", GROUP),
+        *("--app", f"tests.redis.apps:{app}", "--url", url, "--prefix", prefix, *options),
+    ]
+
+
 def start_consumer(url: str, prefix: str, log: Path, name: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TOOLKIT_TEST_LOG": str(log), "TOOLKIT_TEST_DELAY": "0.0004"}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "toolkit",
-            "run",
-            CHANNEL,
-            "--service",
-            GROUP,
-            "--app",
-            "tests.redis.apps:Recorder",
-            "--url",
+        run_command(
             url,
-            "--prefix",
             prefix,
-            "--consumer-name",
-            name,
-            "--batch-size",
-            str(BATCH),
-            "--visibility-timeout",
-            "1",
-        ],
+            "Recorder",
+            *("--consumer-name", name, "--batch-size", str(BATCH), "--visibility-timeout", "1"),
+        ),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -176,3 +169,52 @@ async def test_redis_killed_and_restarted_with_appendonly_loses_nothing(tmp_path
         await transport.close()
         await publisher.close()
         server.stop()
+
+
+def test_message_that_kills_its_consumer_is_dead_lettered_after_the_default_limit(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """`toolkit run` without --max-deliveries: a handler that ends the process
+    (``os._exit``, as a segfault or an OOM kill would) is called on deliveries 1 to
+    ``attempts + CRASH_MARGIN``; the next delivery is dead-lettered, not handled."""
+    log = tmp_path / "handled.log"
+    crash = ticket_create(
+        body=b'{"ticket_id":"7d0e3f5e-8f63-4a55-b8a1-0f7e2ea7a0b1","subject":"crash",'
+        b'"requester_email":"x@y.z"}'
+    )
+    after = ticket_create(1)
+
+    async def send(envelope: Any) -> None:
+        transport = RedisTransport(redis_url, prefix=prefix)
+        await transport.send(CHANNEL, [envelope])
+        await transport.close()
+
+    async def dead_letters() -> list[Any]:
+        transport = RedisTransport(redis_url, prefix=prefix)
+        try:
+            return await transport.dead_letters(CHANNEL)
+        finally:
+            await transport.close()
+
+    options = ("--visibility-timeout", "0.1", "--max-attempts", "1", "--until-empty")
+    command = run_command(redis_url, prefix, "Crasher", *options)
+    env = {**os.environ, "TOOLKIT_TEST_LOG": str(log)}
+    limit = RetryPolicy(attempts=1).delivery_limit
+    asyncio.run(send(crash))
+    crashes = 0
+    while not asyncio.run(dead_letters()):
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=30)
+        assert done.returncode in (0, 3), done.stderr.decode()
+        crashes += done.returncode == 3
+        assert crashes <= limit, "still handing the message to the handler"
+        # An early clean exit: the message was not idle long enough to be reclaimed yet.
+        time.sleep(0.1 if done.returncode == 0 else 0)
+    assert crashes == limit
+    assert read_log(log) == [(crash.headers.message_id, n) for n in range(1, limit + 1)]
+    [letter] = asyncio.run(dead_letters())
+    assert letter.envelope.headers.message_id == crash.headers.message_id
+    assert f"delivered {limit + 1} times without being settled" in letter.reason
+
+    asyncio.run(send(after))
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=30)
+    assert done.returncode == 0 and read_log(log)[-1] == (after.headers.message_id, 1)

@@ -27,8 +27,10 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
   outage into a lost or silently acknowledged message.
 
 Optional capabilities have their own protocols: :class:`DelayedRetry` (hand a
-message back for redelivery after a delay, without blocking the consumer) and
-:class:`DeadLetterStore` (list, replay and purge dead letters).
+message back for redelivery after a delay, without blocking the consumer),
+:class:`SettlesOnReceipt` (how many entries ``receive`` dead-lettered or
+skipped by itself) and :class:`DeadLetterStore` (list, replay and purge dead
+letters).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "DeadLetterStore",
     "DelayedRetry",
     "Delivery",
+    "SettlesOnReceipt",
     "Subscription",
     "SyncTransport",
     "Transport",
@@ -182,6 +185,21 @@ class DelayedRetry(Protocol):
 
     async def retries_waiting(self) -> int:
         """Messages of this subscription's group scheduled for a retry and not yet handed out."""
+        ...
+
+
+@runtime_checkable
+class SettlesOnReceipt(Protocol):
+    """Optional subscription capability: what ``receive`` settled without handing it out.
+
+    Entries that are not envelopes are dead-lettered by ``receive`` itself,
+    and a transport may acknowledge and skip entries not meant for this group;
+    the consumer counts them through this (in its dead-lettered and skipped
+    figures, and for ``stop_on_failure``).
+    """
+
+    def settled_on_receipt(self) -> tuple[int, int]:
+        """(dead-lettered, skipped) entries since the last call."""
         ...
 
 

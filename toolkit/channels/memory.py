@@ -201,6 +201,7 @@ class InMemorySubscription:
         self.group = group
         self.consumer = consumer
         self._closed = False
+        self._dead_on_receipt = 0
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
         next_due = self._group.release_due(time.monotonic())
@@ -241,10 +242,11 @@ class InMemorySubscription:
                 assert isinstance(entry, _RawEntry)
                 try:
                     env = Envelope.from_fields(entry.fields)
-                except ValueError as exc:
+                except Exception as exc:  # any parse failure is this entry's fault alone
                     self._transport._dead_letter(
                         ch, f"invalid envelope: {exc}", self.group, None, entry.fields
                     )
+                    self._dead_on_receipt += 1
                     continue
             else:
                 env = entry  # type: ignore[assignment]
@@ -252,6 +254,11 @@ class InMemorySubscription:
             out.append(Delivery(env, name, delivery_id, 1))
         group.offset = max(stop, start)
         return out
+
+    def settled_on_receipt(self) -> tuple[int, int]:
+        """Invalid entries ``receive`` dead-lettered since the last call (and none skipped)."""
+        dead, self._dead_on_receipt = self._dead_on_receipt, 0
+        return dead, 0
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         pending, counts = self._group.pending, self._group.counts

@@ -40,7 +40,8 @@ def register(sub: Any) -> None:
     limits.add_argument(
         "--stop-on-failure",
         action="store_true",
-        help="stop after a batch in which a handler raised or a message was dead-lettered",
+        help="stop after a batch in which a handler raised or a message was dead-lettered "
+        "(entries that are no envelope included)",
     )
     limits.add_argument(
         "--until-empty", action="store_true", help="stop when there is nothing left to receive"
@@ -87,8 +88,10 @@ def register(sub: Any) -> None:
     retry.add_argument(
         "--max-deliveries",
         type=int,
-        help="dead-letter a message delivered more times than this without being settled "
-        "(a message that crashes its consumer); default: no limit",
+        help="dead-letter, without calling the handler, a message delivered more times than "
+        "this without being settled (one that kills its consumer: segfault, OOM kill); "
+        "default: --max-attempts + 10, so retries are never cut short and a few restarts "
+        "for other reasons (deploys, slow batches reclaimed) are tolerated",
     )
     parser.set_defaults(func=run)
 

@@ -1,9 +1,10 @@
 """The dead-letter store of the Redis transport: list, look up, replay and purge.
 
 Each channel's dead letters are a stream of their own (``<stream>:dead``,
-see :mod:`toolkit.channels.redis.keys`): the original fields, then the
-``dlq_*`` fields saying why, which group and how many attempts. They are
-written by the subscription (``reject``) together with the XACK.
+see :mod:`toolkit.channels.redis.keys`): the ``dlq_*`` fields saying why,
+which group and how many attempts, then ``dlq_original``, then the original
+entry exactly as it was (layout: :func:`~toolkit.channels.redis.entries.dead_letter_args`).
+They are written by the subscription (``reject``) together with the XACK.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from typing import Final
 import redis.asyncio
 
 from toolkit.channels.base import DeadLetter
-from toolkit.channels.redis.entries import F_REPLAY_GROUP, parse_dead_letter
+from toolkit.channels.redis.entries import (
+    B_REPLAY_GROUP,
+    pairs,
+    parse_dead_letter,
+    parse_entry,
+    split_dead_letter,
+)
 from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.raw import execute
-from toolkit.channels.redis.resp import fields_args
+from toolkit.wire import F_ROUTING_KEY
 
 __all__ = ["RedisDeadLetters"]
 
@@ -46,9 +53,9 @@ class RedisDeadLetters:
                 break
             for entry_id, flat in chunk:
                 letter = parse_dead_letter(entry_id, flat)
-                if routing_key is None or (
-                    letter.envelope is not None
-                    and letter.envelope.headers.routing_key == routing_key
+                if routing_key is None or letter.fields.get(F_ROUTING_KEY) in (
+                    routing_key,
+                    routing_key.encode(),
                 ):
                     found.append(letter)
                     if count is not None and len(found) >= count:
@@ -67,22 +74,33 @@ class RedisDeadLetters:
     async def replay(self, channel: str, dead_letter_ids: Sequence[str]) -> int:
         """Send dead letters back to their channel: same message id, delivery count 1.
 
-        A replayed entry carries ``replay_group``: only the group that
-        dead-lettered it handles it again (other groups of a shared stream
-        acknowledge and skip it). Entries that are not valid envelopes stay.
+        The entry appended is the original one, field for field and byte for
+        byte, plus ``replay_group``: only the group that dead-lettered it
+        handles it again (other groups of a shared stream acknowledge and skip
+        it). Entries that are not valid envelopes stay.
         """
         keys = self._channels.keys(channel)
         xadd = self._channels.xadd(channel)
         replayed = 0
         for dead_id in dead_letter_ids:
-            letter = await self.dead_letter(channel, dead_id)
-            if letter is None or letter.envelope is None:
+            chunk = await execute(self.redis, "XRANGE", keys.dead, dead_id, dead_id)
+            if not chunk:
                 continue
-            fields = dict(letter.fields)
-            if letter.group:
-                fields[F_REPLAY_GROUP] = letter.group
+            toolkit, original = split_dead_letter(chunk[0][1])
+            try:
+                parse_entry(pairs(original))
+            except ValueError:
+                continue
+            fields = [
+                part
+                for i in range(0, len(original) - 1, 2)
+                if original[i] != B_REPLAY_GROUP
+                for part in original[i : i + 2]
+            ]
+            if toolkit.get("group"):
+                fields += (B_REPLAY_GROUP, toolkit["group"].encode())
             pipe = self.redis.pipeline(transaction=True)
-            pipe.execute_command(*xadd.head(), *fields_args(fields))
+            pipe.execute_command(*xadd.head(), *fields)
             pipe.execute_command("XDEL", keys.dead, dead_id)
             await pipe.execute()
             replayed += 1

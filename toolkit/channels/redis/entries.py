@@ -10,7 +10,7 @@ whatever wrote the entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -21,17 +21,24 @@ from toolkit.wire import COMMAND, EVENT, JSON
 
 __all__ = [
     "DLQ_PREFIX",
+    "F_ORIGINAL",
     "F_REPLAY_GROUP",
+    "dead_letter_args",
     "pairs",
     "parse_dead_letter",
     "parse_entry",
     "parse_positional",
+    "split_dead_letter",
 ]
 
 #: the field a replayed dead letter carries: only this group handles it again
 F_REPLAY_GROUP: Final = "replay_group"
-#: dead-letter entries: the original fields, then these (names reserved)
+#: dead-letter entries: the toolkit's fields, each named with this prefix...
 DLQ_PREFIX: Final = "dlq_"
+#: ...then this one (its value: how many field/value pairs follow), then the
+#: original entry's fields exactly as they were. The position keeps the two
+#: apart: a producer's own ``dlq_reason`` comes after this field, never before.
+F_ORIGINAL: Final = "dlq_original"
 
 _META: Final = msgspec.json.Decoder(dict[str, str])
 B_MESSAGE_ID: Final = b"message_id"
@@ -46,6 +53,8 @@ B_CAUSATION: Final = b"causation_id"
 B_METADATA: Final = b"metadata"
 B_BODY: Final = b"body"
 B_REPLAY_GROUP: Final = F_REPLAY_GROUP.encode()
+_B_ORIGINAL: Final = F_ORIGINAL.encode()
+_B_DLQ: Final = DLQ_PREFIX.encode()
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> Envelope:
@@ -97,8 +106,8 @@ def parse_entry(fields: dict[bytes, bytes]) -> Envelope:
             ),
             body,
         )
-    except (ValueError, msgspec.DecodeError):
-        # UnicodeDecodeError is a ValueError: let from_fields word the error.
+    except Exception:
+        # Whatever failed (bad UTF-8, a bad number, bad metadata): let from_fields word it.
         return Envelope.from_fields(fields)
 
 
@@ -140,20 +149,48 @@ def pairs(flat: Sequence[bytes]) -> dict[bytes, bytes]:
     return dict(zip(it, it, strict=False))
 
 
-def parse_dead_letter(entry_id: bytes, flat: Sequence[bytes]) -> DeadLetter:
-    fields: dict[str, str | bytes] = {}
-    extra: dict[str, str] = {}
-    for k, v in pairs(flat).items():
-        name = k.decode("utf-8", "replace")
-        if name.startswith(DLQ_PREFIX):
-            extra[name[len(DLQ_PREFIX) :]] = v.decode("utf-8", "replace")
+def dead_letter_args(toolkit: Mapping[str, str], original: Sequence[bytes]) -> list[str | bytes]:
+    """The fields of a dead-letter entry: ``dlq_<name>`` for each of the toolkit's
+    fields, ``dlq_original <pairs>``, then ``original`` (a flat field/value list) as it is."""
+    args: list[str | bytes] = []
+    for name, value in toolkit.items():
+        if name != "original":
+            args += (DLQ_PREFIX + name, value)
+    args += (F_ORIGINAL, str(len(original) // 2))
+    args.extend(original)
+    return args
+
+
+def split_dead_letter(flat: Sequence[bytes]) -> tuple[dict[str, str], list[bytes]]:
+    """The toolkit's fields (without the prefix) and the original entry (flat) of a dead letter.
+
+    Dead letters written before ``dlq_original`` existed hold the original
+    fields first, then the ``dlq_*`` ones: read those by the prefix.
+    """
+    toolkit: dict[str, str] = {}
+    original: list[bytes] = []
+    for i in range(0, len(flat) - 1, 2):
+        name, value = flat[i], flat[i + 1]
+        if name == _B_ORIGINAL:
+            return toolkit, original + list(flat[i + 2 :])
+        if name.startswith(_B_DLQ):
+            toolkit[name[len(_B_DLQ) :].decode("utf-8", "replace")] = value.decode(
+                "utf-8", "replace"
+            )
         else:
-            fields[name] = v
-    original = {k: v for k, v in fields.items() if k != F_REPLAY_GROUP}
+            original += (name, value)
+    return toolkit, original
+
+
+def parse_dead_letter(entry_id: bytes, flat: Sequence[bytes]) -> DeadLetter:
+    extra, original = split_dead_letter(flat)
+    fields: dict[str, str | bytes] = {
+        k.decode("utf-8", "replace"): v for k, v in pairs(original).items() if k != B_REPLAY_GROUP
+    }
     try:
-        envelope: Envelope | None = Envelope.from_fields(original)
+        envelope: Envelope | None = Envelope.from_fields(fields)
     except WireError:
         envelope = None
     reason = extra.pop("reason", "")
     group = extra.pop("group", "")
-    return DeadLetter(entry_id.decode(), reason, group, envelope, original, extra)
+    return DeadLetter(entry_id.decode(), reason, group, envelope, fields, extra)

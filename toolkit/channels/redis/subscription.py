@@ -31,7 +31,7 @@ from toolkit.channels.redis.entries import (
     B_MESSAGE_ID,
     B_REPLAY_GROUP,
     B_ROUTING_KEY,
-    DLQ_PREFIX,
+    dead_letter_args,
     pairs,
     parse_entry,
     parse_positional,
@@ -86,6 +86,10 @@ class RedisSubscription:
         #: monotonic time of the next look for idle consumers (the first at once)
         self._next_idle_check = 0.0
         self._closed = False
+        #: entries read but not handed out, by id: dead-letter (reason) or acknowledge (None)
+        self._unreadable: dict[bytes, tuple[Sequence[bytes], str | None]] = {}
+        self._dead_on_receipt = 0
+        self._skipped_on_receipt = 0
 
     async def ensure_group(self) -> None:
         await self._transport.ensure_group(self.channel, self.group, self._last_id)
@@ -95,6 +99,8 @@ class RedisSubscription:
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
         deadline = time.monotonic() + timeout
         try:
+            if self._unreadable:
+                await self._settle_unreadable()
             while True:
                 now = time.monotonic()
                 if now >= self._next_tick or self._next_due <= now:
@@ -163,47 +169,49 @@ class RedisSubscription:
         self, entries: Iterable[Sequence[Any]], counts: list[int] | None
     ) -> list[Delivery]:
         out: list[Delivery] = []
-        bad: list[tuple[bytes, dict[bytes, bytes], str]] = []
-        skip: list[bytes] = []
         channel, max_bytes = self.channel, self._max_bytes
+        unreadable = self._unreadable
         last: bytes | None = None
         for index, (entry_id, flat) in enumerate(entries):
             last = entry_id
             if flat is None:
                 # Deleted (XDEL) after it was delivered: nothing left to handle.
-                skip.append(entry_id)
-                continue
-            if (
-                len(flat) in (12, 14)
-                and flat[0] == B_MESSAGE_ID
-                and len(flat[-1]) <= max_bytes
-                and flat[-2] == B_BODY
-                and flat[2] == B_ROUTING_KEY
-            ):
-                fast = parse_positional(flat)
-                if fast is not None:
-                    count = 1 if counts is None else counts[index]
-                    out.append(Delivery(fast, channel, entry_id.decode(), count))
-                    continue
-            fields = pairs(flat)
-            if B_REPLAY_GROUP in fields and fields[B_REPLAY_GROUP] != self._group_arg:
-                skip.append(entry_id)
-                continue
-            body = fields.get(B_BODY)
-            if body is not None and len(body) > max_bytes:
-                bad.append(
-                    (
-                        entry_id,
-                        fields,
-                        f"message too large: body is {len(body)} bytes, the channel's "
-                        f"limit is {max_bytes}",
-                    )
-                )
+                unreadable[entry_id] = ((), None)
                 continue
             try:
+                if (
+                    len(flat) in (12, 14)
+                    and flat[0] == B_MESSAGE_ID
+                    and len(flat[-1]) <= max_bytes
+                    and flat[-2] == B_BODY
+                    and flat[2] == B_ROUTING_KEY
+                ):
+                    fast = parse_positional(flat)
+                    if fast is not None:
+                        count = 1 if counts is None else counts[index]
+                        out.append(Delivery(fast, channel, entry_id.decode(), count))
+                        continue
+                fields = pairs(flat)
+                if B_REPLAY_GROUP in fields and fields[B_REPLAY_GROUP] != self._group_arg:
+                    unreadable[entry_id] = ((), None)
+                    continue
+                body = fields.get(B_BODY)
+                if body is not None and len(body) > max_bytes:
+                    reason = (
+                        f"message too large: body is {len(body)} bytes, the channel's "
+                        f"limit is {max_bytes}"
+                    )
+                    unreadable[entry_id] = (flat, reason)
+                    continue
                 envelope = parse_entry(fields)
             except WireError as exc:
-                bad.append((entry_id, fields, f"invalid envelope: {exc}"))
+                unreadable[entry_id] = (flat, f"invalid envelope: {exc}")
+                continue
+            except Exception as exc:
+                # Never a crashed consumer for one entry: whatever the parser met, it is
+                # this entry's fault alone.
+                reason = f"invalid envelope: {type(exc).__name__}: {exc}"
+                unreadable[entry_id] = (flat, reason)
                 continue
             out.append(
                 Delivery(
@@ -212,47 +220,73 @@ class RedisSubscription:
             )
         if counts is None and last is not None:
             self._last_id = last.decode()
-        if bad or skip:
-            await self._settle_unreadable(bad, skip)
+        if unreadable:
+            try:
+                await self._settle_unreadable()
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # Hand out what was read; the dead letters stay owed (pending in the group)
+                # and are made before the next read.
+                log.warning(
+                    "could not dead-letter %d unreadable entries on %s yet: %s",
+                    len(unreadable),
+                    self.channel,
+                    exc,
+                )
         return out
 
-    async def _settle_unreadable(
-        self, bad: list[tuple[bytes, dict[bytes, bytes], str]], skip: list[bytes]
-    ) -> None:
+    async def _settle_unreadable(self) -> None:
+        """Dead-letter (or, reason None, just acknowledge) the entries ``receive`` could
+        not hand out, in one transaction; forgotten once Redis confirms."""
+        unreadable = self._unreadable
         pipe = self._redis.pipeline(transaction=True)
-        for entry_id, fields, reason in bad:
+        ids: list[bytes] = []
+        dead = 0
+        for entry_id, (flat, reason) in unreadable.items():
+            ids.append(entry_id)
+            if reason is None:
+                continue
+            dead += 1
+            message_id = pairs(flat).get(B_MESSAGE_ID, b"?").decode("utf-8", "replace")
             log.warning(
                 "dead-lettered entry %s on %s (message %s): %s",
                 entry_id.decode(),
                 self.channel,
-                fields.get(B_MESSAGE_ID, b"?").decode("utf-8", "replace"),
+                message_id,
                 reason,
             )
             pipe.execute_command(
                 "XADD",
                 self.keys.dead,
                 "*",
-                *fields_args(fields),
-                *fields_args(self._dlq_fields(entry_id, reason, {}, 1)),
+                *dead_letter_args(self._dlq_fields(entry_id, reason, {}, 1), flat),
             )
-        ids = [entry_id for entry_id, _, _ in bad] + skip
         pipe.execute_command("XACK", self._stream, self.group, *ids)
         await pipe.execute()
+        self._unreadable = {}
+        self._dead_on_receipt += dead
+        self._skipped_on_receipt += len(ids) - dead
+
+    def settled_on_receipt(self) -> tuple[int, int]:
+        """Entries ``receive`` dead-lettered and skipped by itself since the last call."""
+        counts = self._dead_on_receipt, self._skipped_on_receipt
+        self._dead_on_receipt = self._skipped_on_receipt = 0
+        return counts
 
     def _dlq_fields(
         self, entry_id: bytes | str, reason: str, details: Mapping[str, str], attempts: int
     ) -> dict[str, str]:
         fields = {
-            "dlq_reason": reason,
-            "dlq_group": self.group,
-            "dlq_channel": self.channel,
-            "dlq_consumer": self.consumer,
-            "dlq_entry_id": entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
-            "dlq_at": str(int(time.time() * 1000)),
-            "dlq_attempts": str(attempts),
+            "reason": reason,
+            "group": self.group,
+            "channel": self.channel,
+            "consumer": self.consumer,
+            "entry_id": entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+            "at": str(int(time.time() * 1000)),
+            "attempts": str(attempts),
         }
-        for key, value in details.items():
-            fields[DLQ_PREFIX + key] = value
+        fields.update(details)
         return fields
 
     async def _handle_error(self, what: str, exc: BaseException) -> None:
@@ -300,17 +334,23 @@ class RedisSubscription:
     ) -> None:
         details = dict(details or {})
         attempts = int(details.pop("attempts", delivery.delivery_count))
+        entry_id = delivery.delivery_id
         try:
+            # The entry as it came (unknown fields and all), not the envelope as parsed.
+            found = await execute(self._redis, "XRANGE", self._stream, entry_id, entry_id)
+            if found and found[0][1] is not None:
+                original: Sequence[bytes] = found[0][1]
+            else:  # deleted meanwhile (XDEL, lossy trimming): what was read of it
+                original = fields_args(delivery.envelope.to_fields())
             pipe = self._redis.pipeline(transaction=True)
             pipe.execute_command(
                 "XADD",
                 self.keys.dead,
                 "*",
-                *fields_args(delivery.envelope.to_fields()),
-                *fields_args(self._dlq_fields(delivery.delivery_id, reason, details, attempts)),
+                *dead_letter_args(self._dlq_fields(entry_id, reason, details, attempts), original),
             )
-            pipe.execute_command("XACK", self._stream, self.group, delivery.delivery_id)
-            pipe.execute_command("ZREM", self._delay, delivery.delivery_id)
+            pipe.execute_command("XACK", self._stream, self.group, entry_id)
+            pipe.execute_command("ZREM", self._delay, entry_id)
             await pipe.execute()
         except Exception as exc:
             await self._handle_error("dead-lettering", exc)
