@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from toolkit.channels.base import MAX_MESSAGE_BYTES
 from toolkit.channels.redis.keys import ChannelKeys, validate_name
 from toolkit.envelope import Envelope
 
@@ -43,7 +44,7 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: XADD MINID ~ (now - age): LOSSY, may drop unacknowledged messages
     lossy_max_age: float | None = None
     #: larger bodies are dead-lettered unread
-    max_message_bytes: int = 16 * 1024 * 1024
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     def __post_init__(self) -> None:
         if self.visibility_timeout <= 0:
