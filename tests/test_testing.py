@@ -33,12 +33,18 @@ MAP = ServiceMap(
 )
 
 
-async def test_run_consumes_at_most_limit_messages(make_system) -> None:  # type: ignore[no-untyped-def]
-    system: InMemorySystem = make_system(MAP)
+async def bind_pong(system: InMemorySystem) -> list[int]:
+    """Bind pong_service, which records the number of every ping it handles."""
     seen: list[int] = []
     await system.bind(
         Dispatcher("pong_service", [Route("ping", "event", Ping, lambda m, d: seen.append(m.n))])
     )
+    return seen
+
+
+async def test_run_consumes_at_most_limit_messages(make_system) -> None:  # type: ignore[no-untyped-def]
+    system: InMemorySystem = make_system(MAP)
+    seen = await bind_pong(system)
     bus = system.bus("ping_service")
     for i in range(5):
         await bus.publish_event("ping", Ping(i))
@@ -76,6 +82,37 @@ async def test_run_all_stops_a_handler_loop(make_system) -> None:  # type: ignor
     await bus.publish_event("ping", Ping(0))
     with pytest.raises(RuntimeError, match="a handler loop"):
         await system.run_all(max_rounds=5)
+
+
+async def test_a_message_redis_would_dead_letter_is_dead_lettered_in_memory_too() -> None:
+    system = InMemorySystem(MAP)
+    seen = await bind_pong(system)
+    bus = system.bus("ping_service")
+    await bus.publish_event("ping", Ping(1), metadata={"n": 1})  # type: ignore[dict-item]
+    await bus.publish_event("ping", Ping(2), metadata={"n": "1"})
+    await system.run("pong_service")
+    assert seen == [2]
+    [dead] = await system.dead_letters("pings")
+    assert dead.reason.startswith("invalid envelope: metadata must be a JSON object of strings")
+    await system.close()
+
+
+async def test_a_long_run_keeps_a_bounded_history_for_inspection() -> None:
+    system = InMemorySystem(MAP, InMemoryTransport(history=50))
+    seen = await bind_pong(system)
+    bus = system.bus("ping_service")
+    for i in range(5_000):
+        await bus.publish_event("ping", Ping(i))
+        if i % 500 == 499:
+            await system.run("pong_service")
+    assert seen == list(range(5_000))
+    kept = system.messages("pings")
+    assert 50 <= len(kept) <= 50 + 1024 + 500
+    assert [msgspec.json.decode(e.body, type=Ping).n for e in kept] == list(
+        range(5_000 - len(kept), 5_000)
+    )
+    assert system.routing_keys("pings") == ["ping"] * len(kept)
+    await system.close()
 
 
 def test_memory_transport_fixture(memory_transport: InMemoryTransport) -> None:

@@ -8,12 +8,18 @@ from typing import Any
 import pytest
 
 from tests.channels.conformance import *  # noqa: F403
+from tests.channels.conformance import MESSAGE_LIMIT, Features
 from toolkit import InMemoryTransport
 
 
 @pytest.fixture
+def features() -> Features:
+    return Features(redelivery_wait=0.0)
+
+
+@pytest.fixture
 async def transport() -> AsyncIterator[InMemoryTransport]:
-    t = InMemoryTransport()
+    t = InMemoryTransport(max_message_bytes=MESSAGE_LIMIT)
     yield t
     await t.close()
 
@@ -24,8 +30,3 @@ def add_raw(transport: InMemoryTransport) -> Any:
         transport.add_raw(channel, fields)
 
     return add
-
-
-@pytest.fixture
-def redelivery_wait() -> float:
-    return 0.0

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.channels.conformance import *  # noqa: F403
+from tests.channels.conformance import MESSAGE_LIMIT, Features
 from tests.redis.server import RedisServer, redis_server_path
 from toolkit.channels.redis import ChannelOptions, RedisTransport
 
@@ -32,7 +33,7 @@ async def transport(redis_server: RedisServer) -> AsyncIterator[RedisTransport]:
     t = RedisTransport(
         redis_server.url,
         prefix=f"conf{uuid.uuid4().hex[:8]}",
-        options=ChannelOptions(visibility_timeout=VISIBILITY),
+        options=ChannelOptions(visibility_timeout=VISIBILITY, max_message_bytes=MESSAGE_LIMIT),
     )
     await t.check()
     yield t
@@ -48,5 +49,5 @@ def add_raw(transport: RedisTransport) -> Any:
 
 
 @pytest.fixture
-def redelivery_wait() -> float:
-    return VISIBILITY + 0.1
+def features() -> Features:
+    return Features(redelivery_wait=VISIBILITY + 0.1)

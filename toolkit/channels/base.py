@@ -21,6 +21,13 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
   messages than asked, or none. Cancelling it loses nothing.
 * ``reject`` moves a message to the channel's dead-letter store with the
   reason, and acknowledges it: it is never handed out again by ``receive``.
+* Messages travel in their wire form (``docs/wire-format.md``): what the wire
+  cannot carry fails ``send`` (a header that is not a string, a string that is
+  not valid UTF-8), and what it cannot read back (metadata that is not a JSON
+  object of strings, a command without a target, an empty message id) is
+  dead-lettered by ``receive`` with the reason ``invalid envelope: ...``. A
+  body over the transport's limit (:data:`MAX_MESSAGE_BYTES` unless set
+  otherwise) is dead-lettered by ``receive`` as ``message too large: ...``.
 * Methods of one subscription are not called concurrently by the runtime.
 * A transport that cannot reach its server raises :class:`TransportError`
   (the operation may be retried once the server is back); it never turns an
@@ -36,11 +43,15 @@ letters).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from toolkit.envelope import Envelope, Headers
 
+#: the default body size limit of every transport (16 MiB); larger bodies are dead-lettered
+MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
+
 __all__ = [
+    "MAX_MESSAGE_BYTES",
     "DeadLetter",
     "DeadLetterStore",
     "DelayedRetry",
@@ -231,10 +242,21 @@ class DeadLetterStore(Protocol):
 
     async def dead_letters(
         self, channel: str, *, routing_key: str | None = None, count: int | None = None
-    ) -> list[DeadLetter]: ...
+    ) -> list[DeadLetter]:
+        """Dead letters of ``channel``, oldest first, optionally of one routing key, at most ``count``."""
+        ...
+
+    async def dead_letter(self, channel: str, dead_letter_id: str) -> DeadLetter | None:
+        """One dead letter by its id; None when there is none with that id."""
+        ...
 
     async def replay(self, channel: str, dead_letter_ids: Sequence[str]) -> int:
-        """Send dead letters back to their channel (fresh attempt count, same message id)."""
+        """Send dead letters back to their channel (fresh attempt count, same message id).
+
+        Only the group that dead-lettered a message receives it again; other
+        groups of the channel, which handled it already, do not. Dead letters
+        that are not valid envelopes stay. Returns how many were replayed.
+        """
         ...
 
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int: ...

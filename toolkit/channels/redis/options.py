@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from toolkit.channels.base import MAX_MESSAGE_BYTES
 from toolkit.channels.redis.keys import ChannelKeys, validate_name
 from toolkit.envelope import Envelope
 
@@ -43,7 +44,7 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: XADD MINID ~ (now - age): LOSSY, may drop unacknowledged messages
     lossy_max_age: float | None = None
     #: larger bodies are dead-lettered unread
-    max_message_bytes: int = 16 * 1024 * 1024
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     #: consumers of a group that own nothing and have been idle this many seconds
     #: are removed from it (ones killed with SIGKILL never leave); None = never
     idle_consumer_timeout: float | None = 3600.0

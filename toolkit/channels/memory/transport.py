@@ -1,0 +1,219 @@
+"""The in-memory transport: sending, consumer groups, inspection and dead letters."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from toolkit.channels.base import MAX_MESSAGE_BYTES, DeadLetter
+from toolkit.channels.memory.log import TRIM_STEP, Channel, Group
+from toolkit.channels.memory.subscription import InMemorySubscription
+from toolkit.channels.memory.wire import (
+    WireEntry,
+    parse_or_none,
+    raw_fields,
+    unchanged_by_wire,
+    wire_fields,
+)
+from toolkit.envelope import Envelope
+
+__all__ = ["DEFAULT_HISTORY", "InMemoryTransport"]
+
+#: acknowledged messages kept per channel, by default
+DEFAULT_HISTORY: Final = 10_000
+
+
+def _stored(envelopes: Sequence[Envelope]) -> Sequence[Envelope | WireEntry]:
+    """What a channel keeps of ``envelopes``: each as it is when the wire round trip
+    would give it back unchanged (what the bus sends), else its wire form, read
+    when received. Raises, storing nothing, where the Redis transport's send raises."""
+    for envelope in envelopes:
+        if not unchanged_by_wire(envelope):
+            return [e if unchanged_by_wire(e) else WireEntry(wire_fields(e)) for e in envelopes]
+    return envelopes
+
+
+class InMemoryTransport:
+    """Channels held in this process. Not shared between processes; nothing persists.
+
+    ``history``: acknowledged messages kept per channel (see :mod:`toolkit.channels.memory`).
+    ``max_message_bytes``: larger bodies are dead-lettered on receipt, as on Redis.
+    """
+
+    def __init__(
+        self, *, history: int = DEFAULT_HISTORY, max_message_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
+        if history < 0:
+            raise ValueError("history must not be negative")
+        self.history = history
+        self.max_message_bytes = max_message_bytes
+        self._trim_step = max(history, TRIM_STEP)
+        self._channels: dict[str, Channel] = {}
+        self._dead_ids = itertools.count(1)
+
+    def _channel(self, name: str) -> Channel:
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = self._channels[name] = Channel()
+        return channel
+
+    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        # _append and _stored's common case inlined: this is the publisher's hot path.
+        ch = self._channels.get(channel) or self._channel(channel)
+        entries: Sequence[Envelope | WireEntry] = envelopes
+        for envelope in envelopes:
+            if not unchanged_by_wire(envelope):
+                entries = _stored(envelopes)
+                break
+        ch.entries.extend(entries)
+        if len(ch.entries) >= ch.trim_at:
+            ch.trim(self.history, self._trim_step)
+        if ch.groups:
+            ch.wakeup.set()
+
+    def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Synchronous send, for the synchronous publisher and tests."""
+        self._append(self._channels.get(channel) or self._channel(channel), _stored(envelopes))
+
+    def _append(self, ch: Channel, entries: Sequence[Envelope | WireEntry]) -> None:
+        ch.entries.extend(entries)
+        if len(ch.entries) >= ch.trim_at:
+            ch.trim(self.history, self._trim_step)
+        if ch.groups:
+            ch.wakeup.set()
+
+    async def subscribe(self, channel: str, group: str, consumer: str) -> InMemorySubscription:
+        ch = self._channel(channel)
+        if group not in ch.groups:
+            ch.groups[group] = Group(ch.first)
+        return InMemorySubscription(self, channel, ch, group, consumer)
+
+    async def close(self) -> None:
+        return None
+
+    # -- inspection, for tests and the testing helpers -------------------------------
+
+    def channel_names(self) -> list[str]:
+        return sorted(self._channels)
+
+    def messages(self, channel: str) -> list[Envelope]:
+        """The envelopes kept of ``channel``, oldest first: every one not yet
+        acknowledged by every group, and at least the latest ``history`` ones.
+
+        Entries that are not valid envelopes are left out.
+        """
+        ch = self._channels.get(channel)
+        if ch is None:
+            return []
+        found: list[Envelope] = []
+        for entry in ch.entries:
+            if entry.__class__ is WireEntry:
+                assert isinstance(entry, WireEntry)
+                parsed = parse_or_none(entry.fields)
+                if parsed is not None:
+                    found.append(parsed)
+            else:
+                assert isinstance(entry, Envelope)
+                found.append(entry)
+        return found
+
+    def stored(self, channel: str) -> int:
+        """How many entries of ``channel`` are held in memory (dead letters aside)."""
+        ch = self._channels.get(channel)
+        return len(ch.entries) if ch else 0
+
+    def pending(self, channel: str, group: str) -> list[Envelope]:
+        ch = self._channels.get(channel)
+        if ch is None or group not in ch.groups:
+            return []
+        return [env for env, _ in ch.groups[group].pending.values()]
+
+    def backlog(self, channel: str, group: str) -> int:
+        """Messages the group has not yet received plus those handed back for redelivery."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return 0
+        g = ch.groups.get(group)
+        if g is None:
+            return len(ch.entries)
+        return ch.end - g.offset + len(g.returned)
+
+    def add_raw(self, channel: str, fields: Mapping[str, str | bytes]) -> None:
+        """Append an entry given as raw wire fields, as another language would write it.
+
+        Invalid entries are dead-lettered by the subscription that reads them.
+        """
+        self._append(self._channel(channel), [WireEntry(raw_fields(fields))])
+
+    # -- dead letters -----------------------------------------------------------------
+
+    def _dead_letter(
+        self,
+        ch: Channel,
+        reason: str,
+        sub: InMemorySubscription,
+        delivery_id: int,
+        envelope: Envelope | None,
+        fields: dict[str, bytes],
+        details: Mapping[str, str],
+        attempts: int,
+    ) -> None:
+        """Store a dead letter as the Redis transport does: the wire fields, and details
+        naming the channel, consumer, entry, time and attempts (``details`` win)."""
+        now_ms = int(time.time() * 1000)
+        dead_id = f"{now_ms}-{next(self._dead_ids)}"
+        info = {
+            "channel": sub.channel,
+            "consumer": sub.consumer,
+            "entry_id": str(delivery_id),
+            "at": str(now_ms),
+            "attempts": str(attempts),
+        }
+        info.update(details)
+        ch.dead[dead_id] = DeadLetter(dead_id, reason, sub.group, envelope, dict(fields), info)
+
+    async def dead_letters(
+        self, channel: str, *, routing_key: str | None = None, count: int | None = None
+    ) -> list[DeadLetter]:
+        ch = self._channels.get(channel)
+        if ch is None:
+            return []
+        found = [
+            d
+            for d in ch.dead.values()
+            if routing_key is None
+            or (d.envelope is not None and d.envelope.headers.routing_key == routing_key)
+        ]
+        return found[:count] if count is not None else found
+
+    async def dead_letter(self, channel: str, dead_letter_id: str) -> DeadLetter | None:
+        ch = self._channels.get(channel)
+        return ch.dead.get(dead_letter_id) if ch else None
+
+    async def replay(self, channel: str, dead_letter_ids: Sequence[str]) -> int:
+        """Send dead letters back, each to the group that dead-lettered it only (as on Redis)."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return 0
+        replayed = 0
+        for dead_id in dead_letter_ids:
+            dead = ch.dead.get(dead_id)
+            if dead is None or dead.envelope is None:
+                continue
+            del ch.dead[dead_id]
+            fields = raw_fields(dead.fields)
+            self._append(ch, [WireEntry(fields, dead.group or None)])
+            replayed += 1
+        return replayed
+
+    async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int:
+        ch = self._channels.get(channel)
+        if ch is None:
+            return 0
+        if dead_letter_ids is None:
+            removed = len(ch.dead)
+            ch.dead.clear()
+            return removed
+        return sum(1 for d in dead_letter_ids if ch.dead.pop(d, None) is not None)
