@@ -61,6 +61,7 @@ __all__ = [
     "SyncTransport",
     "Transport",
     "TransportError",
+    "too_large",
 ]
 
 
@@ -260,3 +261,8 @@ class DeadLetterStore(Protocol):
         ...
 
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int: ...
+
+
+def too_large(size: int, limit: int) -> str:
+    """The dead-letter reason for a body over a channel's limit, the same on every transport."""
+    return f"message too large: body is {size} bytes, the channel's limit is {limit}"

@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from toolkit.channels.base import Delivery
+from toolkit.channels.base import Delivery, too_large
 from toolkit.channels.memory.log import Channel
-from toolkit.channels.memory.wire import WireEntry, parse_or_none, too_large, wire_fields
+from toolkit.channels.memory.wire import WireEntry, parse_or_none, wire_fields
 from toolkit.envelope import Envelope, WireError
 from toolkit.wire import F_BODY
 

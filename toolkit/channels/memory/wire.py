@@ -19,7 +19,6 @@ __all__ = [
     "WireEntry",
     "parse_or_none",
     "raw_fields",
-    "too_large",
     "unchanged_by_wire",
     "wire_fields",
 ]
@@ -73,11 +72,6 @@ def parse_or_none(fields: Mapping[str, bytes]) -> Envelope | None:
         return Envelope.from_fields(fields)
     except Exception:  # unreadable in any way: kept as raw fields only
         return None
-
-
-def too_large(size: int, limit: int) -> str:
-    """The dead-letter reason for a body over the limit (the Redis transport's words)."""
-    return f"message too large: body is {size} bytes, the channel's limit is {limit}"
 
 
 def unchanged_by_wire(envelope: Envelope) -> bool:

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from toolkit.channels.base import Delivery
+from toolkit.channels.base import Delivery, too_large
 from toolkit.channels.redis.entries import (
     B_BODY,
     B_MESSAGE_ID,
@@ -197,11 +197,7 @@ class RedisSubscription:
                     continue
                 body = fields.get(B_BODY)
                 if body is not None and len(body) > max_bytes:
-                    reason = (
-                        f"message too large: body is {len(body)} bytes, the channel's "
-                        f"limit is {max_bytes}"
-                    )
-                    unreadable[entry_id] = (flat, reason)
+                    unreadable[entry_id] = (flat, too_large(len(body), max_bytes))
                     continue
                 envelope = parse_entry(fields)
             except WireError as exc:
