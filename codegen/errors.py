@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-__all__ = ["Diagnostic", "SchemaErrors", "format_key_path", "locate"]
+__all__ = ["Diagnostic", "SchemaErrors", "format_key_path", "key_path_at", "locate"]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -161,3 +161,13 @@ def locate(text: str, path: Sequence[str | int]) -> int:
         if line is not None:
             return line
     return 0
+
+
+def key_path_at(text: str, line: int) -> tuple[str, ...]:
+    """The key path of the last header or key that starts at or before ``line`` (``()`` when none)."""
+    found: tuple[str, ...] = ()
+    for lineno, full in _index(text):
+        if lineno > line:
+            break
+        found = full
+    return found
