@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codegen.build import load_system
 from codegen.errors import SchemaErrors
 from codegen.load import load_files
 from codegen.schema import MAX_NESTING, SchemaFile
 from codegen.shape import shape_problems
+from codegen.types import TypeSyntaxError, parse_type
 
 
 def _errors(folder: Path, text: str) -> str:
@@ -109,3 +112,31 @@ def test_toml_nesting_is_limited_outside_strings_and_comments(
         f"fields.n = {{ type = \"int\", doc = '''{quoted}''', default = \"{quoted}\" }}\n"
     )
     assert "nest more than" not in _errors(tmp_path, text + "oops = 1\n")
+
+
+def test_type_expressions_nest_at_most_the_limit() -> None:
+    assert parse_type("optional[" * MAX_NESTING + "int" + "]" * MAX_NESTING)
+    with pytest.raises(TypeSyntaxError, match=f"nests more than {MAX_NESTING} levels"):
+        parse_type("list[" * (MAX_NESTING + 1) + "int" + "]" * (MAX_NESTING + 1))
+
+
+def test_a_chain_of_structs_longer_than_the_recursion_limit_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    count = sys.getrecursionlimit() + 500
+    parts = ['[service]\nname = "a"\n[events."a.x"]\nclass = "X"\nfields.first = "T0"\n']
+    parts += [f'[types.T{i}]\nkind = "struct"\nfields.next = "T{i + 1}"\n' for i in range(count)]
+    parts.append(f'[types.T{count}]\nkind = "struct"\nfields.value = "int"\n')
+    Path("schemas").mkdir()
+    Path("schemas/a.toml").write_text("".join(parts), encoding="utf-8")
+    with pytest.raises(SchemaErrors) as caught:
+        load_system(Path("schemas"))
+    last = count - MAX_NESTING - 1  # T{count} nests 0 levels, each struct before it one more
+    assert [(d.path, d.message) for d in caught.value.diagnostics] == [
+        (
+            f"types.T{last}.fields.next",
+            f"type T{last + 1} nests {MAX_NESTING + 1} levels deep (more than {MAX_NESTING}), "
+            "counting the structs it holds",
+        )
+    ]

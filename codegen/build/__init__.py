@@ -5,7 +5,8 @@ read what earlier ones found):
 
 1. service names (here), then per service :mod:`~codegen.build.named_types`
    (``[types.*]``, whose fields go through :mod:`~codegen.build.fields` and
-   :mod:`~codegen.build.defaults`);
+   :mod:`~codegen.build.defaults`, and whose depth
+   :mod:`~codegen.build.nesting` bounds);
 2. :mod:`~codegen.build.messages`: the contracts each service owns;
 3. :mod:`~codegen.build.channels`: channels, command channels, event routes;
 4. :mod:`~codegen.build.routes`: subscriptions and sends, with their views
@@ -14,7 +15,10 @@ read what earlier ones found):
 
 Every problem of a run is collected (not just the first) and raised together
 as :class:`~codegen.errors.SchemaErrors`, each with file, line, key path,
-what is wrong and how to fix it.
+what is wrong and how to fix it. Each is reported once, where it was made:
+what an error makes unusable (a field, a named type, a contract, a service
+name) is recorded on the state (:mod:`~codegen.build.state`), and the passes
+after it stay quiet about it instead of reporting its consequences elsewhere.
 """
 
 from __future__ import annotations
@@ -84,7 +88,11 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
 
 
 def _services(state: SystemState, files: list[SourceFile]) -> None:
-    """One service per file, with a valid name that no other file uses."""
+    """One service per file, with a valid name that no other file uses.
+
+    A service with a bad name is still built (under that name), so that the
+    rest of its file is checked and other files that name it resolve.
+    """
     for file in files:
         name = file.decl.service.name
         if not SERVICE_NAME.match(name) or identifier_problem(name, "service name"):
@@ -93,14 +101,18 @@ def _services(state: SystemState, files: list[SourceFile]) -> None:
                 f"service name {name!r} must be lower_snake_case (it names a Python package)",
                 'e.g. name = "ticket_service"',
             )
-            continue
         if name in state.services:
-            other = state.services[name].file
+            first = state.services[name]
             file.error(
                 ("service", "name"),
-                f"service {name!r} is already declared in {other.display}",
+                f"service {name!r} is already declared in {first.file.display}",
                 "each service has exactly one schema file; rename one of them",
             )
+            # Its keys are someone's: references to them are not reported as unknown.
+            for key in file.decl.commands:
+                state.unbuilt.setdefault(key, ("command", first))
+            for key in file.decl.events:
+                state.unbuilt.setdefault(key, ("event", first))
             continue
         state.services[name] = ServiceState(file, file.decl)
 
