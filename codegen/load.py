@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -43,9 +44,28 @@ class SourceFile:
         return Place(self.display, locate(self.text, path), format_key_path(path))
 
     def error(self, path: Iterable[str | int], message: str, hint: str = "") -> None:
+        self._add(path, message, hint, "error")
+
+    def warn(self, path: Iterable[str | int], message: str, hint: str = "") -> None:
+        self._add(path, message, hint, "warning")
+
+    def _add(
+        self,
+        path: Iterable[str | int],
+        message: str,
+        hint: str,
+        severity: Literal["error", "warning"],
+    ) -> None:
         keys = tuple(path)
         self.diagnostics.append(
-            Diagnostic(self.display, locate(self.text, keys), format_key_path(keys), message, hint)
+            Diagnostic(
+                self.display,
+                locate(self.text, keys),
+                format_key_path(keys),
+                message,
+                hint,
+                severity,
+            )
         )
 
 

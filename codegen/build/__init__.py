@@ -11,7 +11,9 @@ read what earlier ones found):
 3. :mod:`~codegen.build.channels`: channels, command channels, event routes;
 4. :mod:`~codegen.build.routes`: subscriptions and sends, with their views
    checked by :mod:`~codegen.build.compatibility`; then method-name clashes
-   (:mod:`~codegen.build.names`).
+   (:mod:`~codegen.build.names`);
+5. with no error found: :mod:`~codegen.build.subscriptions`, warnings about
+   subscriptions that receive nothing or deliver events no handler reads.
 
 Every problem of a run is collected (not just the first) and raised together
 as :class:`~codegen.errors.SchemaErrors`, each with file, line, key path,
@@ -37,6 +39,7 @@ from codegen.build.names import (
 )
 from codegen.build.routes import build_sends, build_subscriptions
 from codegen.build.state import ServiceState, SystemState
+from codegen.build.subscriptions import warn_subscriptions
 from codegen.errors import SchemaErrors
 from codegen.load import SourceFile, load_files
 from codegen.model import MessageModel, ServiceModel, SystemModel
@@ -65,6 +68,9 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
     problems = [d for f in files for d in f.diagnostics]
     if problems:
         raise SchemaErrors(problems)
+    # Only a system without errors: an error would make these guesses wrong.
+    warn_subscriptions(state)
+    warnings = sorted(d for f in files for d in f.diagnostics)
     ordered = sorted(state.services.values(), key=lambda s: s.name)
     views = sorted(
         ((v.routing_key, svc.name, v) for svc in ordered for v in svc.views),
@@ -84,6 +90,7 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
         source_files=tuple(f.display for f in files),
         sources_hash=hashlib.sha256("".join(f.hash for f in files).encode()).hexdigest()[:16],
         sources_label=_sources_label(files),
+        warnings=tuple(warnings),
     )
 
 
