@@ -7,7 +7,7 @@ from typing import Literal
 import msgspec
 
 from codegen.contracts.defs import EnumDef, FieldDef, StructDef
-from codegen.errors import format_key_path
+from codegen.errors import format_key_path, locate
 from codegen.load import SourceFile
 from codegen.model import EnumModel, FieldModel, HandlerMethod, PublisherMethod, StructModel
 from codegen.schema import SchemaFile
@@ -33,7 +33,7 @@ class ServiceState:
         self.first_class = _first_declarations(file, decl)
         # What an error already reported made unusable, so that later checks do not
         # report its consequences a second time, somewhere the author did not edit:
-        #: named types left out of the scope (bad or clashing name, too deep)
+        #: named types that cannot be used (bad or clashing name, no values, too deep)
         self.broken_types: set[str] = set()
         #: a class's key path (as :class:`~codegen.model.Place` shows it) -> the wire
         #: names of its fields left out for an error
@@ -79,6 +79,8 @@ def field_defs(fields: tuple[FieldModel, ...] | list[FieldModel]) -> tuple[Field
 
 def tainted_types(svc: ServiceState) -> set[str]:
     """Named types that are broken, lack a field for an error, or hold such a type."""
+    if not svc.broken_types and not svc.broken_fields:
+        return set()  # the usual case: nothing to compute
     tainted = set(svc.broken_types)
     tainted |= {
         name
@@ -98,6 +100,7 @@ def tainted_types(svc: ServiceState) -> set[str]:
 
 
 def _first_declarations(file: SourceFile, decl: SchemaFile) -> dict[str, tuple[str, ...]]:
+    """Class name -> key path of its first declaration, by line in the file."""
     declared: list[tuple[str, tuple[str, ...]]] = [(n, ("types", n)) for n in sorted(decl.types)]
     for table in ("commands", "events", "subscribes", "sends"):
         entries = getattr(decl, table)
@@ -108,6 +111,6 @@ def _first_declarations(file: SourceFile, decl: SchemaFile) -> dict[str, tuple[s
         ]
     first: dict[str, tuple[str, ...]] = {}
     # sorted() is stable: declarations on one line keep the order the build claims them in.
-    for name, path in sorted(declared, key=lambda item: file.place(*item[1]).line):
+    for name, path in sorted(declared, key=lambda item: locate(file.text, item[1])):
         first.setdefault(name, path)
     return first
