@@ -2,8 +2,9 @@
 
 Stages (:mod:`codegen.generate` runs them):
 
-1. **load** (:mod:`codegen.load`, :mod:`codegen.schema`, :mod:`codegen.errors`):
-   TOML files -> typed schema structs, each file kept with its text so any
+1. **load** (:mod:`codegen.load`, :mod:`codegen.schema`, :mod:`codegen.shape`,
+   :mod:`codegen.errors`): TOML files -> typed schema structs, every shape
+   error of every file reported at once, each file kept with its text so any
    key can be located;
 2. **build** (:mod:`codegen.build`, :mod:`codegen.types`): validation ->
    :mod:`codegen.model`, plain data (names, types, default values,

@@ -1,14 +1,22 @@
-"""Schema diagnostics: what is wrong, where, and how to fix it."""
+"""Schema diagnostics: what is wrong (or probably not meant), where, and how to fix it."""
 
 from __future__ import annotations
 
 import re
 import tomllib
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 
-__all__ = ["Diagnostic", "SchemaErrors", "format_key_path", "locate"]
+__all__ = [
+    "Diagnostic",
+    "SchemaErrors",
+    "format_key_path",
+    "key_path_at",
+    "locate",
+    "render_diagnostics",
+]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -27,22 +35,40 @@ def format_key_path(path: Sequence[str | int]) -> str:
 
 
 class Diagnostic(msgspec.Struct, frozen=True, order=True):
-    """One problem in one schema file."""
+    """One problem in one schema file.
+
+    An ``error`` stops generation. A ``warning`` is a schema that works but
+    probably not as meant (a subscription that receives nothing, events
+    received and skipped unread): it is printed, and fails the run only under
+    ``--strict``.
+    """
 
     file: str
     line: int
     path: str
     message: str
     hint: str = ""
+    severity: Literal["error", "warning"] = "error"
 
     def render(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         if self.path:
             where += f": {self.path}"
-        text = f"{where}: error: {self.message}"
+        text = f"{where}: {self.severity}: {self.message}"
         if self.hint:
             text += f"\n    fix: {self.hint}"
         return text
+
+
+def render_diagnostics(diagnostics: Sequence[Diagnostic]) -> str:
+    """Each diagnostic, sorted by file and line, then how many errors and warnings there are."""
+    ordered = sorted(set(diagnostics))
+    counts = [
+        f"{n} {severity}{'s' if n != 1 else ''}"
+        for severity in ("error", "warning")
+        if (n := sum(d.severity == severity for d in ordered))
+    ]
+    return "\n".join([*(d.render() for d in ordered), f"{' and '.join(counts)} in schema files"])
 
 
 class SchemaErrors(Exception):
@@ -53,10 +79,7 @@ class SchemaErrors(Exception):
         super().__init__(self.render())
 
     def render(self) -> str:
-        lines = [d.render() for d in self.diagnostics]
-        count = len(self.diagnostics)
-        lines.append(f"{count} error{'s' if count != 1 else ''} in schema files")
-        return "\n".join(lines)
+        return render_diagnostics(self.diagnostics)
 
 
 def _key_path(lhs: str) -> list[str] | None:
@@ -161,3 +184,13 @@ def locate(text: str, path: Sequence[str | int]) -> int:
         if line is not None:
             return line
     return 0
+
+
+def key_path_at(text: str, line: int) -> tuple[str, ...]:
+    """The key path of the last header or key that starts at or before ``line`` (``()`` when none)."""
+    found: tuple[str, ...] = ()
+    for lineno, full in _index(text):
+        if lineno > line:
+            break
+        found = full
+    return found

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from codegen.build import load_system
 from codegen.contracts.snapshot import SNAPSHOT_FILE, render_snapshot
+from codegen.model import SystemModel
 from codegen.output import Drift, check_files, write_files
 from codegen.python.render import render_python
 
-__all__ = ["Drift", "check_files", "generate_files", "write_files"]
+__all__ = ["Drift", "check_files", "generate_files", "render_files", "write_files"]
 
 
 def generate_files(schemas_dir: Path, package: str = "generated") -> dict[str, str]:
@@ -22,7 +23,11 @@ def generate_files(schemas_dir: Path, package: str = "generated") -> dict[str, s
 
     The files are the Python package and the contract snapshot (JSON).
     """
-    system = load_system(schemas_dir, package)
+    return render_files(load_system(schemas_dir, package))
+
+
+def render_files(system: SystemModel) -> dict[str, str]:
+    """The files of a loaded system (its warnings are the caller's to show)."""
     files = render_python(system)
     files[SNAPSHOT_FILE] = render_snapshot(system)
     return dict(sorted(files.items()))

@@ -1,8 +1,9 @@
 """Stage 1, load: schema files (TOML) -> :class:`~codegen.schema.SchemaFile` structs, with locations.
 
-``tomllib`` parses each file and ``msgspec.convert`` decodes it into the
-typed schema format, so a syntax or shape error (a string where a table
-belongs, an unknown key) is reported with file, line and key path. A
+``tomllib`` parses each file, :mod:`codegen.shape` checks it against the
+typed schema format and ``msgspec.convert`` decodes it: a syntax error, or
+every shape error of every file (a string where a table belongs, an unknown
+key), is reported with file, line and key path. A
 :class:`SourceFile` keeps the text, so that later stages can point at any
 key of it (:func:`~codegen.errors.locate`) and collect their diagnostics.
 """
@@ -14,12 +15,14 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
-from codegen.errors import Diagnostic, SchemaErrors, format_key_path, locate
+from codegen.errors import Diagnostic, SchemaErrors, format_key_path, key_path_at, locate
 from codegen.model import Place
-from codegen.schema import SchemaFile
+from codegen.schema import MAX_NESTING, SchemaFile
+from codegen.shape import shape_problems
 from toolkit.paths import relative_path
 
 __all__ = ["SourceFile", "load_files"]
@@ -41,35 +44,59 @@ class SourceFile:
         return Place(self.display, locate(self.text, path), format_key_path(path))
 
     def error(self, path: Iterable[str | int], message: str, hint: str = "") -> None:
+        self._add(path, message, hint, "error")
+
+    def warn(self, path: Iterable[str | int], message: str, hint: str = "") -> None:
+        self._add(path, message, hint, "warning")
+
+    def _add(
+        self,
+        path: Iterable[str | int],
+        message: str,
+        hint: str,
+        severity: Literal["error", "warning"],
+    ) -> None:
         keys = tuple(path)
         self.diagnostics.append(
-            Diagnostic(self.display, locate(self.text, keys), format_key_path(keys), message, hint)
+            Diagnostic(
+                self.display,
+                locate(self.text, keys),
+                format_key_path(keys),
+                message,
+                hint,
+                severity,
+            )
         )
 
 
-_MSGSPEC_PATH = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(-?\d+)\]|\['((?:[^'\\]|\\.)*)'\]""")
+# What can hold a bracket that does not nest: comments and the four kinds of TOML string.
+_NESTING_TOKEN = re.compile(
+    r"""\#[^\n]*
+      | \"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\""{0,2}
+      | '''(?:[^']|'(?!''))*''''{0,2}
+      | "(?:[^"\\\n]|\\.)*"
+      | '[^'\n]*'
+      | (?P<open>[\[{])
+      | (?P<close>[\]}])""",
+    re.VERBOSE | re.DOTALL,
+)
 
 
-def _parse_msgspec_path(text: str) -> list[str | int]:
-    path: list[str | int] = []
-    for match in _MSGSPEC_PATH.finditer(text):
-        name, index, quoted = match.groups()
-        if name is not None:
-            path.append(name)
-        elif index is not None:
-            path.append(int(index))
-        else:
-            path.append(quoted.replace("\\'", "'"))
-    return path
+def _too_deep(text: str) -> int:
+    """The line where arrays or inline tables first nest deeper than MAX_NESTING, else 0.
 
-
-_SHAPE_HINTS = {
-    "unknown field": "check the spelling; docs/schema.md lists every key a table may hold",
-    "missing required field": "add the key; docs/schema.md shows a complete example",
-    "Expected `str | object`": 'write either a type string (name = "int") or a table (name = { type = "int" })',
-    "Expected `array`": 'write a list, e.g. ["user.*"]',
-    "Invalid enum value": 'use kind = "queue" or kind = "stream" (channels), "struct" or "enum" (types)',
-}
+    ``tomllib`` parses nested values recursively, so a file of a few thousand
+    ``[`` would end in RecursionError; this scan comes first.
+    """
+    depth = 0
+    for match in _NESTING_TOKEN.finditer(text):
+        if match.group("open"):
+            depth += 1
+            if depth > MAX_NESTING:
+                return text.count("\n", 0, match.start()) + 1
+        elif match.group("close"):
+            depth = max(depth - 1, 0)
+    return 0
 
 
 def _load_file(path: Path, sink: list[Diagnostic]) -> SourceFile | None:
@@ -78,6 +105,19 @@ def _load_file(path: Path, sink: list[Diagnostic]) -> SourceFile | None:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         sink.append(Diagnostic(display, 0, "", f"cannot read schema file: {exc}"))
+        return None
+    deep = _too_deep(text)
+    if deep:
+        sink.append(
+            Diagnostic(
+                display,
+                deep,
+                format_key_path(key_path_at(text, deep)),
+                f"arrays and inline tables nest more than {MAX_NESTING} levels deep here; "
+                f"the schema format allows {MAX_NESTING}",
+                "flatten the value; no key of a schema file needs deep nesting",
+            )
+        )
         return None
     try:
         data = tomllib.loads(text)
@@ -98,20 +138,23 @@ def _load_file(path: Path, sink: list[Diagnostic]) -> SourceFile | None:
             )
         )
         return None
+    problems = shape_problems(data)
+    for problem in problems:
+        sink.append(
+            Diagnostic(
+                display,
+                locate(text, problem.path),
+                format_key_path(problem.path),
+                problem.message,
+                problem.hint,
+            )
+        )
+    if problems:
+        return None
     try:
         decl = msgspec.convert(data, SchemaFile, strict=True)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        raw_path = ""
-        if " - at `$" in message:
-            message, raw_path = message.split(" - at `$", 1)
-            raw_path = raw_path.rstrip("`")
-        keys = _parse_msgspec_path(raw_path)
-        match = re.search(r"unknown field `([^`]+)`", message)
-        if match:
-            keys.append(match.group(1))
-        hint = next((h for k, h in _SHAPE_HINTS.items() if k in message), "")
-        sink.append(Diagnostic(display, locate(text, keys), format_key_path(keys), message, hint))
+    except msgspec.ValidationError as exc:  # pragma: no cover - shape_problems finds these first
+        sink.append(Diagnostic(display, 0, "", f"schema file does not decode: {exc}"))
         return None
     return SourceFile(path, display, text, decl)
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 import msgspec
 
+from codegen.errors import Diagnostic
 from codegen.types import TypeExpr
 from toolkit.routing import ChannelSpec, EventRoute
 
@@ -149,6 +150,8 @@ class SystemModel(msgspec.Struct, frozen=True):
     sources_hash: str
     #: how system-wide headers name their sources, e.g. ``schemas/*.toml``
     sources_label: str
+    #: what validation found that works but is probably not meant (severity "warning")
+    warnings: tuple[Diagnostic, ...] = ()
 
     @property
     def commands(self) -> tuple[tuple[str, str], ...]:

@@ -1,8 +1,9 @@
 """The schema file format, as typed msgspec Structs.
 
-A schema file is TOML; ``tomllib`` parses it and ``msgspec.convert`` decodes
-the result into :class:`SchemaFile`, so shape errors (a string where a table
-belongs, an unknown key) come with a precise path for free. Semantic checks
+A schema file is TOML; ``tomllib`` parses it, :mod:`codegen.shape` checks
+the result against these structs (every shape error -- a string where a
+table belongs, an unknown key -- with its full key path) and
+``msgspec.convert`` decodes it into :class:`SchemaFile`. Semantic checks
 (unknown types, clashes between files) happen in :mod:`codegen.build`.
 :func:`schema_file_json_schema` derives the format's JSON Schema from these
 structs, for editors (``toolkit schema-json``).
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 __all__ = [
+    "MAX_NESTING",
     "ChannelDecl",
     "CommandDecl",
     "EventDecl",
@@ -33,6 +35,12 @@ __all__ = [
 ]
 
 _NO_DEFAULT: Any = msgspec.UNSET
+
+#: How deep a schema file may nest: arrays and inline tables in its TOML, and
+#: ``list[...]``, ``dict[str, ...]`` and ``optional[...]`` in a type expression.
+#: Real schemas stay far below it; the checks, not Python's recursion limit,
+#: turn a pathological file into an error.
+MAX_NESTING = 32
 
 
 class FieldDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -6,6 +6,9 @@ Grammar (whitespace is ignored)::
               | "optional[" type "]" | "literal[" value ("," value)* "]"
     scalar   := str | int | float | bool | bytes | datetime | date | time
               | uuid | decimal
+
+``list``, ``dict`` and ``optional`` nest at most
+:data:`~codegen.schema.MAX_NESTING` levels deep.
     value    := NAME | INTEGER | quoted string
 
 ``NAME`` refers to a named type (struct or enum) declared in the same file.
@@ -19,6 +22,8 @@ import re
 import uuid
 
 import msgspec
+
+from codegen.schema import MAX_NESTING
 
 __all__ = [
     "SCALARS",
@@ -111,9 +116,15 @@ _HINT = (
 )
 
 
+def _shown(text: str) -> str:
+    """A type as messages quote it: cut short, so a pathological one stays readable."""
+    return text if len(text) <= 60 else text[:40] + "..."
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
-        self.text = text
+        self.text = _shown(text)
+        self.depth = 0
         self.tokens: list[tuple[str, str]] = []
         pos = 0
         stripped = text.rstrip()
@@ -121,7 +132,7 @@ class _Parser:
             match = _TOKEN.match(stripped, pos)
             if match is None or match.end() == pos:
                 raise TypeSyntaxError(
-                    f"unexpected character {stripped[pos:].lstrip()[:1]!r} in type {text!r}; "
+                    f"unexpected character {stripped[pos:].lstrip()[:1]!r} in type {self.text!r}; "
                     + _HINT
                 )
             kind = match.lastgroup
@@ -164,6 +175,12 @@ class _Parser:
         if word in ("list", "optional", "dict", "literal"):
             if not generic:
                 raise TypeSyntaxError(f"{word} needs a type argument, e.g. {_example(word)}")
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise TypeSyntaxError(
+                    f"type {self.text!r} nests more than {MAX_NESTING} levels of list, dict "
+                    f"and optional; the schema format allows {MAX_NESTING}"
+                )
             self.take("[")
             result: TypeExpr
             if word == "list":
@@ -182,6 +199,7 @@ class _Parser:
             else:
                 result = LiteralType(self.parse_literal_values())
             self.take("]")
+            self.depth -= 1
             return result
         if generic:
             raise TypeSyntaxError(f"{word} takes no type arguments in type {self.text!r}; " + _HINT)

@@ -57,29 +57,29 @@ def test_drifted_fixture_reports_each_problem_at_its_line(
 ) -> None:
     monkeypatch.chdir(REPO)
     text = (REPO / FIXTURE).read_text(encoding="utf-8")
-    problems = check_implementations(_config(REPO, {"ticket_service": f"{FIXTURE}:TicketHandlers"}))
+    problems = check_implementations(_config(REPO, {"ticket_service": f"{FIXTURE}:TicketService"}))
     # Reading it did not import it (importing it raises SystemExit).
     assert "drifted_ticket_handlers" not in " ".join(sys.modules)
     got = [(p.file, p.line, p.service, p.kind) for p in problems]
     assert got == [
-        (FIXTURE, _line(text, "class TicketHandlers:"), "ticket_service", "missing"),
+        (FIXTURE, _line(text, "class TicketService:"), "ticket_service", "missing"),
         (FIXTURE, _line(text, "def on_ticket_create"), "ticket_service", "signature"),
         (FIXTURE, _line(text, "def on_user_registered"), "ticket_service", "signature"),
         (FIXTURE, _line(text, "def on_ticket_archive"), "ticket_service", "orphan"),
     ]
     missing, wrong_class, too_few, orphan = problems
     assert missing.message == (
-        "TicketHandlers has no on_user_billing_changed(self, message: CustomerPlanChanged, "
+        "TicketService has no on_user_billing_changed(self, message: CustomerPlanChanged, "
         "meta: Delivery) for event 'user.billing.changed'; "
         f"`toolkit scaffold ticket_service --into {FIXTURE}` adds it"
     )
     assert wrong_class.message == (
-        "TicketHandlers.on_ticket_create (command 'ticket.create'): message is annotated "
+        "TicketService.on_ticket_create (command 'ticket.create'): message is annotated "
         "NewCustomer, but 'ticket.create' delivers CreateTicket"
     )
     assert "takes 1 argument (msg), but the dispatcher passes 2" in too_few.message
     assert orphan.message.startswith(
-        "TicketHandlers.on_ticket_archive handles no routing key ticket_service consumes "
+        "TicketService.on_ticket_archive handles no routing key ticket_service consumes "
         "(ticket.create, user.billing.changed, user.registered)"
     )
     assert str(orphan) == f"{FIXTURE}:{orphan.line}: ticket_service: orphan: {orphan.message}"
@@ -87,7 +87,7 @@ def test_drifted_fixture_reports_each_problem_at_its_line(
 
 def test_scaffolded_module_has_no_problems() -> None:
     text = scaffold(SYSTEM, "ticket_service", None).text
-    assert check_source(TICKET, text, "TicketHandlers", "h.py") == []
+    assert check_source(TICKET, text, "TicketService", "h.py") == []
 
 
 HAND_WRITTEN = """\
@@ -105,7 +105,7 @@ class Base:
         pass
 
 
-class TicketHandlers(Base):
+class TicketService(Base):
     async def on_user_registered(self, message: "ts.NewCustomer", meta: Any) -> None:
         pass
 
@@ -124,7 +124,7 @@ class TicketHandlers(Base):
 
 
 def test_aliases_attributes_strings_async_static_and_bases_are_understood() -> None:
-    problems = check_source(TICKET, HAND_WRITTEN, "TicketHandlers", "h.py")
+    problems = check_source(TICKET, HAND_WRITTEN, "TicketService", "h.py")
     assert [(p.kind, p.line) for p in problems] == [("orphan", _line(HAND_WRITTEN, "on_helper"))]
 
 
@@ -152,9 +152,9 @@ def test_aliases_attributes_strings_async_static_and_bases_are_understood() -> N
     ],
 )
 def test_signature_problems(method: str, kind_of_problem: str) -> None:
-    source = f"class TicketHandlers:\n    {method}\n        pass\n"
+    source = f"class TicketService:\n    {method}\n        pass\n"
     problems = [
-        p for p in check_source(TICKET, source, "TicketHandlers", "h.py") if p.kind == "signature"
+        p for p in check_source(TICKET, source, "TicketService", "h.py") if p.kind == "signature"
     ]
     assert len(problems) == 1
     assert kind_of_problem in problems[0].message
@@ -163,12 +163,12 @@ def test_signature_problems(method: str, kind_of_problem: str) -> None:
 
 def test_accepted_signatures() -> None:
     source = (
-        "class TicketHandlers:\n"
+        "class TicketService:\n"
         "    def on_ticket_create(self, msg, delivery, /, extra=1, *rest, **kw): ...\n"
         "    def on_user_registered(self, *args: object) -> None: ...\n"
         "    on_user_billing_changed = print\n"
     )
-    assert check_source(TICKET, source, "TicketHandlers", "h.py") == []
+    assert check_source(TICKET, source, "TicketService", "h.py") == []
 
 
 def test_bad_settings_are_config_errors_with_the_pyproject_line(
@@ -176,7 +176,7 @@ def test_bad_settings_are_config_errors_with_the_pyproject_line(
 ) -> None:
     shutil.copytree(SCHEMAS, tmp_path / "schemas")
     (tmp_path / "app").mkdir()
-    (tmp_path / "app/handlers.py").write_text("class TicketHandlers:\n    pass\n", "utf-8")
+    (tmp_path / "app/handlers.py").write_text("class TicketService:\n    pass\n", "utf-8")
     (tmp_path / "app/broken.py").write_text("def (\n", "utf-8")
     (tmp_path / "pyproject.toml").write_text(
         "[tool.toolkit]\n"
@@ -195,13 +195,12 @@ def test_bad_settings_are_config_errors_with_the_pyproject_line(
         "pyproject.toml:3: tool.toolkit.implementations.nobody: error: no service 'nobody' "
         "in schemas",
         "    fix: known services: billing_service, ticket_service, user_service",
-        "app/handlers.py: error: no top-level class Missing (classes in the module: "
-        "TicketHandlers)",
+        "app/handlers.py: error: no top-level class Missing (classes in the module: TicketService)",
         "    fix: run `toolkit scaffold ticket_service --into app/handlers.py`, or point the "
         "setting at the right class",
         "pyproject.toml:6: tool.toolkit.implementations.user_service: error: "
         "'app/handlers.py:not a name' is not 'path/to/module.py:ClassName'",
-        '    fix: write e.g. user_service = "app/user_service_handlers.py:UserHandlers"',
+        '    fix: write e.g. user_service = "app/user_service_handlers.py:UserService"',
     ]
 
 
@@ -211,7 +210,7 @@ def test_spec_forms(tmp_path: Path) -> None:
     assert parse_spec("ticket_service", "app/h.py:Impl", tmp_path) == ImplementationSpec(
         "ticket_service", tmp_path / "app/h.py", "Impl"
     )
-    assert parse_spec("ticket_service", "app/h.py", tmp_path).class_name == "TicketHandlers"
+    assert parse_spec("ticket_service", "app/h.py", tmp_path).class_name == "TicketService"
     assert parse_spec("ticket_service", "app.handlers:Impl", tmp_path).path == (
         tmp_path / "src/app/handlers.py"
     )
@@ -220,7 +219,7 @@ def test_spec_forms(tmp_path: Path) -> None:
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    spec = ImplementationSpec("ticket_service", tmp_path / "nope.py", "TicketHandlers")
+    spec = ImplementationSpec("ticket_service", tmp_path / "nope.py", "TicketService")
     with pytest.raises(ImplConfigError, match="cannot read the implementation of ticket_service"):
         check_implementation(TICKET, spec)
 
@@ -239,7 +238,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "app/ticket.py").write_text(scaffold(SYSTEM, "ticket_service", None).text, "utf-8")
     shutil.copy(REPO / FIXTURE, tmp_path / "app/drifted.py")
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.toolkit]\nimplementations = { ticket_service = "app/ticket.py:TicketHandlers" }\n',
+        '[tool.toolkit]\nimplementations = { ticket_service = "app/ticket.py:TicketService" }\n',
         encoding="utf-8",
     )
     monkeypatch.chdir(tmp_path)
@@ -256,7 +255,7 @@ def test_assert_handlers_match_passes_for_a_matching_implementation(project: Pat
 
 def test_assert_handlers_match_lists_every_problem(project: Path) -> None:
     with pytest.raises(AssertionError) as caught:
-        assert_handlers_match("ticket_service", "app/drifted.py:TicketHandlers")
+        assert_handlers_match("ticket_service", "app/drifted.py:TicketService")
     lines = str(caught.value).splitlines()
     assert len(lines) == 5
     assert lines[0].startswith("app/drifted.py:14: ticket_service: missing: ")

@@ -36,7 +36,7 @@ from contracts.ticket_service import (
 TICKETS: list[str] = []
 
 
-class TicketHandlers:
+class TicketService:
     """Hand-written."""
 
     def on_ticket_create(self, message: CreateTicket, meta: Delivery) -> None:
@@ -86,19 +86,19 @@ def test_creates_a_module_with_one_method_per_consumed_key(
     )
     assert (code, err) == (0, "")
     assert out.splitlines()[:4] == [
-        "created app/ticket_handlers.py: class TicketHandlers with 3 handlers of ticket_service",
+        "created app/ticket_handlers.py: class TicketService with 3 handlers of ticket_service",
         "  on_ticket_create  (command ticket.create)",
         "  on_user_billing_changed  (event user.billing.changed)",
         "  on_user_registered  (event user.registered)",
     ]
-    assert 'implementations = { ticket_service = "app/ticket_handlers.py:TicketHandlers" }' in out
+    assert 'implementations = { ticket_service = "app/ticket_handlers.py:TicketService" }' in out
     text = (project / "app/ticket_handlers.py").read_text(encoding="utf-8")
     assert "from toolkit import Delivery\n" in text
     assert (
         "from contracts.ticket_service import CreateTicket, CustomerPlanChanged, NewCustomer\n"
         in text
     )
-    assert "class TicketHandlers:\n" in text
+    assert "class TicketService:\n" in text
     assert (
         "    def on_ticket_create(self, message: CreateTicket, meta: Delivery) -> None:\n" in text
     )
@@ -114,7 +114,7 @@ def test_second_run_changes_nothing(project: Path, capsys: pytest.CaptureFixture
     code, out, _ = _run(["scaffold", "ticket_service", "--into", str(target)], capsys)
     assert code == 0
     assert target.read_bytes() == first
-    assert "is up to date: TicketHandlers has all 3 handlers of ticket_service" in out
+    assert "is up to date: TicketService has all 3 handlers of ticket_service" in out
     assert _run(["scaffold", "ticket_service", "--into", str(target), "--check"], capsys)[0] == 0
 
 
@@ -135,8 +135,8 @@ def test_schema_change_adds_method_and_import_and_keeps_hand_edits(
     close_line = lines.index(
         "    def on_ticket_close(self, message: CloseTicket, meta: Delivery) -> None:"
     )
-    assert f"app/ticket_handlers.py:{close_line + 1}: added TicketHandlers.on_ticket_close" in out
-    assert "added TicketHandlers.on_user_billing_changed (user.billing.changed)" in out
+    assert f"app/ticket_handlers.py:{close_line + 1}: added TicketService.on_ticket_close" in out
+    assert "added TicketService.on_user_billing_changed (user.billing.changed)" in out
     assert (
         "added import: from contracts.ticket_service import CloseTicket, CustomerPlanChanged" in out
     )
@@ -144,7 +144,7 @@ def test_schema_change_adds_method_and_import_and_keeps_hand_edits(
     reopen = lines.index(
         "    def on_ticket_reopen(self, message: CreateTicket, meta: Delivery) -> None:"
     )
-    assert f"app/ticket_handlers.py:{reopen + 1}: note: TicketHandlers.on_ticket_reopen" in err
+    assert f"app/ticket_handlers.py:{reopen + 1}: note: TicketService.on_ticket_reopen" in err
     # Nothing that was there changed: the diff only adds lines.
     diff = list(difflib.ndiff(HAND_EDITED.splitlines(), lines))
     assert [d for d in diff if d.startswith("- ")] == []
@@ -202,7 +202,7 @@ def test_adds_the_class_to_a_module_without_it(project: Path) -> None:
 def test_service_without_handlers_gets_an_empty_class(project: Path) -> None:
     system = load_system(project / "schemas", "contracts")
     result = scaffold(system, "user_service", None)
-    assert "class UserHandlers:" in result.text
+    assert "class UserService:" in result.text
     assert "import" not in result.text.replace("imports", "")
     compile(result.text, "user.py", "exec")
 
@@ -214,7 +214,7 @@ def test_bad_input_exits_2_with_file_and_line(
     assert code == 2
     assert "no service 'nobody' in the schemas; known services: billing_service," in err
     broken = project / "broken.py"
-    broken.write_text("class TicketHandlers:\n    def on_x(self\n", encoding="utf-8")
+    broken.write_text("class TicketService:\n    def on_x(self\n", encoding="utf-8")
     code, _, err = _run(["scaffold", "ticket_service", "--into", str(broken)], capsys)
     assert code == 2
     assert err.startswith("broken.py:")
@@ -227,7 +227,7 @@ def test_bad_input_exits_2_with_file_and_line(
 def test_name_taken_by_a_function_is_an_error(project: Path) -> None:
     system = load_system(project / "schemas", "contracts")
     with pytest.raises(ScaffoldError, match="not as a top-level class"):
-        scaffold(system, "ticket_service", "def TicketHandlers() -> None:\n    pass\n")
+        scaffold(system, "ticket_service", "def TicketService() -> None:\n    pass\n")
 
 
 @pytest.fixture
@@ -250,13 +250,13 @@ def _scaffold_all(project: Path) -> None:
     (project / "app/wire.py").write_text(
         "from contracts import billing_service, ticket_service, user_service\n"
         "from toolkit import Dispatcher\n\n"
-        "from app.billing_service import BillingHandlers\n"
-        "from app.ticket_service import TicketHandlers\n"
-        "from app.user_service import UserHandlers\n\n"
+        "from app.billing_service import BillingService\n"
+        "from app.ticket_service import TicketService\n"
+        "from app.user_service import UserService\n\n"
         "DISPATCHERS: list[Dispatcher] = [\n"
-        "    billing_service.bind(BillingHandlers()),\n"
-        "    ticket_service.bind(TicketHandlers()),\n"
-        "    user_service.bind(UserHandlers()),\n"
+        "    billing_service.bind(BillingService()),\n"
+        "    ticket_service.bind(TicketService()),\n"
+        "    user_service.bind(UserService()),\n"
         "]\n",
         encoding="utf-8",
     )
@@ -291,7 +291,7 @@ def test_scaffolded_class_satisfies_the_protocol_at_runtime(
     importable: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _scaffold_all(importable)
-    from app.ticket_service import TicketHandlers  # type: ignore[import-not-found]
+    from app.ticket_service import TicketService  # type: ignore[import-not-found]
     from app.wire import DISPATCHERS  # type: ignore[import-not-found]
 
     assert [d.service for d in DISPATCHERS] == ["billing_service", "ticket_service", "user_service"]
@@ -301,7 +301,7 @@ def test_scaffolded_class_satisfies_the_protocol_at_runtime(
         "user.registered",
     ]
     with pytest.raises(NotImplementedError, match=r"ticket_service: ticket\.create"):
-        TicketHandlers().on_ticket_create(None, None)
+        TicketService().on_ticket_create(None, None)
 
 
 def test_scaffolded_module_is_ruff_clean(project: Path) -> None:
@@ -334,7 +334,7 @@ def test_crlf_and_tabs_are_kept(project: Path, capsys: pytest.CaptureFixture[str
     target = project / "handlers.py"
     original = (
         b"from contracts.ticket_service import CreateTicket\r\n\r\n\r\n"
-        b"class TicketHandlers:\r\n\tdef on_ticket_create(self, message: CreateTicket, meta):\r\n"
+        b"class TicketService:\r\n\tdef on_ticket_create(self, message: CreateTicket, meta):\r\n"
         b"\t\tpass\r\n"
     )
     target.write_bytes(original)
@@ -359,3 +359,23 @@ def test_docs_show_the_real_scaffold_output() -> None:
     shown = block.split("```\n", 1)[0]
     system = load_system(SCHEMAS, "generated")
     assert shown == scaffold(system, "ticket_service", None).text
+
+
+def test_the_default_class_name_is_never_the_protocol_name(tmp_path: Path) -> None:
+    """`orders` generates the Protocol OrdersHandlers: the scaffolded class must not shadow it."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "orders.toml").write_text(
+        '[service]\nname = "orders"\n\n[channels.orders_in]\nkind = "queue"\ncommands = true\n\n'
+        '[commands."order.place"]\nclass = "PlaceOrder"\nfields.order_id = "uuid"\n',
+        encoding="utf-8",
+    )
+    system = load_system(schemas, "generated")
+    protocol = f"{system.services[0].class_prefix}Handlers"
+    assert protocol == "OrdersHandlers"
+    result = scaffold(system, "orders", None)
+    assert result.class_name == "OrdersService"
+    assert "class OrdersService:\n" in result.text
+    assert scaffold(system, "orders", None, class_name="Orders").class_name == "Orders"
+    with pytest.raises(ScaffoldError, match="'PlaceOrder' is also the name of a class"):
+        scaffold(system, "orders", None, class_name="PlaceOrder")

@@ -5,16 +5,22 @@ read what earlier ones found):
 
 1. service names (here), then per service :mod:`~codegen.build.named_types`
    (``[types.*]``, whose fields go through :mod:`~codegen.build.fields` and
-   :mod:`~codegen.build.defaults`);
+   :mod:`~codegen.build.defaults`, and whose depth
+   :mod:`~codegen.build.nesting` bounds);
 2. :mod:`~codegen.build.messages`: the contracts each service owns;
 3. :mod:`~codegen.build.channels`: channels, command channels, event routes;
 4. :mod:`~codegen.build.routes`: subscriptions and sends, with their views
    checked by :mod:`~codegen.build.compatibility`; then method-name clashes
-   (:mod:`~codegen.build.names`).
+   (:mod:`~codegen.build.names`);
+5. with no error found: :mod:`~codegen.build.subscriptions`, warnings about
+   subscriptions that receive nothing or deliver events no handler reads.
 
 Every problem of a run is collected (not just the first) and raised together
 as :class:`~codegen.errors.SchemaErrors`, each with file, line, key path,
-what is wrong and how to fix it.
+what is wrong and how to fix it. Each is reported once, where it was made:
+what an error makes unusable (a field, a named type, a contract, a service
+name) is recorded on the state (:mod:`~codegen.build.state`), and the passes
+after it stay quiet about it instead of reporting its consequences elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from codegen.build.names import (
 )
 from codegen.build.routes import build_sends, build_subscriptions
 from codegen.build.state import ServiceState, SystemState
+from codegen.build.subscriptions import warn_subscriptions
 from codegen.errors import SchemaErrors
 from codegen.load import SourceFile, load_files
 from codegen.model import MessageModel, ServiceModel, SystemModel
@@ -61,6 +68,9 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
     problems = [d for f in files for d in f.diagnostics]
     if problems:
         raise SchemaErrors(problems)
+    # Only a system without errors: an error would make these guesses wrong.
+    warn_subscriptions(state)
+    warnings = sorted(d for f in files for d in f.diagnostics)
     ordered = sorted(state.services.values(), key=lambda s: s.name)
     views = sorted(
         ((v.routing_key, svc.name, v) for svc in ordered for v in svc.views),
@@ -80,11 +90,16 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
         source_files=tuple(f.display for f in files),
         sources_hash=hashlib.sha256("".join(f.hash for f in files).encode()).hexdigest()[:16],
         sources_label=_sources_label(files),
+        warnings=tuple(warnings),
     )
 
 
 def _services(state: SystemState, files: list[SourceFile]) -> None:
-    """One service per file, with a valid name that no other file uses."""
+    """One service per file, with a valid name that no other file uses.
+
+    A service with a bad name is still built (under that name), so that the
+    rest of its file is checked and other files that name it resolve.
+    """
     for file in files:
         name = file.decl.service.name
         if not SERVICE_NAME.match(name) or identifier_problem(name, "service name"):
@@ -93,14 +108,18 @@ def _services(state: SystemState, files: list[SourceFile]) -> None:
                 f"service name {name!r} must be lower_snake_case (it names a Python package)",
                 'e.g. name = "ticket_service"',
             )
-            continue
         if name in state.services:
-            other = state.services[name].file
+            first = state.services[name]
             file.error(
                 ("service", "name"),
-                f"service {name!r} is already declared in {other.display}",
+                f"service {name!r} is already declared in {first.file.display}",
                 "each service has exactly one schema file; rename one of them",
             )
+            # Its keys are someone's: references to them are not reported as unknown.
+            for key in file.decl.commands:
+                state.unbuilt.setdefault(key, ("command", first))
+            for key in file.decl.events:
+                state.unbuilt.setdefault(key, ("event", first))
             continue
         state.services[name] = ServiceState(file, file.decl)
 

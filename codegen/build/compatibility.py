@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
-from codegen.build.state import ServiceState
+from codegen.build.state import ServiceState, tainted_types
 from codegen.contracts.compat import check_fields, extra_writer_fields
 from codegen.contracts.defs import FieldDef, TypeScope
 from codegen.model import StructModel
+from codegen.types import named_types_in
 
 __all__ = ["Side", "check_compat"]
 
@@ -37,6 +38,12 @@ def check_compat(
     """
     wsvc, wstruct, wdefs = writer
     rsvc, rstruct, rdefs = reader
+    # A field left out (or holding a type left out) for an error reported elsewhere
+    # would only be reported again as missing or different: leave it to that error.
+    unsure = _unsure(wsvc, wstruct) | _unsure(rsvc, rstruct)
+    if unsure:
+        wdefs = tuple(d for d in wdefs if d.wire_name not in unsure)
+        rdefs = tuple(d for d in rdefs if d.wire_name not in unsure)
     wscope: TypeScope = wsvc.scope
     rscope: TypeScope = rsvc.scope
     problems = check_fields(wdefs, wscope, rdefs, rscope, writer_place=str(wstruct.place))
@@ -71,3 +78,14 @@ def check_compat(
             f"    reader: {reader_at} ({rrole})",
             f"{hint}; see docs/compatibility.md, rule {problem.rule}",
         )
+
+
+def _unsure(svc: ServiceState, struct: StructModel) -> set[str]:
+    """Wire names of ``struct``'s fields whose checks would echo an error reported elsewhere."""
+    unsure = set(svc.broken_fields.get(struct.place.path, ()))
+    tainted = tainted_types(svc)
+    if tainted:
+        unsure.update(
+            f.wire_name for f in struct.fields if tainted.intersection(named_types_in(f.type))
+        )
+    return unsure

@@ -47,6 +47,7 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
             note = f"{kind.capitalize()} ``{key}``: the contract, owned by {svc.name}."
             struct = message_struct(svc, mdecl, "contract", key, path, note)
             if struct is None:
+                state.unbuilt[key] = (kind, svc)
                 continue
             svc.contracts.append(struct)
             state.owned[key] = Owned(kind, svc, struct, field_defs(struct.fields))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from codegen.build.fields import build_fields
 from codegen.build.names import claim_class, enum_member, identifier_problem
+from codegen.build.nesting import check_struct_nesting
 from codegen.build.state import ServiceState, field_defs
 from codegen.contracts.defs import EnumDef, StructDef
 from codegen.model import EnumModel, StructModel
@@ -19,6 +20,7 @@ def build_named_types(svc: ServiceState) -> None:
     for type_name, tdecl in sorted(decl.types.items()):
         path = ("types", type_name)
         if not claim_class(svc, type_name, path):
+            svc.broken_types.add(type_name)
             continue
         if tdecl.kind == "enum":
             if tdecl.fields:
@@ -33,6 +35,7 @@ def build_named_types(svc: ServiceState) -> None:
                     "an enum needs at least one value",
                     'values = ["a", "b"]',
                 )
+                svc.broken_types.add(type_name)
                 continue
             members: list[tuple[str, str]] = []
             seen: dict[str, str] = {}
@@ -80,25 +83,34 @@ def build_named_types(svc: ServiceState) -> None:
             tuple(fields),
             svc.file.place(*path),
         )
+    check_struct_nesting(svc)
     svc.type_structs = _dependency_order(structs)
 
 
 def _dependency_order(structs: dict[str, StructModel]) -> list[StructModel]:
-    """Named structs so that each comes after the structs its fields use (cycles keep name order)."""
+    """Named structs so that each comes after the structs its fields use (cycles keep name order).
+
+    Depth-first with an explicit stack: a chain of structs may be as long as a
+    file makes it, deeper than Python's recursion limit.
+    """
     ordered: list[StructModel] = []
-    state: dict[str, int] = {}
-
-    def visit(name: str) -> None:
-        if state.get(name):
-            return
-        state[name] = 1
-        for field in structs[name].fields:
-            for dep in named_types_in(field.type):
-                if dep in structs:
-                    visit(dep)
-        state[name] = 2
-        ordered.append(structs[name])
-
-    for name in sorted(structs):
-        visit(name)
+    seen: set[str] = set()
+    for root in sorted(structs):
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(_struct_deps(structs[root], structs)))]
+        while stack:
+            name, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                ordered.append(structs[name])
+            elif dep not in seen:
+                seen.add(dep)
+                stack.append((dep, iter(_struct_deps(structs[dep], structs))))
     return ordered
+
+
+def _struct_deps(struct: StructModel, structs: dict[str, StructModel]) -> list[str]:
+    return [dep for field in struct.fields for dep in named_types_in(field.type) if dep in structs]

@@ -114,10 +114,14 @@ def claim_class(svc: ServiceState, name: str, path: tuple[str, ...]) -> bool:
     if problem:
         svc.file.error(path, problem, "use a PascalCase name such as 'TicketCreated'")
         return False
-    if name in svc.class_names:
+    # The first declaration in the file keeps the name, whichever the build meets first.
+    first = svc.first_class.get(name, path)
+    if name in svc.class_names or first != path:
+        other = svc.class_names.get(name, first)
         svc.file.error(
             path,
-            f"class name {name!r} is already used at {format_key_path(svc.class_names[name])}",
+            f"class name {name!r} is already used at {format_key_path(other)}"
+            f" (line {svc.file.place(*other).line})",
             "class names must be unique within a service; rename one of them",
         )
         return False

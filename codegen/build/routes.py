@@ -31,6 +31,10 @@ def build_subscriptions(state: SystemState, svc: ServiceState) -> None:
         ):
             continue
         owned = state.owned.get(key)
+        if owned is None and state.unbuilt.get(key, ("", None))[0] == "event":
+            # The owner's contract has an error of its own: check only this view.
+            message_struct(svc, sdecl, "view", key, path, "")
+            continue
         if owned is None or owned.kind != "event":
             what = "is a command, not an event" if owned else "is not published by any service"
             events = sorted(k for k, v in state.owned.items() if v.kind == "event")
@@ -77,6 +81,11 @@ def build_sends(state: SystemState, svc: ServiceState) -> None:
             )
             continue
         owned = state.owned.get(key)
+        if owned is None and state.unbuilt.get(key) == ("command", target):
+            # The owner's contract has an error of its own: check only this view.
+            if sdecl.class_ is not None:
+                message_struct(svc, sdecl, "view", key, path, "")
+            continue
         if owned is None or owned.kind != "command" or owned.owner is not target:
             owner_note = (
                 f"it is owned by {owned.owner.name} as {'a command' if owned.kind == 'command' else 'an event'}"

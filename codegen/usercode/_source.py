@@ -28,9 +28,14 @@ __all__ = [
 
 
 def default_class_name(service: str) -> str:
-    """``ticket_service`` -> ``TicketHandlers``; ``billing`` -> ``BillingHandlers``."""
+    """``ticket_service`` -> ``TicketService``; ``orders`` -> ``OrdersService``.
+
+    Never the name of the generated Protocol the class implements
+    (``TicketServiceHandlers``, ``OrdersHandlers``), which a user's class of
+    the same name would shadow in every module that imports both.
+    """
     stem = service.removesuffix("_service") or service
-    return snake_to_pascal(stem) + "Handlers"
+    return snake_to_pascal(stem) + "Service"
 
 
 class Method(msgspec.Struct):

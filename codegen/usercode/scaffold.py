@@ -92,6 +92,12 @@ def scaffold(
     name = class_name or default_class_name(service.name)
     if not name.isidentifier():
         raise ScaffoldError(f"class name {name!r} is not a Python identifier")
+    imported = {h.class_name for h in service.handlers} | {"Delivery"}
+    if name in imported:
+        raise ScaffoldError(
+            f"class name {name!r} is also the name of a class its handlers take, which the "
+            "module imports; choose another with --class"
+        )
     messages_module = f"{system.package}.{service.name}"
     fresh = existing is None or not existing.strip()
     source = _new_module(service, messages_module, name) if fresh else existing

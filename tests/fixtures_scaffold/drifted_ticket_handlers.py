@@ -11,7 +11,7 @@ from generated.ticket_service import CustomerPlanChanged as PlanChange
 from toolkit import Delivery
 
 
-class TicketHandlers:  # missing: on_user_billing_changed
+class TicketService:  # missing: on_user_billing_changed
     """Handles ticket_service's messages, more or less."""
 
     def on_ticket_create(self, message: NewCustomer, meta: Delivery) -> None:  # signature: class

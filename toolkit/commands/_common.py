@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,18 @@ from toolkit.config import Config, ConfigError, load_config, replace_config
 from toolkit.paths import relative_path
 
 if TYPE_CHECKING:
+    from codegen.errors import Diagnostic
     from codegen.output import Drift
 
-__all__ = ["add_location_flags", "config_from", "fail", "report_check", "report_written"]
+__all__ = [
+    "add_location_flags",
+    "add_strict_flag",
+    "config_from",
+    "fail",
+    "report_check",
+    "report_warnings",
+    "report_written",
+]
 
 
 def add_location_flags(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +38,25 @@ def add_location_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--package", help="import name of the output package (default: the output folder's name)"
     )
+
+
+def add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat schema warnings (e.g. a subscription that receives nothing) as errors: exit 2",
+    )
+
+
+def report_warnings(warnings: Sequence[Diagnostic], strict: bool) -> bool:
+    """Print schema warnings (stderr); True when they fail the run, under ``--strict``."""
+    if not warnings:
+        return False
+    from codegen.errors import render_diagnostics
+
+    text = render_diagnostics(warnings)
+    print(text + (" (--strict: they fail the run)" if strict else ""), file=sys.stderr)
+    return strict
 
 
 def config_from(args: argparse.Namespace) -> Config:

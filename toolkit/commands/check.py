@@ -8,7 +8,8 @@ set. When ``[tool.toolkit] implementations`` is set, the users' handler
 classes are checked against the schemas too.
 
 Exit status: 0 nothing breaking (or every breaking change accepted), 1 a
-breaking change or an implementation problem, 2 bad input. The comparison
+breaking change or an implementation problem, 2 bad input (schema warnings
+too, under ``--strict``). The comparison
 itself lives in :mod:`codegen.contracts.breaking`; this module only reads and prints.
 """
 
@@ -20,7 +21,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toolkit.commands._common import add_location_flags, config_from, display, fail
+from toolkit.commands._common import (
+    add_location_flags,
+    add_strict_flag,
+    config_from,
+    display,
+    fail,
+    report_warnings,
+)
 from toolkit.config import Config, ConfigError, load_config
 
 __all__ = ["register", "run"]
@@ -59,6 +67,7 @@ def register(sub: Any) -> None:
         "RULE, e.g. ticket.create:required-field-added); repeatable. The same list can live "
         "in [tool.toolkit] accept_breaking",
     )
+    add_strict_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -84,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         system = load_system(config.schemas, config.package)
     except SchemaErrors as exc:
         return fail(exc.render())
+    if report_warnings(system.warnings, args.strict):
+        return 2
     status = 0
     if ref is not None:
         status = _breaking(ref, config, system, [*configured_accepts, *args.allow_breaking])

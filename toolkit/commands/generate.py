@@ -1,4 +1,7 @@
-"""``toolkit generate [--check]``: schema files -> generated code, or the drift check."""
+"""``toolkit generate [--check] [--strict]``: schema files -> generated code, or the drift check.
+
+Schema warnings are printed (stderr) and do not stop generation, except
+under ``--strict`` (exit 2, nothing written)."""
 
 from __future__ import annotations
 
@@ -7,9 +10,11 @@ from typing import Any
 
 from toolkit.commands._common import (
     add_location_flags,
+    add_strict_flag,
     config_from,
     fail,
     report_check,
+    report_warnings,
     report_written,
 )
 
@@ -26,18 +31,23 @@ def register(sub: Any) -> None:
         action="store_true",
         help="write nothing; exit 1 with a diff when the output folder is stale, missing or has extra files",
     )
+    add_strict_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from codegen.build import load_system
     from codegen.errors import SchemaErrors
-    from codegen.generate import check_files, generate_files, write_files
+    from codegen.generate import check_files, render_files, write_files
 
     config = config_from(args)
     try:
-        files = generate_files(config.schemas, config.package)
+        system = load_system(config.schemas, config.package)
     except SchemaErrors as exc:
         return fail(exc.render())
+    if report_warnings(system.warnings, args.strict):
+        return 2
+    files = render_files(system)
     if args.check:
         drift = check_files(files, config.output)
         return report_check(drift, config.output, config.schemas, len(files), "generate")

@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--class",
         dest="class_name",
-        help="handler class name (default: the configured one, else e.g. TicketHandlers "
-        "for ticket_service)",
+        help="handler class name (default: the configured one, else e.g. TicketService "
+        "for ticket_service, OrdersService for orders)",
     )
     parser.add_argument(
         "--check",
