@@ -70,6 +70,28 @@ def test_docstrings_and_comments_cannot_escape(text: str) -> None:
 
 
 @given(st.text())
+def test_docstrings_have_the_pep_257_shape(text: str) -> None:
+    """Triple double quotes; a summary line, then a blank line and the rest; closing quotes
+    on a line of their own when there is more than one line."""
+    literal = docstring(text, "    ")
+    if not literal:
+        assert not text.strip()
+        return
+    assert literal.startswith('"""') and literal.endswith('"""')
+    value = ast.literal_eval(literal)
+    lines = value.split("\n")
+    assert lines[0] and not lines[0][0].isspace()
+    if len(lines) > 1:
+        assert lines[1] == "" and lines[2].strip() and literal.endswith('\n    """')
+
+
+def test_a_docstring_summary_is_the_first_paragraph_on_one_line() -> None:
+    assert docstring("A view.\nContract: a.B.", "    ") == '"""A view. Contract: a.B."""'
+    assert docstring("Sum\nmary.\n\nRest\n  more.", "") == '"""Sum mary.\n\nRest\n  more.\n"""'
+    assert docstring('"quoted"', "") == '"""\\"quoted\\""""'
+
+
+@given(st.text())
 def test_the_docs_show_the_generated_docstring(text: str) -> None:
     """The AsyncAPI descriptions come from the model's plain text, not from the rendered
     literal; they still say exactly what the generated class's docstring says."""

@@ -48,7 +48,7 @@ def build_subscriptions(state: SystemState, svc: ServiceState) -> None:
                 f" (from publisher {owner.name})",
                 f'add "{key}" (or a pattern that matches it) to subscribe = [...] of one of its channels',
             )
-        note = f"Event ``{key}`` as {svc.name} reads it.\nContract: {owner.name}.{contract.class_name}."
+        note = f"Event ``{key}`` as {svc.name} reads it.\n\nContract: {owner.name}.{contract.class_name}."
         view = message_struct(svc, sdecl, "view", key, path, note)
         if view is None:
             continue
@@ -105,7 +105,7 @@ def build_sends(state: SystemState, svc: ServiceState) -> None:
             foreign = ForeignClass(owner.name, contract.class_name)
             class_name = local_name(svc, foreign)
         else:
-            note = f"Command ``{key}`` as {svc.name} sends it.\nContract: {owner.name}.{contract.class_name}."
+            note = f"Command ``{key}`` as {svc.name} sends it.\n\nContract: {owner.name}.{contract.class_name}."
             view = message_struct(svc, sdecl, "view", key, path, note)
             if view is None:
                 continue
