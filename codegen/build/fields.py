@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from codegen.build.defaults import default_value
-from codegen.build.names import identifier_problem
+from codegen.build.names import field_name_problem
 from codegen.build.state import ServiceState
 from codegen.model import FieldModel
 from codegen.schema import FieldSpec, normalize_field
@@ -38,9 +38,7 @@ def build_fields(
     for name, spec in specs.items():
         fpath = path + (name,)
         field = normalize_field(spec)
-        problem = identifier_problem(name, "field name")
-        if problem is None and name.startswith("_"):
-            problem = f"field name {name!r} starts with an underscore"
+        problem = field_name_problem(name)
         if problem:
             svc.file.error(
                 fpath,

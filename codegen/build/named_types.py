@@ -7,7 +7,7 @@ from codegen.build.names import claim_class, enum_member, identifier_problem
 from codegen.build.state import ServiceState, field_defs
 from codegen.contracts.defs import EnumDef, StructDef
 from codegen.model import EnumModel, StructModel
-from codegen.types import named_types_in
+from codegen.types import NamedType, named_types_in
 
 __all__ = ["build_named_types"]
 
@@ -81,6 +81,53 @@ def build_named_types(svc: ServiceState) -> None:
             svc.file.place(*path),
         )
     svc.type_structs = _dependency_order(structs)
+    _check_finite(svc, structs)
+
+
+def _check_finite(svc: ServiceState, structs: dict[str, StructModel]) -> None:
+    """A struct that needs itself (through required fields) has no finite value: an error.
+
+    Optional, list and dict fields end the recursion (None, empty); struct
+    fields cannot have defaults.
+    """
+    needs = {
+        name: [
+            (f.name, f.type.name)
+            for f in struct.fields
+            if f.required and isinstance(f.type, NamedType) and f.type.name in structs
+        ]
+        for name, struct in structs.items()
+    }
+    reported: set[str] = set()
+    for start in sorted(needs):
+        cycle = _path_back(start, needs)
+        if cycle is None or reported & {name for name, _ in cycle}:
+            continue
+        reported |= {name for name, _ in cycle}
+        name, field = cycle[0]
+        target = cycle[1][0] if len(cycle) > 1 else start
+        chain = " -> ".join(f"{n}.{f}" for n, f in cycle) + f" -> {start}"
+        svc.file.error(
+            ("types", name, "fields", field),
+            f"struct {name!r} can never be built: it requires itself ({chain})",
+            f"make a field of that chain optional (optional[{target}]) or a list",
+        )
+
+
+def _path_back(start: str, needs: dict[str, list[tuple[str, str]]]) -> list[tuple[str, str]] | None:
+    """(struct, field) steps of required fields from ``start`` back to ``start``, if any."""
+    stack: list[tuple[str, list[tuple[str, str]]]] = [(start, [])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        for field, target in needs[name]:
+            step = [*path, (name, field)]
+            if target == start:
+                return step
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, step))
+    return None
 
 
 def _dependency_order(structs: dict[str, StructModel]) -> list[StructModel]:

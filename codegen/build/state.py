@@ -8,7 +8,14 @@ import msgspec
 
 from codegen.contracts.defs import EnumDef, FieldDef, StructDef
 from codegen.load import SourceFile
-from codegen.model import EnumModel, FieldModel, HandlerMethod, PublisherMethod, StructModel
+from codegen.model import (
+    EnumModel,
+    FieldModel,
+    ForeignClass,
+    HandlerMethod,
+    PublisherMethod,
+    StructModel,
+)
 from codegen.schema import SchemaFile
 from toolkit.routing import EventRoute
 
@@ -26,6 +33,8 @@ class ServiceState:
         self.scope: dict[str, StructDef | EnumDef] = {}
         #: class name -> key path of its declaration
         self.class_names: dict[str, tuple[str, ...]] = {}
+        #: name -> the class of another service imported under it (sends without a view)
+        self.foreign_names: dict[str, ForeignClass] = {}
         self.enums: list[EnumModel] = []
         self.type_structs: list[StructModel] = []
         self.contracts: list[StructModel] = []

@@ -29,6 +29,7 @@ __all__ = [
     "EnumMembers",
     "Names",
     "annotation",
+    "builtins_used",
     "declaration",
     "modules_used",
     "spelling",
@@ -115,6 +116,19 @@ def modules_used(expr: TypeExpr) -> set[str]:
         for part in _parts(expr)
         if isinstance(part, ScalarType) and part.name in _SCALAR_CLASS
     }
+
+
+def builtins_used(expr: TypeExpr) -> set[str]:
+    """The builtins (:data:`BUILTIN_TYPES`) the annotation (and so any default) names."""
+    used: set[str] = set()
+    for part in _parts(expr):
+        if isinstance(part, ScalarType) and part.name in BUILTIN_TYPES:
+            used.add(part.name)
+        elif isinstance(part, ListType):
+            used.add("list")
+        elif isinstance(part, DictType):
+            used |= {"dict", "str"}
+    return used
 
 
 def uses_literal(expr: TypeExpr) -> bool:

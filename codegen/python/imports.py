@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from codegen.model import ServiceModel, SystemModel
-from codegen.python.fields import BUILTIN_TYPES, modules_used, uses_literal
+from codegen.python.fields import builtins_used, modules_used, uses_literal
 from codegen.python.pytext import LINE_LENGTH, import_order, module_order
 
 __all__ = [
@@ -49,7 +49,8 @@ def _sections(*sections: list[str]) -> tuple[str, ...]:
 
 
 def _import(module: str, spelled: Mapping[str, str]) -> str:
-    alias = spelled.get(module)
+    # builtins is imported only to spell the builtins a field shadows.
+    alias = "_builtins" if module == "builtins" else spelled.get(module)
     return f"import {module} as {alias}" if alias else f"import {module}"
 
 
@@ -61,11 +62,15 @@ def message_imports(service: ServiceModel, spelled: Mapping[str, str]) -> tuple[
     """
     modules: set[str] = {"enum"} if service.enums else set()
     literal = False
+    shadowed_builtins = False
     for struct in service.structs:
         for field in struct.fields:
             modules |= modules_used(field.type)
             literal = literal or uses_literal(field.type)
-    if BUILTIN_TYPES & spelled.keys():
+            shadowed_builtins = shadowed_builtins or bool(
+                builtins_used(field.type) & spelled.keys()
+            )
+    if shadowed_builtins:
         modules.add("builtins")
     return _sections(
         # Postponed annotations let named structs refer to themselves and to later classes.

@@ -67,19 +67,26 @@ def wrap_assignment(head: str, value: str, indent: str, width: int = LINE_LENGTH
     """``head = value`` laid out as ruff formats it when it is too long for one line.
 
     Splits the outermost call of ``value`` at its parentheses (and, if still too
-    long, after every top-level comma with a trailing comma).
+    long, after every top-level comma with a trailing comma) when ``head =
+    call(`` fits on a line; else wraps ``value`` in parentheses of its own when
+    it fits inside them; else leaves the line long, as ruff does.
     """
     line = f"{indent}{head} = {value}"
-    if len(line) <= width or not value.endswith(")") or "(" not in value:
+    if len(line) <= width:
         return line[len(indent) :]
-    open_at = value.index("(")
-    callee, args = value[: open_at + 1], value[open_at + 1 : -1]
     inner_indent = indent + "    "
-    if len(inner_indent) + len(args) <= width:
-        return f"{head} = {callee}\n{inner_indent}{args}\n{indent})"
-    parts = _split_top_level(args)
-    body = "".join(f"{inner_indent}{part},\n" for part in parts)
-    return f"{head} = {callee}\n{body}{indent})"
+    open_at = value.find("(")
+    if value.endswith(")") and open_at > 0:
+        callee, args = value[: open_at + 1], value[open_at + 1 : -1]
+        if len(f"{indent}{head} = {callee}") <= width:
+            if len(inner_indent) + len(args) <= width:
+                return f"{head} = {callee}\n{inner_indent}{args}\n{indent})"
+            parts = _split_top_level(args)
+            body = "".join(f"{inner_indent}{part},\n" for part in parts)
+            return f"{head} = {callee}\n{body}{indent})"
+    if len(inner_indent) + len(value) <= width:
+        return f"{head} = (\n{inner_indent}{value}\n{indent})"
+    return line[len(indent) :]
 
 
 def _split_top_level(args: str) -> list[str]:
@@ -237,7 +244,8 @@ _DIGITS = frozenset("0123456789")
 
 def _kind(name: str) -> int:
     """0 for CONSTANTS, 1 for Classes, 2 for everything else (ruff's member types)."""
-    if len(name) > 1 and name.isupper():
+    # ruff (Rust) measures the length in UTF-8 bytes: a lone "Λ" is a constant to it.
+    if len(name.encode()) > 1 and name.isupper():
         return 0
     return 1 if name[:1].isupper() else 2
 
