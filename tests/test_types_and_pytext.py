@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import ast
+import re
+from functools import cmp_to_key
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen.python.pytext import comment_lines, docstring, py_str
+from codegen.python.pytext import _natural, _natural_key, comment_lines, docstring, py_str
 from codegen.system.jsonschema import plain_text
 from codegen.types import (
     DictType,
@@ -100,3 +102,18 @@ def test_the_docs_show_the_generated_docstring(text: str) -> None:
     assert isinstance(cls, ast.ClassDef)
     shown = ast.get_docstring(cls, clean=True) or ""
     assert plain_text(text) == shown.replace("``", "`")
+
+
+_identifier = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,6}\Z") | st.sampled_from(
+    ["A", "a", "A1", "A01", "A10", "a2", "SERVICE", "SERVICE_MAP", "\u039b", "\u00c4", "x0"]
+)
+
+
+@given(st.lists(_identifier, max_size=8))
+def test_the_fast_sort_key_agrees_with_ruffs_comparison(names: list[str]) -> None:
+    """Where a sort key can be made (no number starting with 0), it orders as ruff does."""
+    keyed = [n for n in names if _natural_key(n) is not None]
+    assert sorted(keyed, key=lambda n: _natural_key(n) or []) == sorted(
+        keyed, key=cmp_to_key(_natural)
+    )
+    assert all(_natural_key(n) is None for n in names if re.search(r"(?<![0-9])0", n))

@@ -8,7 +8,10 @@ The quote choice matches ``ruff format`` so the output is already formatted.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from functools import cmp_to_key
+from typing import Any
 
 __all__ = [
     "LINE_LENGTH",
@@ -155,6 +158,8 @@ def doc_text(text: str) -> str:
 
 def _escape_doc(text: str) -> str:
     """``text`` made safe between triple double quotes: it reads back as itself."""
+    if "\\" not in text and '"' not in text and text.replace("\n", "").isprintable():
+        return text
     every_quote = '"""' in text
     last = len(text) - 1
     out: list[str] = []
@@ -250,13 +255,54 @@ def _kind(name: str) -> int:
     return 1 if name[:1].isupper() else 2
 
 
+_NUMBERS = re.compile(r"([0-9]+)")
+
+NaturalKey = list[tuple[int, int, str]]
+
+
+def _natural_key(name: str) -> NaturalKey | None:
+    """A key that sorts identifiers as :func:`_natural` does, or None where it cannot.
+
+    Exact for identifiers (all their other characters sort after the digits)
+    whose numbers do not start with 0 (those compare digit by digit, which
+    depends on the other name).
+    """
+    if not name.isidentifier():
+        return None
+    key: NaturalKey = []
+    for index, part in enumerate(_NUMBERS.split(name)):
+        if index % 2:
+            if part[0] == "0":
+                return None
+            key.append((0, len(part), part))
+        else:
+            key.extend((1, 0, char) for char in part)
+    return key
+
+
+def _sorted(
+    names: set[str],
+    key: Callable[[str], tuple[Any, ...] | None],
+    compare: Callable[[str, str], int],
+) -> tuple[str, ...]:
+    """``names`` sorted by ``key``; by ``compare`` (slower, exact) when a key cannot be made."""
+    keys = {name: key(name) for name in names}
+    if None in keys.values():
+        return tuple(sorted(names, key=cmp_to_key(compare)))
+    return tuple(sorted(names, key=lambda name: keys[name] or ()))
+
+
 def export_order(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """``__all__`` order as ruff's RUF022 wants it: CONSTANTS, then Classes, then the rest."""
 
     def compare(left: str, right: str) -> int:
         return (_kind(left) - _kind(right)) or _natural(left, right)
 
-    return tuple(sorted(set(names), key=cmp_to_key(compare)))
+    def key(name: str) -> tuple[Any, ...] | None:
+        natural = _natural_key(name)
+        return None if natural is None else (_kind(name), natural)
+
+    return _sorted(set(names), key, compare)
 
 
 def import_order(names: list[str] | tuple[str, ...] | set[str]) -> tuple[str, ...]:
@@ -271,7 +317,11 @@ def import_order(names: list[str] | tuple[str, ...] | set[str]) -> tuple[str, ..
             or _natural(as_l, as_r)
         )
 
-    return tuple(sorted(set(names), key=cmp_to_key(compare)))
+    def key(name: str) -> tuple[Any, ...] | None:
+        blind, natural = _natural_key(name.lower()), _natural_key(name)
+        return None if blind is None or natural is None else (_kind(name), blind, natural)
+
+    return _sorted(set(names), key, compare)
 
 
 def module_order(modules: list[str] | tuple[str, ...] | set[str]) -> tuple[str, ...]:
