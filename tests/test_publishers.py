@@ -71,3 +71,11 @@ async def test_metadata_and_caused_by_are_keyword_only() -> None:
     users = UserServicePublisher(InMemoryTransport())
     with pytest.raises(TypeError):
         await users.send_ticket_create(_command(), {"tenant": "t"})  # type: ignore[call-arg]
+
+
+def test_running_a_service_that_consumes_nothing_says_so() -> None:
+    """user_service has no handlers.py, so no bind(): ``toolkit run`` explains why."""
+    from toolkit.commands._app import AppError, bind_app
+
+    with pytest.raises(AppError, match="user_service consumes nothing"):
+        bind_app(object(), "user_service", "generated")
