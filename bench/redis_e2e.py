@@ -72,15 +72,11 @@ def event_payload(i: int) -> dict[str, Any]:
 
 
 async def ours_produce(url: str, n: int, rate: float | None) -> None:
-    import generated
     from generated.user_service import UserRegistered, UserServicePublisher
-    from toolkit import DistributedBus
     from toolkit.channels.redis import RedisTransport
 
     transport = RedisTransport(url, prefix="ours")
-    publisher = UserServicePublisher(
-        DistributedBus("user_service", generated.SERVICE_MAP, transport)
-    )
+    publisher = UserServicePublisher(transport)
     events = [msgspec.convert(event_payload(i), UserRegistered) for i in range(min(n, 1000))]
     if rate is None:
         # Batches of 100, as the hand-written loop pipelines its XADDs: one round trip each.
@@ -95,7 +91,7 @@ async def ours_produce(url: str, n: int, rate: float | None) -> None:
             n,
             rate,
             lambda i: publisher.publish_user_registered(
-                events[i % len(events)], {"sent_ns": str(time.time_ns())}
+                events[i % len(events)], metadata={"sent_ns": str(time.time_ns())}
             ),
         )
     await transport.close()

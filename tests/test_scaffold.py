@@ -199,12 +199,11 @@ def test_adds_the_class_to_a_module_without_it(project: Path) -> None:
     assert not scaffold(system, "billing_service", result.text, class_name="Billing").changed
 
 
-def test_service_without_handlers_gets_an_empty_class(project: Path) -> None:
+def test_service_without_handlers_is_refused(project: Path) -> None:
+    """It has no handler Protocol (generated code has none for a service consuming nothing)."""
     system = load_system(project / "schemas", "contracts")
-    result = scaffold(system, "user_service", None)
-    assert "class UserService:" in result.text
-    assert "import" not in result.text.replace("imports", "")
-    compile(result.text, "user.py", "exec")
+    with pytest.raises(ScaffoldError, match="user_service consumes nothing"):
+        scaffold(system, "user_service", None)
 
 
 def test_bad_input_exits_2_with_file_and_line(
@@ -245,18 +244,17 @@ def importable(project: Path) -> Iterator[Path]:
 def _scaffold_all(project: Path) -> None:
     (project / "app").mkdir(exist_ok=True)
     (project / "app/__init__.py").write_text("", encoding="utf-8")
-    for service in ("billing_service", "ticket_service", "user_service"):
+    # user_service consumes nothing: it has no handlers to scaffold.
+    for service in ("billing_service", "ticket_service"):
         assert main(["scaffold", service, "--into", f"app/{service}.py"]) == 0
     (project / "app/wire.py").write_text(
-        "from contracts import billing_service, ticket_service, user_service\n"
+        "from contracts import billing_service, ticket_service\n"
         "from toolkit import Dispatcher\n\n"
         "from app.billing_service import BillingService\n"
-        "from app.ticket_service import TicketService\n"
-        "from app.user_service import UserService\n\n"
+        "from app.ticket_service import TicketService\n\n"
         "DISPATCHERS: list[Dispatcher] = [\n"
         "    billing_service.bind(BillingService()),\n"
         "    ticket_service.bind(TicketService()),\n"
-        "    user_service.bind(UserService()),\n"
         "]\n",
         encoding="utf-8",
     )
@@ -284,7 +282,7 @@ def test_scaffolded_modules_pass_mypy_strict_against_generated_code(
         ]
     )
     assert status == 0, stdout + stderr
-    assert "Success: no issues found in 5 source files" in stdout
+    assert "Success: no issues found in 4 source files" in stdout
 
 
 def test_scaffolded_class_satisfies_the_protocol_at_runtime(
@@ -294,7 +292,7 @@ def test_scaffolded_class_satisfies_the_protocol_at_runtime(
     from app.ticket_service import TicketService  # type: ignore[import-not-found]
     from app.wire import DISPATCHERS  # type: ignore[import-not-found]
 
-    assert [d.service for d in DISPATCHERS] == ["billing_service", "ticket_service", "user_service"]
+    assert [d.service for d in DISPATCHERS] == ["billing_service", "ticket_service"]
     assert sorted(DISPATCHERS[1].routes) == [
         "ticket.create",
         "user.billing.changed",
@@ -309,7 +307,7 @@ def test_scaffolded_module_is_ruff_clean(project: Path) -> None:
     if ruff is None:
         pytest.skip("ruff is not installed")
     _scaffold_all(project)
-    files = [f"app/{s}.py" for s in ("billing_service", "ticket_service", "user_service")]
+    files = [f"app/{s}.py" for s in ("billing_service", "ticket_service")]
     # --isolated: ruff's defaults (line length 88), as in a fresh user project.
     for args in (["check", "--select", "E,F,W,I,UP,B"], ["format", "--check"]):
         done = subprocess.run(

@@ -140,3 +140,43 @@ def test_a_chain_of_structs_longer_than_the_recursion_limit_is_one_error(
             "counting the structs it holds",
         )
     ]
+
+
+def test_a_long_cycle_of_required_structs_is_one_error_found_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check must stay linear: a quadratic search hung on a chain of ~17,000 structs.
+    monkeypatch.chdir(tmp_path)
+    count = 20_000
+    parts = ['[service]\nname = "a"\n[events."a.x"]\nclass = "X"\nfields.first = "optional[T0]"\n']
+    parts += [
+        f'[types.T{i}]\nkind = "struct"\nfields.next = "T{(i + 1) % count}"\n' for i in range(count)
+    ]
+    Path("schemas").mkdir()
+    Path("schemas/a.toml").write_text("".join(parts), encoding="utf-8")
+    with pytest.raises(SchemaErrors) as caught:
+        load_system(Path("schemas"))
+    [error] = caught.value.diagnostics
+    assert "refer to each other in a cycle 20000 levels deep" in error.message
+    assert len(error.message) < 400
+
+
+def test_a_cycle_of_required_structs_is_named_once_with_a_short_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    count = 10  # under the nesting limit: only the "never built" rule applies
+    parts = ['[service]\nname = "a"\n[events."a.x"]\nclass = "X"\nfields.first = "optional[T0]"\n']
+    parts += [
+        f'[types.T{i}]\nkind = "struct"\nfields.next = "T{(i + 1) % count}"\n' for i in range(count)
+    ]
+    Path("schemas").mkdir()
+    Path("schemas/a.toml").write_text("".join(parts), encoding="utf-8")
+    with pytest.raises(SchemaErrors) as caught:
+        load_system(Path("schemas"))
+    [error] = caught.value.diagnostics
+    assert error.path == "types.T0.fields.next"
+    assert error.message == (
+        "struct 'T0' can never be built: it requires itself "
+        "(T0.next -> T1.next -> T2.next -> ... 5 more ... -> T8.next -> T9.next -> T0)"
+    )

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import ast
+import re
+from functools import cmp_to_key
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codegen.python.pytext import comment_lines, docstring, py_str
+from codegen.python.pytext import _natural, _natural_key, comment_lines, docstring, py_str
 from codegen.system.jsonschema import plain_text
 from codegen.types import (
     DictType,
@@ -70,6 +72,28 @@ def test_docstrings_and_comments_cannot_escape(text: str) -> None:
 
 
 @given(st.text())
+def test_docstrings_have_the_pep_257_shape(text: str) -> None:
+    """Triple double quotes; a summary line, then a blank line and the rest; closing quotes
+    on a line of their own when there is more than one line."""
+    literal = docstring(text, "    ")
+    if not literal:
+        assert not text.strip()
+        return
+    assert literal.startswith('"""') and literal.endswith('"""')
+    value = ast.literal_eval(literal)
+    lines = value.split("\n")
+    assert lines[0] and not lines[0][0].isspace()
+    if len(lines) > 1:
+        assert lines[1] == "" and lines[2].strip() and literal.endswith('\n    """')
+
+
+def test_a_docstring_summary_is_the_first_paragraph_on_one_line() -> None:
+    assert docstring("A view.\nContract: a.B.", "    ") == '"""A view. Contract: a.B."""'
+    assert docstring("Sum\nmary.\n\nRest\n  more.", "") == '"""Sum mary.\n\nRest\n  more.\n"""'
+    assert docstring('"quoted"', "") == '"""\\"quoted\\""""'
+
+
+@given(st.text())
 def test_the_docs_show_the_generated_docstring(text: str) -> None:
     """The AsyncAPI descriptions come from the model's plain text, not from the rendered
     literal; they still say exactly what the generated class's docstring says."""
@@ -78,3 +102,18 @@ def test_the_docs_show_the_generated_docstring(text: str) -> None:
     assert isinstance(cls, ast.ClassDef)
     shown = ast.get_docstring(cls, clean=True) or ""
     assert plain_text(text) == shown.replace("``", "`")
+
+
+_identifier = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,6}\Z") | st.sampled_from(
+    ["A", "a", "A1", "A01", "A10", "a2", "SERVICE", "SERVICE_MAP", "\u039b", "\u00c4", "x0"]
+)
+
+
+@given(st.lists(_identifier, max_size=8))
+def test_the_fast_sort_key_agrees_with_ruffs_comparison(names: list[str]) -> None:
+    """Where a sort key can be made (no number starting with 0), it orders as ruff does."""
+    keyed = [n for n in names if _natural_key(n) is not None]
+    assert sorted(keyed, key=lambda n: _natural_key(n) or []) == sorted(
+        keyed, key=cmp_to_key(_natural)
+    )
+    assert all(_natural_key(n) is None for n in names if re.search(r"(?<![0-9])0", n))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
 import msgspec
 
@@ -13,7 +13,14 @@ from toolkit.channels.base import Delivery, SyncTransport, Transport, TransportE
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.service_map import ServiceMap
 
-__all__ = ["DistributedBus", "PartialPublishError", "PublishResult", "SyncDistributedBus"]
+__all__ = [
+    "DistributedBus",
+    "PartialPublishError",
+    "PublishResult",
+    "SyncDistributedBus",
+    "publisher_bus",
+    "sync_publisher_bus",
+]
 
 log = logging.getLogger("toolkit.bus")
 
@@ -397,3 +404,43 @@ class SyncDistributedBus(_Sender):
         if failed:
             _raise_partial(routing_key, batch, channels, failed)
         return PublishResult(envelope.headers.message_id, channels)
+
+
+_Bus = TypeVar("_Bus", DistributedBus, SyncDistributedBus)
+
+
+def publisher_bus(
+    service: str, service_map: ServiceMap, via: DistributedBus | Transport
+) -> DistributedBus:
+    """The bus a generated publisher of ``service`` sends through.
+
+    ``via`` is a transport, on which a bus for ``service`` and ``service_map``
+    is built, or a bus, which must send as ``service``.
+    """
+    if isinstance(via, _Sender):
+        return _own_bus(service, via, DistributedBus)
+    return DistributedBus(service, service_map, via)
+
+
+def sync_publisher_bus(
+    service: str, service_map: ServiceMap, via: SyncDistributedBus | SyncTransport
+) -> SyncDistributedBus:
+    """:func:`publisher_bus` for the synchronous publishers."""
+    if isinstance(via, _Sender):
+        return _own_bus(service, via, SyncDistributedBus)
+    return SyncDistributedBus(service, service_map, via)
+
+
+def _own_bus(service: str, bus: _Sender, kind: type[_Bus]) -> _Bus:
+    if not isinstance(bus, kind):
+        raise TypeError(
+            f"the publisher of {service!r} needs a {kind.__name__} or a transport, "
+            f"not a {type(bus).__name__}"
+        )
+    # A bus of another service would stamp its name as source_service on every message.
+    if bus.service != service:
+        raise ValueError(
+            f"the publisher of {service!r} was given the bus of {bus.service!r}; pass a "
+            f"transport (the publisher builds its own bus) or a bus of {service!r}"
+        )
+    return bus

@@ -31,12 +31,7 @@ from pathlib import Path
 from codegen.build.channels import build_channels
 from codegen.build.messages import build_owned_messages
 from codegen.build.named_types import build_named_types
-from codegen.build.names import (
-    SERVICE_NAME,
-    check_method_names,
-    identifier_problem,
-    snake_to_pascal,
-)
+from codegen.build.names import check_method_names, service_name_problem, snake_to_pascal
 from codegen.build.routes import build_sends, build_subscriptions
 from codegen.build.state import ServiceState, SystemState
 from codegen.build.subscriptions import warn_subscriptions
@@ -102,12 +97,9 @@ def _services(state: SystemState, files: list[SourceFile]) -> None:
     """
     for file in files:
         name = file.decl.service.name
-        if not SERVICE_NAME.match(name) or identifier_problem(name, "service name"):
-            file.error(
-                ("service", "name"),
-                f"service name {name!r} must be lower_snake_case (it names a Python package)",
-                'e.g. name = "ticket_service"',
-            )
+        problem = service_name_problem(name)
+        if problem:
+            file.error(("service", "name"), problem, 'e.g. name = "ticket_service"')
         if name in state.services:
             first = state.services[name]
             file.error(

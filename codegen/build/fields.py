@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 
 from codegen.build.defaults import default_value
-from codegen.build.names import identifier_problem
+from codegen.build.names import field_name_problem
 from codegen.build.nesting import nesting_fits
 from codegen.build.state import ServiceState
 from codegen.errors import format_key_path
@@ -63,9 +63,7 @@ def _build_field(
     field = normalize_field(spec)
     # A field written as a bare type string has no ``type`` key to point at.
     type_path = fpath if isinstance(spec, str) else fpath + ("type",)
-    problem = identifier_problem(name, "field name")
-    if problem is None and name.startswith("_"):
-        problem = f"field name {name!r} starts with an underscore"
+    problem = field_name_problem(name)
     if problem:
         svc.file.error(
             fpath,

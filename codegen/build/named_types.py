@@ -8,7 +8,7 @@ from codegen.build.nesting import check_struct_nesting
 from codegen.build.state import ServiceState, field_defs
 from codegen.contracts.defs import EnumDef, StructDef
 from codegen.model import EnumModel, StructModel
-from codegen.types import named_types_in
+from codegen.types import NamedType, named_types_in
 
 __all__ = ["build_named_types"]
 
@@ -85,6 +85,111 @@ def build_named_types(svc: ServiceState) -> None:
         )
     check_struct_nesting(svc)
     svc.type_structs = _dependency_order(structs)
+    _check_finite(svc, structs)
+
+
+def _check_finite(svc: ServiceState, structs: dict[str, StructModel]) -> None:
+    """A struct that needs itself (through required fields) has no finite value: an error.
+
+    Optional, list and dict fields end the recursion (None, empty); struct
+    fields cannot have defaults.
+    """
+    needs = {
+        name: [
+            (f.name, f.type.name)
+            for f in struct.fields
+            if f.required and isinstance(f.type, NamedType) and f.type.name in structs
+        ]
+        for name, struct in structs.items()
+    }
+    for cycle in _required_cycles(needs):
+        if svc.broken_types.intersection(n for n, _ in cycle):
+            continue  # already reported (a cycle too deep to nest): the cause once
+        name, field = cycle[0]
+        target = cycle[1][0] if len(cycle) > 1 else name
+        steps = [f"{n}.{f}" for n, f in cycle]
+        if len(steps) > 6:
+            steps[3:-2] = [f"... {len(steps) - 5} more ..."]
+        chain = " -> ".join(steps) + f" -> {name}"
+        svc.file.error(
+            ("types", name, "fields", field),
+            f"struct {name!r} can never be built: it requires itself ({chain})",
+            f"make a field of that chain optional (optional[{target}]) or a list",
+        )
+
+
+def _required_cycles(needs: dict[str, list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """One cycle of (struct, field) steps per group of structs that require each other.
+
+    Linear in the size of the graph (a file may chain thousands of structs):
+    strongly connected components found with an explicit stack (Tarjan), then
+    one path back to the group's first struct by breadth-first search.
+    """
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: list[set[str]] = []
+    for root in sorted(needs):
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, edge = work.pop()
+            if edge == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            edges = needs[node]
+            if edge < len(edges):
+                work.append((node, edge + 1))
+                target = edges[edge][1]
+                if target not in index:
+                    work.append((target, 0))
+                elif target in on_stack:
+                    low[node] = min(low[node], index[target])
+                continue
+            if low[node] == index[node]:
+                group: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.add(member)
+                    if member == node:
+                        break
+                if len(group) > 1 or any(t == node for _, t in edges):
+                    groups.append(group)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return sorted((_cycle_through(min(g), g, needs) for g in groups), key=lambda c: c[0][0])
+
+
+def _cycle_through(
+    start: str, group: set[str], needs: dict[str, list[tuple[str, str]]]
+) -> list[tuple[str, str]]:
+    """The shortest (struct, field) steps from ``start`` back to itself inside ``group``."""
+    came_from: dict[str, tuple[str, str]] = {}
+    frontier = [start]
+    while frontier:
+        following: list[str] = []
+        for name in frontier:
+            for field, target in needs[name]:
+                if target not in group or target in came_from:
+                    continue
+                came_from[target] = (name, field)
+                if target == start:
+                    steps: list[tuple[str, str]] = []
+                    node = start
+                    while True:
+                        prev, via = came_from[node]
+                        steps.append((prev, via))
+                        node = prev
+                        if node == start:
+                            return steps[::-1]
+                following.append(target)
+        frontier = following
+    raise AssertionError(f"no cycle through {start!r}")  # a strongly connected group has one
 
 
 def _dependency_order(structs: dict[str, StructModel]) -> list[StructModel]:

@@ -52,7 +52,7 @@ def build_subscriptions(state: SystemState, svc: ServiceState) -> None:
                 f" (from publisher {owner.name})",
                 f'add "{key}" (or a pattern that matches it) to subscribe = [...] of one of its channels',
             )
-        note = f"Event ``{key}`` as {svc.name} reads it.\nContract: {owner.name}.{contract.class_name}."
+        note = f"Event ``{key}`` as {svc.name} reads it.\n\nContract: {owner.name}.{contract.class_name}."
         view = message_struct(svc, sdecl, "view", key, path, note)
         if view is None:
             continue
@@ -70,6 +70,7 @@ def build_subscriptions(state: SystemState, svc: ServiceState) -> None:
 
 def build_sends(state: SystemState, svc: ServiceState) -> None:
     """``[sends.*]``: each command's publisher method, through the contract or a view."""
+    foreign_sends: list[tuple[str, ForeignClass]] = []
     for key, sdecl in sorted(svc.decl.sends.items()):
         path = ("sends", key)
         target = state.services.get(sdecl.service)
@@ -102,7 +103,6 @@ def build_sends(state: SystemState, svc: ServiceState) -> None:
             )
             continue
         owner, contract = owned.owner, owned.contract
-        foreign: ForeignClass | None = None
         if sdecl.class_ is None:
             if sdecl.fields:
                 svc.file.error(
@@ -111,31 +111,51 @@ def build_sends(state: SystemState, svc: ServiceState) -> None:
                     'name your view: class = "..."',
                 )
                 continue
-            foreign = ForeignClass(owner.name, contract.class_name)
-            class_name = local_name(svc, foreign)
-        else:
-            note = f"Command ``{key}`` as {svc.name} sends it.\nContract: {owner.name}.{contract.class_name}."
-            view = message_struct(svc, sdecl, "view", key, path, note)
-            if view is None:
-                continue
-            # The sender writes, the owner reads.
-            check_compat(
-                key,
-                writer=(svc, view, field_defs(view.fields)),
-                reader=(owner, contract, owned.defs),
-                reader_path=path,
-                sender_view=True,
-            )
-            svc.views.append(view)
-            class_name = sdecl.class_
-        svc.publishers.append(
-            PublisherMethod(
-                method_name("send", key),
-                key,
-                "command",
-                class_name,
-                target.name,
-                sdecl.description or target.decl.commands[key].description,
-                foreign,
-            )
+            # Named once every view of the service has claimed its class name.
+            foreign_sends.append((key, ForeignClass(owner.name, contract.class_name)))
+            continue
+        note = f"Command ``{key}`` as {svc.name} sends it.\n\nContract: {owner.name}.{contract.class_name}."
+        view = message_struct(svc, sdecl, "view", key, path, note)
+        if view is None:
+            continue
+        # The sender writes, the owner reads.
+        check_compat(
+            key,
+            writer=(svc, view, field_defs(view.fields)),
+            reader=(owner, contract, owned.defs),
+            reader_path=path,
+            sender_view=True,
         )
+        svc.views.append(view)
+        svc.publishers.append(_send(state, svc, key, sdecl.class_))
+    for key, foreign in foreign_sends:
+        class_name = local_name(svc, foreign)
+        if class_name is None:
+            svc.file.error(
+                ("sends", key),
+                f"{foreign.service}'s class {foreign.class_name} cannot be imported here: its name "
+                "and its name prefixed with its service are both taken",
+                'declare a view of your own: class = "..." with the fields you send',
+            )
+            continue
+        svc.publishers.append(_send(state, svc, key, class_name, foreign))
+
+
+def _send(
+    state: SystemState,
+    svc: ServiceState,
+    key: str,
+    class_name: str,
+    foreign: ForeignClass | None = None,
+) -> PublisherMethod:
+    target = state.owned[key].owner
+    sdecl = svc.decl.sends[key]
+    return PublisherMethod(
+        method_name("send", key),
+        key,
+        "command",
+        class_name,
+        target.name,
+        sdecl.description or target.decl.commands[key].description,
+        foreign,
+    )

@@ -9,7 +9,14 @@ import msgspec
 from codegen.contracts.defs import EnumDef, FieldDef, StructDef
 from codegen.errors import format_key_path, locate
 from codegen.load import SourceFile
-from codegen.model import EnumModel, FieldModel, HandlerMethod, PublisherMethod, StructModel
+from codegen.model import (
+    EnumModel,
+    FieldModel,
+    ForeignClass,
+    HandlerMethod,
+    PublisherMethod,
+    StructModel,
+)
 from codegen.schema import SchemaFile
 from codegen.types import named_types_in
 from toolkit.routing import EventRoute
@@ -40,6 +47,8 @@ class ServiceState:
         self.broken_fields: dict[str, set[str]] = {}
         #: named struct -> how many levels its values nest (:mod:`~codegen.build.nesting`)
         self.depths: dict[str, int] = {}
+        #: name -> the class of another service imported under it (sends without a view)
+        self.foreign_names: dict[str, ForeignClass] = {}
         self.enums: list[EnumModel] = []
         self.type_structs: list[StructModel] = []
         self.contracts: list[StructModel] = []

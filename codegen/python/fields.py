@@ -7,7 +7,9 @@ default as a value; this module spells them for msgspec: ``list[uuid.UUID]``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+import msgspec
 
 from codegen.model import FieldModel
 from codegen.python.pytext import py_bytes, py_str, wrap_assignment
@@ -22,47 +24,73 @@ from codegen.types import (
     scalar_text,
 )
 
-__all__ = ["EnumMembers", "annotation", "declaration", "modules_used", "uses_literal"]
+__all__ = [
+    "BUILTIN_TYPES",
+    "EnumMembers",
+    "Names",
+    "annotation",
+    "builtins_used",
+    "declaration",
+    "modules_used",
+    "spelling",
+    "uses_literal",
+]
 
 #: enum class name -> value -> member name, for the enums a service declares
 EnumMembers = Mapping[str, Mapping[str, str]]
 
-_SCALAR_ANNOTATION = {
-    "str": "str",
-    "int": "int",
-    "float": "float",
-    "bool": "bool",
-    "bytes": "bytes",
-    "datetime": "datetime.datetime",
-    "date": "datetime.date",
-    "time": "datetime.time",
-    "uuid": "uuid.UUID",
-    "decimal": "decimal.Decimal",
+#: The builtins a class body of messages.py names (annotations, default factories).
+BUILTIN_TYPES = frozenset({"str", "int", "float", "bool", "bytes", "list", "dict"})
+#: The modules it names: ``(module, attribute)`` of each scalar's annotation.
+_SCALAR_CLASS = {
+    "datetime": ("datetime", "datetime"),
+    "date": ("datetime", "date"),
+    "time": ("datetime", "time"),
+    "uuid": ("uuid", "UUID"),
+    "decimal": ("decimal", "Decimal"),
 }
 #: How a default of a scalar written as text is built from that text.
-_FROM_TEXT = {
-    "datetime": "datetime.datetime.fromisoformat",
-    "date": "datetime.date.fromisoformat",
-    "time": "datetime.time.fromisoformat",
-    "uuid": "uuid.UUID",
-    "decimal": "decimal.Decimal",
-}
-#: the module each scalar's annotation needs
-_SCALAR_MODULE = {name: ctor.split(".")[0] for name, ctor in _FROM_TEXT.items()}
+_FROM_TEXT_METHOD = dict.fromkeys(("datetime", "date", "time"), ".fromisoformat")
+#: every name a class body may use that a field could shadow
+_SHADOWABLE = BUILTIN_TYPES | {"msgspec"} | {m for m, _ in _SCALAR_CLASS.values()}
 
 
-def annotation(expr: TypeExpr) -> str:
+def spelling(field_names: Iterable[str]) -> dict[str, str]:
+    """How a messages module whose classes have ``field_names`` spells the names it uses.
+
+    A field with a default binds its name in the class body, and mypy reads
+    every field so: a field named ``uuid``, ``int`` or ``msgspec`` would shadow
+    the module or builtin for the fields after it. Such names are spelled
+    through private aliases instead (``_uuid.UUID``, ``_builtins.int``), which no
+    field can take: field names never start with an underscore. Returns
+    name -> spelling for the shadowed names only; other names stay as they are.
+    """
+    return {
+        name: f"_builtins.{name}" if name in BUILTIN_TYPES else f"_{name}"
+        for name in sorted(set(field_names) & _SHADOWABLE)
+    }
+
+
+def _class(scalar: str, spelled: Mapping[str, str]) -> str:
+    module, attribute = _SCALAR_CLASS[scalar]
+    return f"{spelled.get(module, module)}.{attribute}"
+
+
+def annotation(expr: TypeExpr, spelled: Mapping[str, str]) -> str:
     """The Python annotation of a field type: ``dict[str, list[int] | None]``."""
     if isinstance(expr, ScalarType):
-        return _SCALAR_ANNOTATION[expr.name]
+        if expr.name in _SCALAR_CLASS:
+            return _class(expr.name, spelled)
+        return spelled.get(expr.name, expr.name)
     if isinstance(expr, NamedType):
         return expr.name
     if isinstance(expr, ListType):
-        return f"list[{annotation(expr.item)}]"
+        return f"{spelled.get('list', 'list')}[{annotation(expr.item, spelled)}]"
     if isinstance(expr, DictType):
-        return f"dict[str, {annotation(expr.value)}]"
+        key = spelled.get("str", "str")
+        return f"{spelled.get('dict', 'dict')}[{key}, {annotation(expr.value, spelled)}]"
     if isinstance(expr, OptionalType):
-        return f"{annotation(expr.inner)} | None"
+        return f"{annotation(expr.inner, spelled)} | None"
     return (
         "Literal["
         + ", ".join(repr(v) if isinstance(v, int) else py_str(v) for v in expr.values)
@@ -84,30 +112,56 @@ def _parts(expr: TypeExpr) -> list[TypeExpr]:
 def modules_used(expr: TypeExpr) -> set[str]:
     """Standard-library modules the annotation (and so any default) refers to."""
     return {
-        _SCALAR_MODULE[part.name]
+        _SCALAR_CLASS[part.name][0]
         for part in _parts(expr)
-        if isinstance(part, ScalarType) and part.name in _SCALAR_MODULE
+        if isinstance(part, ScalarType) and part.name in _SCALAR_CLASS
     }
+
+
+def builtins_used(expr: TypeExpr) -> set[str]:
+    """The builtins (:data:`BUILTIN_TYPES`) the annotation (and so any default) names."""
+    used: set[str] = set()
+    for part in _parts(expr):
+        if isinstance(part, ScalarType) and part.name in BUILTIN_TYPES:
+            used.add(part.name)
+        elif isinstance(part, ListType):
+            used.add("list")
+        elif isinstance(part, DictType):
+            used |= {"dict", "str"}
+    return used
 
 
 def uses_literal(expr: TypeExpr) -> bool:
     return any(isinstance(part, LiteralType) for part in _parts(expr))
 
 
-def _literal(expr: TypeExpr, value: object, enums: EnumMembers, *, raw: bool) -> str:
+class Names(msgspec.Struct, frozen=True):
+    """How one messages module names things in its class bodies."""
+
+    #: the enums it declares: class name -> value -> member name
+    enums: EnumMembers
+    #: the names a field shadows, and their private spelling (:func:`spelling`)
+    spelled: Mapping[str, str]
+
+    def __call__(self, name: str) -> str:
+        return self.spelled.get(name, name)
+
+
+def _literal(expr: TypeExpr, value: object, names: Names, *, raw: bool) -> str:
     """A default value as a Python expression.
 
     ``raw``: the value is an item of a list or dict default, as the schema
     file wrote it (not in the model's canonical form).
     """
     if isinstance(expr, OptionalType):
-        return _literal(expr.inner, value, enums, raw=raw)
+        return _literal(expr.inner, value, names, raw=raw)
     if isinstance(expr, ScalarType):
         name = expr.name
-        if name in _FROM_TEXT:
+        if name in _SCALAR_CLASS:
             text = scalar_text(name, value) if raw else value
             assert isinstance(text, str)
-            return f"{_FROM_TEXT[name]}({py_str(text)})"
+            build = _class(name, names.spelled) + _FROM_TEXT_METHOD.get(name, "")
+            return f"{build}({py_str(text)})"
         if name == "bytes":
             assert isinstance(value, str)
             return py_bytes(value.encode())
@@ -122,45 +176,47 @@ def _literal(expr: TypeExpr, value: object, enums: EnumMembers, *, raw: bool) ->
         return py_str(value) if isinstance(value, str) else repr(value)
     if isinstance(expr, NamedType):
         assert isinstance(value, str)
-        return f"{expr.name}.{enums[expr.name][value]}"
+        return f"{expr.name}.{names.enums[expr.name][value]}"
+    field = f"{names('msgspec')}.field"
     if isinstance(value, list):
         assert isinstance(expr, ListType)
         if not value:
-            return "msgspec.field(default_factory=list)"
-        items = ", ".join(_literal(expr.item, v, enums, raw=True) for v in value)
-        return f"msgspec.field(default_factory=lambda: [{items}])"
+            return f"{field}(default_factory={names('list')})"
+        items = ", ".join(_literal(expr.item, v, names, raw=True) for v in value)
+        return f"{field}(default_factory=lambda: [{items}])"
     assert isinstance(expr, DictType) and isinstance(value, dict)
     if not value:
-        return "msgspec.field(default_factory=dict)"
+        return f"{field}(default_factory={names('dict')})"
     items = ", ".join(
-        f"{py_str(str(k))}: {_literal(expr.value, v, enums, raw=True)}" for k, v in value.items()
+        f"{py_str(str(k))}: {_literal(expr.value, v, names, raw=True)}" for k, v in value.items()
     )
-    return f"msgspec.field(default_factory=lambda: {{{items}}})"
+    return f"{field}(default_factory=lambda: {{{items}}})"
 
 
-def _value(field: FieldModel, enums: EnumMembers) -> str | None:
+def _value(field: FieldModel, names: Names) -> str | None:
     """What follows ``name: annotation =``, or None when nothing does."""
     expr: str | None = None
     if not field.required:
         expr = (
             "None"
             if field.default is None
-            else _literal(field.type, field.default, enums, raw=False)
+            else _literal(field.type, field.default, names, raw=False)
         )
     if field.wire_name == field.name:
         return expr
+    call = f"{names('msgspec')}.field("
     inner = f"name={py_str(field.wire_name)}"
     if expr is None:
-        return f"msgspec.field({inner})"
-    if expr.startswith("msgspec.field("):
+        return f"{call}{inner})"
+    if expr.startswith(call):
         return expr[:-1] + f", {inner})"
-    return f"msgspec.field(default={expr}, {inner})"
+    return f"{call}default={expr}, {inner})"
 
 
-def declaration(field: FieldModel, enums: EnumMembers) -> str:
+def declaration(field: FieldModel, names: Names) -> str:
     """The field's line(s) inside a class body, without the first indent."""
-    head = f"{field.name}: {annotation(field.type)}"
-    value = _value(field, enums)
+    head = f"{field.name}: {annotation(field.type, names.spelled)}"
+    value = _value(field, names)
     if value is None:
         return head
     return wrap_assignment(head, value, "    ")

@@ -1,14 +1,19 @@
 """The import lines of each generated module, computed from the model before rendering.
 
-Laid out as ``ruff format`` and isort lay them out (sections split by a
-blank line, a long ``from`` import wrapped one name a line), so that the
-output needs no formatter.
+Laid out as ``ruff format`` and ruff's isort rules lay them out: sections
+(future, standard library, third party, relative) split by one blank line,
+plain ``import`` lines before ``from`` lines, names in isort's order, a long
+``from`` import wrapped one name a line; so that the output needs no
+formatter (tests/test_generated.py runs ruff on every golden output).
 """
 
 from __future__ import annotations
 
-from codegen.model import ServiceModel
-from codegen.python.fields import modules_used, uses_literal
+from collections.abc import Iterable, Mapping
+
+from codegen.model import ServiceModel, SystemModel
+from codegen.python.fields import builtins_used, modules_used, uses_literal
+from codegen.python.pytext import LINE_LENGTH, import_order, module_order
 
 __all__ = [
     "LINE_LENGTH",
@@ -16,10 +21,8 @@ __all__ = [
     "import_line",
     "message_imports",
     "publisher_imports",
+    "service_map_imports",
 ]
-
-#: Line length of the generated code (ruff's and black's default).
-LINE_LENGTH = 88
 
 
 def import_line(module: str, names: list[str] | tuple[str, ...], indent: str = "    ") -> str:
@@ -31,58 +34,98 @@ def import_line(module: str, names: list[str] | tuple[str, ...], indent: str = "
     return f"from {module} import (\n{inner})"
 
 
-def message_imports(service: ServiceModel) -> tuple[str, ...]:
-    """``messages.py``: postponed annotations, the standard modules its fields use, msgspec."""
-    # Postponed annotations let named structs refer to themselves and to later classes.
-    lines = ["from __future__ import annotations", ""]
+def _from(module: str, names: Iterable[str]) -> str:
+    """:func:`import_line` with the names in isort's order."""
+    return import_line(module, import_order(list(names)))
+
+
+def _sections(*sections: list[str]) -> tuple[str, ...]:
+    """The non-empty sections, one blank line between them."""
+    lines: list[str] = []
+    for section in sections:
+        if section:
+            lines.extend([""] * bool(lines) + section)
+    return tuple(lines)
+
+
+def _import(module: str, spelled: Mapping[str, str]) -> str:
+    # builtins is imported only to spell the builtins a field shadows.
+    alias = "_builtins" if module == "builtins" else spelled.get(module)
+    return f"import {module} as {alias}" if alias else f"import {module}"
+
+
+def message_imports(service: ServiceModel, spelled: Mapping[str, str]) -> tuple[str, ...]:
+    """``messages.py``: postponed annotations, the standard modules its classes use, msgspec.
+
+    ``spelled``: the private aliases of names a field shadows (see
+    :func:`codegen.python.fields.spelling`).
+    """
     modules: set[str] = {"enum"} if service.enums else set()
     literal = False
+    shadowed_builtins = False
     for struct in service.structs:
         for field in struct.fields:
             modules |= modules_used(field.type)
             literal = literal or uses_literal(field.type)
-    lines.extend(f"import {m}" for m in sorted(modules))
-    if literal:
-        lines.append("from typing import Literal")
-    lines += ["", "import msgspec"]
-    return tuple(lines)
+            shadowed_builtins = shadowed_builtins or bool(
+                builtins_used(field.type) & spelled.keys()
+            )
+    if shadowed_builtins:
+        modules.add("builtins")
+    return _sections(
+        # Postponed annotations let named structs refer to themselves and to later classes.
+        ["from __future__ import annotations"],
+        [_import(m, spelled) for m in sorted(modules)]
+        + (["from typing import Literal"] if literal else []),
+        [_import("msgspec", spelled)] if service.structs else [],
+    )
 
 
 def publisher_imports(service: ServiceModel) -> tuple[str, ...]:
-    """``publisher.py``: the toolkit's bus types and every class a method takes."""
-    toolkit_names = ["DistributedBus", "SyncDistributedBus"]
-    lines: list[str] = []
-    if service.publishers:
-        lines += ["from collections.abc import Mapping", ""]
-        toolkit_names.append("Delivery")
-        if any(p.kind == "event" for p in service.publishers):
-            toolkit_names.append("PublishResult")
-    lines += [f"from toolkit import {', '.join(sorted(toolkit_names))}", ""]
-    foreign: dict[str, set[tuple[str, str]]] = {}
+    """``publisher.py``: the bus types, the service map and every class a method takes."""
+    toolkit_names = [
+        "Delivery",
+        "DistributedBus",
+        "SyncDistributedBus",
+        "SyncTransport",
+        "Transport",
+    ]
+    if any(p.kind == "event" for p in service.publishers):
+        toolkit_names.append("PublishResult")
+    relative: dict[str, set[str]] = {"..service_map": {"SERVICE_MAP"}}
+    own = {e.class_name for e in service.enums} | {s.class_name for s in service.structs}
     for p in service.publishers:
         if p.foreign is not None:
-            foreign.setdefault(p.foreign.service, set()).add((p.foreign.class_name, p.class_name))
-    for owner in sorted(foreign):
-        parts = [n if n == alias else f"{n} as {alias}" for n, alias in sorted(foreign[owner])]
-        lines.append(import_line(f"..{owner}.messages", parts))
-    own = {e.class_name for e in service.enums} | {s.class_name for s in service.structs}
-    local = sorted({p.class_name for p in service.publishers if p.class_name in own})
-    if local:
-        lines.append(import_line(".messages", local))
-    if not local and not foreign:
-        lines.pop()
-    return tuple(lines)
+            name, alias = p.foreign.class_name, p.class_name
+            relative.setdefault(f"..{p.foreign.service}.messages", set()).add(
+                name if name == alias else f"{name} as {alias}"
+            )
+        elif p.class_name in own:
+            relative.setdefault(".messages", set()).add(p.class_name)
+    return _sections(
+        ["from collections.abc import Mapping"],
+        [
+            _from("toolkit", toolkit_names),
+            "from toolkit.bus import publisher_bus, sync_publisher_bus",
+        ],
+        [_from(module, relative[module]) for module in module_order(list(relative))],
+    )
 
 
 def handler_imports(service: ServiceModel) -> tuple[str, ...]:
     """``handlers.py``: Protocol, the toolkit's dispatch types and the classes handled."""
-    names = sorted({h.class_name for h in service.handlers})
-    if not names:
-        return ("from typing import Protocol", "", "from toolkit import Dispatcher")
-    return (
-        "from typing import Protocol",
-        "",
-        "from toolkit import Delivery, Dispatcher, HandlerResult, Route",
-        "",
-        import_line(".messages", names),
+    return _sections(
+        ["from typing import Protocol"],
+        [_from("toolkit", ["Delivery", "Dispatcher", "HandlerResult", "Route"])],
+        [_from(".messages", {h.class_name for h in service.handlers})],
     )
+
+
+def service_map_imports(system: SystemModel) -> tuple[str, ...]:
+    """``service_map.py``: the toolkit types its data is made of, and no other."""
+    names = ["ServiceMap"]
+    if system.channels:
+        names.append("ChannelSpec")
+    if system.event_routes:
+        names.append("EventRoute")
+    return (_from("toolkit", names),)

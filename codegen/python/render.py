@@ -14,7 +14,8 @@ from pathlib import Path
 import jinja2
 
 from codegen.model import ServiceModel, SystemModel
-from codegen.python.pytext import py_str
+from codegen.python.imports import service_map_imports
+from codegen.python.pytext import all_list, comment_text, py_str
 from codegen.python.views import service_view
 
 __all__ = ["GeneratorBug", "render_python"]
@@ -43,6 +44,8 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pystr"] = py_str
     env.filters["pytuple"] = _pytuple
+    env.filters["comment"] = comment_text
+    env.filters["all_list"] = all_list
     return env
 
 
@@ -69,21 +72,30 @@ def _render(template: str, **context: object) -> str:
 
 
 def _service_files(service: ServiceModel) -> dict[str, str]:
+    """The service's package: a module for what it has, none for what it has not.
+
+    No messages.py without classes, no handlers.py (Protocol, bind) when it
+    consumes nothing, no publisher.py when it sends and publishes nothing.
+    """
     base = service.name
     view = service_view(service)
-    return {
-        f"{base}/__init__.py": _render("service_init.py.j2", service=view),
-        f"{base}/messages.py": _render("messages.py.j2", service=view),
-        f"{base}/handlers.py": _render("handlers.py.j2", service=view),
-        f"{base}/publisher.py": _render("publisher.py.j2", service=view),
-    }
+    files = {f"{base}/__init__.py": _render("service_init.py.j2", service=view)}
+    if view.message_names:
+        files[f"{base}/messages.py"] = _render("messages.py.j2", service=view)
+    if view.handlers:
+        files[f"{base}/handlers.py"] = _render("handlers.py.j2", service=view)
+    if view.publishers:
+        files[f"{base}/publisher.py"] = _render("publisher.py.j2", service=view)
+    return files
 
 
 def render_python(system: SystemModel) -> dict[str, str]:
     """Every generated Python file, keyed by its path relative to the output folder."""
     files: dict[str, str] = {
         "__init__.py": _render("package_init.py.j2", system=system),
-        "service_map.py": _render("service_map.py.j2", system=system),
+        "service_map.py": _render(
+            "service_map.py.j2", system=system, imports=service_map_imports(system)
+        ),
     }
     for service in system.services:
         files.update(_service_files(service))

@@ -9,14 +9,21 @@ from __future__ import annotations
 import msgspec
 
 from codegen.model import HandlerMethod, PublisherMethod, ServiceModel, StructModel
-from codegen.python.fields import EnumMembers, declaration
+from codegen.python.fields import Names, declaration, spelling
 from codegen.python.imports import (
     handler_imports,
     import_line,
     message_imports,
     publisher_imports,
 )
-from codegen.python.pytext import comment_lines, docstring, export_order, py_str
+from codegen.python.pytext import (
+    class_head,
+    comment_lines,
+    docstring,
+    export_order,
+    import_order,
+    py_str,
+)
 
 __all__ = [
     "FieldView",
@@ -41,14 +48,15 @@ class FieldView(msgspec.Struct, frozen=True):
 
 
 class StructView(msgspec.Struct, frozen=True):
-    class_name: str
+    #: the ``class ...:`` line(s)
+    head: str
     #: a docstring literal, or "" for none
     docstring: str
     fields: tuple[FieldView, ...]
 
 
 class EnumView(msgspec.Struct, frozen=True):
-    class_name: str
+    head: str
     docstring: str
     #: (member name, value)
     members: tuple[tuple[str, str], ...]
@@ -89,8 +97,9 @@ class ServiceView(msgspec.Struct, frozen=True):
     #: ``__all__`` of messages.py and of the service package
     message_names: tuple[str, ...]
     exported_names: tuple[str, ...]
-    #: the service package's import of its messages ("" when there are none)
-    messages_import: str
+    #: the service package's docstring and its imports of the modules below it
+    package_doc: str
+    package_imports: tuple[str, ...]
 
 
 def handler_doc(handler: HandlerMethod) -> str:
@@ -114,11 +123,13 @@ def _with_description(text: str, description: str) -> str:
     return text + "\n\n" + description if description.strip() else text
 
 
-def _struct(struct: StructModel, enums: EnumMembers) -> StructView:
+def _struct(struct: StructModel, names: Names) -> StructView:
     fields = tuple(
-        FieldView(tuple(comment_lines(f.doc)), declaration(f, enums)) for f in struct.fields
+        FieldView(tuple(comment_lines(f.doc)), declaration(f, names)) for f in struct.fields
     )
-    return StructView(struct.class_name, docstring(struct.doc, _CLASS_BODY), fields)
+    # msgspec through its private spelling too, where a field is named msgspec
+    head = class_head(struct.class_name, f"{names('msgspec')}.Struct, frozen=True, kw_only=True")
+    return StructView(head, docstring(struct.doc, _CLASS_BODY), fields)
 
 
 def _handler(handler: HandlerMethod) -> HandlerView:
@@ -141,38 +152,66 @@ def _publisher(publisher: PublisherMethod) -> PublisherView:
         "str" if command else "PublishResult",
         docstring(_publisher_doc(publisher), _METHOD_BODY),
         "send_command" if command else "publish_event",
-        (*head, py_str(publisher.routing_key), publisher.kind, "metadata", "caused_by=caused_by"),
+        (
+            *head,
+            py_str(publisher.routing_key),
+            publisher.kind,
+            "metadata=metadata",
+            "caused_by=caused_by",
+        ),
     )
+
+
+def _package(
+    service: ServiceModel, message_names: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """The service package's docstring, imports and ``__all__``: only the modules it has."""
+    prefix = service.class_prefix
+    modules: list[tuple[str, tuple[str, ...], str]] = []
+    if service.handlers:
+        modules.append(("handlers", ("SERVICE", f"{prefix}Handlers", "bind"), "handlers"))
+    if message_names:
+        modules.append(("messages", message_names, "messages"))
+    if service.publishers:
+        publishers = (f"{prefix}Publisher", f"{prefix}SyncPublisher")
+        modules.append(("publisher", publishers, "publishers"))
+    parts = [what for _, _, what in sorted(modules, key=lambda m: m[0] != "messages")]
+    summary = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+    doc = f"{service.name}: {summary or 'nothing to generate'}."
+    imports = tuple(import_line(f".{module}", import_order(names)) for module, names, _ in modules)
+    exported = export_order([name for _, names, _ in modules for name in names])
+    return docstring(doc, ""), imports, exported
 
 
 def service_view(service: ServiceModel) -> ServiceView:
-    """Everything the four templates of one service print."""
-    enums: EnumMembers = {e.class_name: {v: m for m, v in e.members} for e in service.enums}
+    """Everything the templates of one service print."""
+    names = Names(
+        {e.class_name: {v: m for m, v in e.members} for e in service.enums},
+        spelling(f.name for s in service.structs for f in s.fields),
+    )
     message_names = export_order(
         [e.class_name for e in service.enums] + [s.class_name for s in service.structs]
     )
-    own = (
-        "SERVICE",
-        f"{service.class_prefix}Handlers",
-        f"{service.class_prefix}Publisher",
-        f"{service.class_prefix}SyncPublisher",
-        "bind",
-    )
+    package_doc, package_imports, exported = _package(service, message_names)
     return ServiceView(
         name=service.name,
         source_file=service.source_file,
         source_hash=service.source_hash,
         class_prefix=service.class_prefix,
         enums=tuple(
-            EnumView(e.class_name, docstring(e.doc, _CLASS_BODY), e.members) for e in service.enums
+            EnumView(
+                class_head(e.class_name, "enum.Enum"), docstring(e.doc, _CLASS_BODY), e.members
+            )
+            for e in service.enums
         ),
-        structs=tuple(_struct(s, enums) for s in service.structs),
+        structs=tuple(_struct(s, names) for s in service.structs),
         handlers=tuple(_handler(h) for h in service.handlers),
         publishers=tuple(_publisher(p) for p in service.publishers),
-        message_imports=message_imports(service),
+        message_imports=message_imports(service, names.spelled),
         publisher_imports=publisher_imports(service),
         handler_imports=handler_imports(service),
         message_names=message_names,
-        exported_names=export_order((*own, *message_names)),
-        messages_import=import_line(".messages", message_names) if message_names else "",
+        exported_names=exported,
+        package_doc=package_doc,
+        package_imports=package_imports,
     )

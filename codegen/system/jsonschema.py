@@ -13,6 +13,7 @@ import inspect
 from typing import Any
 
 from codegen.model import EnumModel, FieldModel, StructModel
+from codegen.python.pytext import doc_text
 from codegen.types import DictType, ListType, NamedType, OptionalType, ScalarType, TypeExpr
 from toolkit import wire
 
@@ -43,10 +44,10 @@ _SCALAR_SCHEMAS: dict[str, dict[str, Any]] = {
 def plain_text(doc: str) -> str:
     """A description as the generated class's docstring shows it, reST ``code`` as Markdown `code`.
 
-    Lines lose trailing blanks and their common indentation (``inspect.cleandoc``).
+    Shaped as the docstring is (:func:`~codegen.python.pytext.doc_text`), and
+    lines lose their common indentation (``inspect.cleandoc``).
     """
-    lines = [line.rstrip() for line in doc.strip().splitlines()]
-    return inspect.cleandoc("\n".join(lines)).replace("``", "`")
+    return inspect.cleandoc(doc_text(doc)).replace("``", "`")
 
 
 def schema_ref(service: str, name: str) -> dict[str, Any]:

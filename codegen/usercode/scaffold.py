@@ -89,6 +89,11 @@ def scaffold(
             f"no service {service_name!r} in the schemas; known services: "
             + ", ".join(sorted(services))
         )
+    if not service.handlers:
+        raise ScaffoldError(
+            f"{service.name} consumes nothing (it owns no command and subscribes to no "
+            "event), so it has no handler Protocol to implement"
+        )
     name = class_name or default_class_name(service.name)
     if not name.isidentifier():
         raise ScaffoldError(f"class name {name!r} is not a Python identifier")

@@ -135,7 +135,7 @@ async def test_sync_publisher_sends_through_redis(redis_url: str, prefix: str) -
     command = ticket_service.CreateTicket(
         ticket_id=uuid.uuid4(), subject="sync", requester_email="s@y.nc"
     )
-    message_id = publisher.send_ticket_create(command, {"via": "sync"})
+    message_id = publisher.send_ticket_create(command, metadata={"via": "sync"})
     transport.close()
 
     receiver = RedisTransport(redis_url, prefix=prefix)

@@ -31,7 +31,6 @@ from toolkit import (
     DistributedBus,
     InMemoryTransport,
     PublishResult,
-    SyncDistributedBus,
 )
 
 
@@ -64,9 +63,8 @@ class Billing:
 
 async def wire() -> tuple[Dispatcher, Dispatcher]:
     transport = InMemoryTransport()
-    tickets: TicketServiceHandlers = Tickets(
-        TicketServicePublisher(DistributedBus("ticket_service", SERVICE_MAP, transport))
-    )
+    # A publisher is built from a transport, or from a bus of its own service.
+    tickets: TicketServiceHandlers = Tickets(TicketServicePublisher(transport))
     billing: BillingServiceHandlers = Billing()
     users = UserServicePublisher(DistributedBus("user_service", SERVICE_MAP, transport))
     result: PublishResult = await users.publish_user_billing_changed(
@@ -76,15 +74,13 @@ async def wire() -> tuple[Dispatcher, Dispatcher]:
             billing_address=Address(street="Main 1", city="Oslo", country="NO"),
             monthly_price=decimal.Decimal("9.90"),
         ),
-        {"tenant": "t1"},
+        metadata={"tenant": "t1"},
     )
     message_id: str = await users.send_ticket_create(
         CreateTicket(ticket_id=uuid.uuid4(), subject="Welcome", requester_email="a@example.com")
     )
     assert result.channels and message_id
-    sync_users = UserServiceSyncPublisher(
-        SyncDistributedBus("user_service", SERVICE_MAP, transport)
-    )
+    sync_users = UserServiceSyncPublisher(transport)
     sync_users.send_ticket_create(
         CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e")
     )

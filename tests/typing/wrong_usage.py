@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from generated.service_map import SERVICE_MAP
 from generated.ticket_service import NewCustomer, TicketServiceHandlers
 from generated.user_service import UserServicePublisher
-from toolkit import Delivery, DistributedBus, InMemoryTransport
+from toolkit import Delivery, InMemoryTransport
 
 
 class MissingAHandler:
@@ -19,7 +18,7 @@ async def misuse() -> None:
     handlers: TicketServiceHandlers = (
         MissingAHandler()
     )  # E: missing on_user_registered, wrong signature
-    users = UserServicePublisher(DistributedBus("user_service", SERVICE_MAP, InMemoryTransport()))
+    users = UserServicePublisher(InMemoryTransport())
     await users.send_ticket_create(
         NewCustomer(user_id=uuid.uuid4(), email="e", name="n")
     )  # E: wrong class

@@ -63,7 +63,10 @@ def bind_app(app: Any, service: str, package: str, output: Path | None = None) -
     module = _import_generated(f"{package}.{service}", output)
     bind = getattr(module, "bind", None)
     if bind is None:
-        raise AppError(f"{package}.{service} has no bind(); is it a generated service package?")
+        raise AppError(
+            f"{package}.{service} has no bind(): {service} consumes nothing (it owns no "
+            "command and subscribes to no event), or this is not a generated service package"
+        )
     dispatcher: Dispatcher = bind(app)
     return dispatcher
 

@@ -19,7 +19,6 @@ from typing import Any, TextIO
 
 import msgspec
 
-from toolkit.bus import DistributedBus
 from toolkit.channels.base import Delivery
 from toolkit.channels.memory import InMemoryTransport
 from toolkit.config import import_generated
@@ -102,11 +101,15 @@ async def run_demo(output: Path, package: str, out: TextIO = sys.stdout) -> int:
     transport = InMemoryTransport()
     services = service_map.services
     modules = {s: importlib.import_module(f"{package}.{s}") for s in services}
-    dispatchers: dict[str, Dispatcher] = {s: m.bind(_Printer(s, out)) for s, m in modules.items()}
+    # A service that consumes nothing has no bind() (and one that sends nothing no publisher).
+    dispatchers: dict[str, Dispatcher] = {
+        s: m.bind(_Printer(s, out)) for s, m in modules.items() if hasattr(m, "bind")
+    }
     consumers = [
         Consumer(transport, channel.name, dispatchers[service], consumer_name="demo")
         for channel in service_map.channels.values()
         for service in channel.consumers
+        if service in dispatchers
     ]
     for consumer in consumers:
         await consumer.subscription()  # groups exist before anything is sent
@@ -116,9 +119,10 @@ async def run_demo(output: Path, package: str, out: TextIO = sys.stdout) -> int:
     )
     for service, module in modules.items():
         prefix = "".join(p.capitalize() for p in service.split("_"))
-        publisher = getattr(module, f"{prefix}Publisher")(
-            DistributedBus(service, service_map, transport)
-        )
+        publisher_class = getattr(module, f"{prefix}Publisher", None)
+        if publisher_class is None:
+            continue
+        publisher = publisher_class(transport)
         for name, method in sorted(inspect.getmembers(publisher, inspect.ismethod)):
             if not name.startswith(("send_", "publish_")):
                 continue
@@ -127,7 +131,7 @@ async def run_demo(output: Path, package: str, out: TextIO = sys.stdout) -> int:
                 iter(v for k, v in hints.items() if k not in ("metadata", "caused_by", "return"))
             )
             message = msgspec.convert(sample(cls), cls)
-            result = await method(message, {"demo": "true"})
+            result = await method(message, metadata={"demo": "true"})
             if name.startswith("send_"):
                 out.write(f"{service}.{name}: {cls.__name__} sent, id {result}\n")
             else:

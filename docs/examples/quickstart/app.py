@@ -36,9 +36,10 @@ class Shipping:
 
 async def main() -> None:
     system = InMemorySystem(SERVICE_MAP)
-    await system.bind(bind_orders(Orders(OrderServicePublisher(system.bus("order_service")))))
+    # A publisher needs only a transport: it sends as its own service, by SERVICE_MAP.
+    await system.bind(bind_orders(Orders(OrderServicePublisher(system.transport))))
     await system.bind(bind_shipping(Shipping()))
-    shipping = ShippingServicePublisher(system.bus("shipping_service"))
+    shipping = ShippingServicePublisher(system.transport)
     await shipping.send_order_place(PlaceOrder(order_id=uuid.uuid4(), product="teapot"))
     await system.run_all()
 

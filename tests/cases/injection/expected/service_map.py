@@ -2,7 +2,7 @@
 # source sha256: 84e6c5d6c4d5dd8c
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, EventRoute, ServiceMap
+from toolkit import ChannelSpec, ServiceMap
 
 __all__ = ["SERVICE_MAP"]
 
