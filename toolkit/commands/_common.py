@@ -13,6 +13,7 @@ from toolkit.paths import relative_path
 
 if TYPE_CHECKING:
     from codegen.errors import Diagnostic
+    from codegen.model import SystemModel
     from codegen.output import Drift
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "add_strict_flag",
     "config_from",
     "fail",
+    "load_schemas",
     "report_check",
     "report_warnings",
     "report_written",
@@ -57,6 +59,24 @@ def report_warnings(warnings: Sequence[Diagnostic], strict: bool) -> bool:
     text = render_diagnostics(warnings)
     print(text + (" (--strict: they fail the run)" if strict else ""), file=sys.stderr)
     return strict
+
+
+def load_schemas(config: Config, strict: bool | None = None) -> SystemModel | int:
+    """The validated model of the schemas, or the exit status after printing why not.
+
+    Errors: every one printed, status 2. Warnings: printed when ``strict`` is
+    given (the commands with a ``--strict`` flag); under ``--strict`` status 2.
+    """
+    from codegen.build import load_system
+    from codegen.errors import SchemaErrors
+
+    try:
+        system = load_system(config.schemas, config.package)
+    except SchemaErrors as exc:
+        return fail(exc.render())
+    if strict is not None and report_warnings(system.warnings, strict):
+        return 2
+    return system
 
 
 def config_from(args: argparse.Namespace) -> Config:

@@ -27,7 +27,7 @@ from toolkit.commands._common import (
     config_from,
     display,
     fail,
-    report_warnings,
+    load_schemas,
 )
 from toolkit.config import Config, ConfigError, load_config
 
@@ -72,8 +72,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen.build import load_system
-    from codegen.errors import SchemaErrors
 
     config = config_from(args)
     try:
@@ -89,12 +87,9 @@ def run(args: argparse.Namespace) -> int:
             "    fix: give --against REF (a contracts.lock.json or a git revision), or set "
             "snapshot or implementations under [tool.toolkit] in pyproject.toml"
         )
-    try:
-        system = load_system(config.schemas, config.package)
-    except SchemaErrors as exc:
-        return fail(exc.render())
-    if report_warnings(system.warnings, args.strict):
-        return 2
+    system = load_schemas(config, args.strict)
+    if isinstance(system, int):
+        return system
     status = 0
     if ref is not None:
         status = _breaking(ref, config, system, [*configured_accepts, *args.allow_breaking])

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from toolkit.commands._common import add_location_flags, config_from, fail
+from toolkit.commands._common import add_location_flags, config_from, load_schemas
 
 
 def register(sub: Any) -> None:
@@ -21,15 +21,14 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen.errors import SchemaErrors
-    from codegen.generate import generate_files, write_files
+    from codegen.generate import render_files, write_files
     from toolkit.commands._demo import run_demo
 
     config = config_from(args)
-    try:
-        files = generate_files(config.schemas, config.package)
-    except SchemaErrors as exc:
-        return fail(exc.render())
+    system = load_schemas(config)
+    if isinstance(system, int):
+        return system
+    files = render_files(system)
     drift = write_files(files, config.output)
     if not drift.clean:
         print(f"generated {len(drift.changed) + len(drift.missing)} files into {config.output}")

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolkit.commands._common import config_from, display, fail, report_check, report_written
+from toolkit.commands._common import (
+    config_from,
+    display,
+    load_schemas,
+    report_check,
+    report_written,
+)
 
 if TYPE_CHECKING:
     from codegen.model import SystemModel
@@ -62,16 +68,13 @@ def docs_files(system: SystemModel, *, title: str = "System map") -> dict[str, s
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen.build import load_system
-    from codegen.errors import SchemaErrors
     from codegen.output import apply_drift, compare_files
 
     config = config_from(argparse.Namespace(schemas=args.schemas, package=args.package))
     out: Path = args.out if args.out is not None else config.root / DEFAULT_OUT
-    try:
-        system = load_system(config.schemas, config.package)
-    except SchemaErrors as exc:
-        return fail(exc.render())
+    system = load_schemas(config)
+    if isinstance(system, int):
+        return system
     files = docs_files(system, title=args.title)
     drift = compare_files(files, out, show=display)
     if args.check:

@@ -12,9 +12,8 @@ from toolkit.commands._common import (
     add_location_flags,
     add_strict_flag,
     config_from,
-    fail,
+    load_schemas,
     report_check,
-    report_warnings,
     report_written,
 )
 
@@ -36,17 +35,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codegen.build import load_system
-    from codegen.errors import SchemaErrors
     from codegen.generate import check_files, render_files, write_files
 
     config = config_from(args)
-    try:
-        system = load_system(config.schemas, config.package)
-    except SchemaErrors as exc:
-        return fail(exc.render())
-    if report_warnings(system.warnings, args.strict):
-        return 2
+    system = load_schemas(config, args.strict)
+    if isinstance(system, int):
+        return system
     files = render_files(system)
     if args.check:
         drift = check_files(files, config.output)
