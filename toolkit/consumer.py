@@ -8,7 +8,8 @@ supports :class:`~toolkit.channels.base.DelayedRetry`), then dead-letter with
 the error's type, message and traceback and the attempts made.
 
 Where handlers run (synchronous ones on the loop or in worker threads) is
-:mod:`toolkit.workers`.
+:mod:`toolkit.workers`. While a batch is handled, its lease is renewed on a
+transport that has leases (:mod:`toolkit.leases`).
 
 A transport outage (:class:`~toolkit.channels.base.TransportError`) never
 ends ``run``: the consumer logs, backs off (growing pauses, capped, never a
@@ -37,12 +38,14 @@ import msgspec
 from toolkit.channels.base import (
     DelayedRetry,
     Delivery,
+    RenewsLeases,
     SettlesOnReceipt,
     Subscription,
     Transport,
     TransportError,
 )
 from toolkit.dispatcher import Dispatcher, Outcome
+from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
 from toolkit.settlement import Owed, describe_failure, failure_details
 from toolkit.workers import SyncHandlers, Workers
@@ -126,12 +129,14 @@ class Consumer:
         self._stopping = asyncio.Event()
         self._owed = Owed()
         self._receipts: Callable[[], tuple[int, int]] | None = None
+        self._leases: RenewsLeases | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
+            self._leases = sub if isinstance(sub, RenewsLeases) else None
         return self._subscription
 
     def stop(self) -> None:
@@ -270,7 +275,17 @@ class Consumer:
         done = owed.acks
         retry = self.retry
         can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
-        batch = await self.workers.handle(deliveries, retry.delivery_limit)
+        keeper = (
+            None
+            if self._leases is None
+            else LeaseKeeper(self._leases, deliveries, self.channel, self.group)
+        )
+        try:
+            batch = await self.workers.handle(deliveries, retry.delivery_limit)
+        finally:
+            # Before settling: nothing settled is renewed.
+            if keeper is not None:
+                await keeper.stop()
         done.extend(batch.handled)
         stats.skipped += batch.skipped
         stats.handled += len(batch.handled) - batch.skipped

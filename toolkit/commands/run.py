@@ -68,8 +68,8 @@ def register(sub: Any) -> None:
         "--visibility-timeout",
         type=float,
         default=30.0,
-        help="seconds before another consumer reclaims an unacknowledged message (30); "
-        "must exceed the longest batch handling time",
+        help="seconds an unacknowledged message may go without its lease being renewed "
+        "before another consumer reclaims it (30); renewed every third of it while handled",
     )
     tuning.add_argument(
         "--idle-consumer-timeout",
