@@ -7,6 +7,10 @@ by the consumer's :class:`~toolkit.retry.RetryPolicy` (when the subscription
 supports :class:`~toolkit.channels.base.DelayedRetry`), then dead-letter with
 the error's type, message and traceback and the attempts made.
 
+Where handlers run (synchronous ones on the loop or in worker threads) is
+:mod:`toolkit.workers`. While a batch is handled, its lease is renewed on a
+transport that has leases (:mod:`toolkit.leases`).
+
 A transport outage (:class:`~toolkit.channels.base.TransportError`) never
 ends ``run``: the consumer logs, backs off (growing pauses, capped, never a
 tight loop), keeps the settlements it still owes (acks, dead letters,
@@ -34,14 +38,17 @@ import msgspec
 from toolkit.channels.base import (
     DelayedRetry,
     Delivery,
+    RenewsLeases,
     SettlesOnReceipt,
     Subscription,
     Transport,
     TransportError,
 )
 from toolkit.dispatcher import Dispatcher, Outcome
+from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
-from toolkit.settlement import Owed, describe_failure, failure_details, too_many_deliveries
+from toolkit.settlement import Owed, describe_failure, failure_details
+from toolkit.workers import SyncHandlers, Workers
 
 __all__ = [
     "Consumer",
@@ -83,8 +90,10 @@ def default_consumer_name() -> str:
 class Consumer:
     """Consumes one channel for one service (its consumer group).
 
-    ``concurrency`` > 1 runs up to that many handlers of a batch at once
-    (for I/O-bound async handlers); order within the batch is then not kept.
+    ``concurrency`` > 1 runs up to that many handlers of a batch at once;
+    order within the batch is then not kept. ``sync_handlers``: where
+    synchronous handlers run (:mod:`toolkit.workers`; by default in
+    ``concurrency`` worker threads when it is > 1, else on the loop thread).
     ``retry`` defaults to no retries, the behaviour tests built on
     :class:`~toolkit.testing.InMemorySystem` expect; the runner
     (``toolkit run``) defaults to :class:`~toolkit.retry.RetryPolicy`'s defaults.
@@ -101,6 +110,7 @@ class Consumer:
         block_timeout: float = 1.0,
         retry: RetryPolicy = NO_RETRY,
         concurrency: int = 1,
+        sync_handlers: SyncHandlers = "auto",
     ) -> None:
         if batch_size < 1 or concurrency < 1:
             raise ValueError("batch_size and concurrency must be at least 1")
@@ -113,17 +123,20 @@ class Consumer:
         self.block_timeout = block_timeout
         self.retry = retry
         self.concurrency = concurrency
+        self.workers = Workers(dispatcher, concurrency, sync_handlers, channel)
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
         self._owed = Owed()
         self._receipts: Callable[[], tuple[int, int]] | None = None
+        self._leases: RenewsLeases | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
+            self._leases = sub if isinstance(sub, RenewsLeases) else None
         return self._subscription
 
     def stop(self) -> None:
@@ -262,36 +275,24 @@ class Consumer:
         done = owed.acks
         retry = self.retry
         can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
-        max_deliveries = retry.delivery_limit
-        problems: list[tuple[Delivery, Outcome, str | BaseException | None]] = []
-        if self.concurrency <= 1 and max([d.delivery_count for d in deliveries]) <= max_deliveries:
-            # The hot path: one call for the batch, no coroutine per sync handler.
-            batch = await self.dispatcher.dispatch_batch(deliveries)
-            done.extend(batch.handled)
-            stats.skipped += batch.skipped
-            stats.handled += len(batch.handled) - batch.skipped
-            problems.extend((d, Outcome.REJECTED, reason) for d, reason in batch.rejected)
-            problems.extend((d, Outcome.FAILED, exc) for d, exc in batch.failed)
-        else:
-            if self.concurrency > 1 and len(deliveries) > 1:
-                outcomes = await self._dispatch_concurrently(deliveries)
-            else:
-                dispatch = self.dispatcher.dispatch
-                outcomes = [
-                    await dispatch(d)
-                    if d.delivery_count <= max_deliveries
-                    else too_many_deliveries(d)
-                    for d in deliveries
-                ]
-            for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
-                if outcome is Outcome.HANDLED:
-                    stats.handled += 1
-                    done.append(delivery)
-                elif outcome is Outcome.SKIPPED:
-                    stats.skipped += 1
-                    done.append(delivery)
-                else:
-                    problems.append((delivery, outcome, detail))
+        keeper = (
+            None
+            if self._leases is None
+            else LeaseKeeper(self._leases, deliveries, self.channel, self.group)
+        )
+        try:
+            batch = await self.workers.handle(deliveries, retry.delivery_limit)
+        finally:
+            # Before settling: nothing settled is renewed.
+            if keeper is not None:
+                await keeper.stop()
+        done.extend(batch.handled)
+        stats.skipped += batch.skipped
+        stats.handled += len(batch.handled) - batch.skipped
+        problems: list[tuple[Delivery, Outcome, str | BaseException]] = [
+            (d, Outcome.REJECTED, reason) for d, reason in batch.rejected
+        ]
+        problems.extend((d, Outcome.FAILED, exc) for d, exc in batch.failed)
         for delivery, outcome, detail in problems:
             if outcome is Outcome.REJECTED:
                 stats.rejected += 1
@@ -349,22 +350,8 @@ class Consumer:
                     )
         await owed.settle(sub)
 
-    async def _dispatch_concurrently(
-        self, deliveries: Sequence[Delivery]
-    ) -> list[tuple[Outcome, str | BaseException | None]]:
-        gate = asyncio.Semaphore(self.concurrency)
-        dispatch = self.dispatcher.dispatch
-        max_deliveries = self.retry.delivery_limit
-
-        async def one(delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
-            if delivery.delivery_count > max_deliveries:
-                return too_many_deliveries(delivery)
-            async with gate:
-                return await dispatch(delivery)
-
-        return list(await asyncio.gather(*(one(d) for d in deliveries)))
-
     async def close(self) -> None:
+        self.workers.close()
         if self._subscription is not None:
             await self._subscription.close()
             self._subscription = None

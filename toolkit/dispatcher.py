@@ -4,12 +4,22 @@ Generated ``bind()`` functions build one per service from an implementation
 of the service's handler Protocol. Everything that can be decided once is
 decided here, at bind time: one msgspec decoder per (key, class), whether a
 handler is a coroutine function. Per message, routing reads only the headers.
+
+Coroutine handlers are awaited on the event loop. Synchronous ones are called
+on it too (the fast path: no hop for a cheap handler) unless the caller
+passes a worker pool (``pool``), as the consumer does with
+``sync_handlers="thread"``: then each call runs in a pool thread, in a copy of
+the caller's context (contextvars set around the call are seen inside), and
+the loop keeps serving other channels, renewing leases and acknowledging.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import Executor
 from enum import Enum
 from typing import Any, Final
 
@@ -87,9 +97,14 @@ class Dispatcher:
             return None
         return _check_content_type(h.content_type) or route
 
-    async def dispatch_batch(self, deliveries: Sequence[Delivery]) -> BatchResult:
+    async def dispatch_batch(
+        self, deliveries: Sequence[Delivery], pool: Executor | None = None
+    ) -> BatchResult:
         """Handle a batch in order; the per-message path of :meth:`dispatch` without a
-        coroutine per message for synchronous handlers (the consumer's hot loop)."""
+        coroutine per message for synchronous handlers (the consumer's hot loop).
+
+        With ``pool``, synchronous handlers run in its threads, one call at a time.
+        """
         result = BatchResult()
         done = result.handled
         routes = self._routes
@@ -124,7 +139,10 @@ class Dispatcher:
                 if route.is_async:
                     await route.handler(message, delivery)
                 else:
-                    returned = route.handler(message, delivery)
+                    if pool is None:
+                        returned = route.handler(message, delivery)
+                    else:
+                        returned = await in_thread(pool, route.handler, message, delivery)
                     if returned is not None and inspect.isawaitable(returned):
                         await returned
             except Rejected as exc:
@@ -136,9 +154,11 @@ class Dispatcher:
             done.append(delivery)
         return result
 
-    async def dispatch(self, delivery: Delivery) -> tuple[Outcome, str | BaseException | None]:
+    async def dispatch(
+        self, delivery: Delivery, pool: Executor | None = None
+    ) -> tuple[Outcome, str | BaseException | None]:
         """Handle one delivery. Never raises for a bad message or a failing handler."""
-        result = await self.dispatch_batch((delivery,))
+        result = await self.dispatch_batch((delivery,), pool)
         if result.rejected:
             return Outcome.REJECTED, result.rejected[0][1]
         if result.failed:
@@ -163,6 +183,17 @@ class BatchResult:
 
 _HANDLED: Final = (Outcome.HANDLED, None)
 _SKIPPED: Final = (Outcome.SKIPPED, None)
+
+
+async def in_thread(
+    pool: Executor, handler: Callable[..., Any], message: Any, delivery: Delivery
+) -> Any:
+    """Call a synchronous handler in a thread of ``pool`` and wait for it without blocking
+    the loop. The context is copied here, after the caller set what the handler may read
+    (the delivery in hand), so the thread sees it."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, context.run, handler, message, delivery)
 
 
 def _undecodable(route: Route, exc: Exception) -> str:

@@ -30,6 +30,7 @@ from toolkit.consumer import Consumer, ConsumerStats
 from toolkit.dispatcher import Dispatcher
 from toolkit.retry import RetryPolicy
 from toolkit.rss import rss_bytes
+from toolkit.workers import SyncHandlers
 
 __all__ = ["RunOptions", "Runner"]
 
@@ -50,6 +51,9 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True):
     batch_size: int = 100
     #: handlers of a batch run at once (order within a batch is then not kept)
     concurrency: int = 1
+    #: where synchronous handlers run: "thread" (worker threads, as many as concurrency),
+    #: "inline" (the event loop thread), "auto" (threads when concurrency > 1)
+    sync_handlers: SyncHandlers = "auto"
     #: longest wait for new messages before checking limits again, seconds
     block_timeout: float = 1.0
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
@@ -77,6 +81,7 @@ class Runner:
             block_timeout=options.block_timeout,
             retry=options.retry,
             concurrency=options.concurrency,
+            sync_handlers=options.sync_handlers,
         )
         #: why ``run`` returned: "stopped", "limit", "time limit", "memory limit", "failure", "empty"
         self.reason = ""

@@ -14,7 +14,8 @@ from toolkit import InMemoryTransport
 
 @pytest.fixture
 def features() -> Features:
-    return Features(redelivery_wait=0.0)
+    # A message stays with its consumer until it is settled or the consumer closes.
+    return Features(redelivery_wait=0.0, leases=False)
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
   dead-lettered by ``receive`` with the reason ``invalid envelope: ...``. A
   body over the transport's limit (:data:`MAX_MESSAGE_BYTES` unless set
   otherwise) is dead-lettered by ``receive`` as ``message too large: ...``.
-* Methods of one subscription are not called concurrently by the runtime.
+* Methods of one subscription are not called concurrently by the runtime
+  (``renew`` runs while handlers run, but never beside another method).
 * A transport that cannot reach its server raises :class:`TransportError`
   (the operation may be retried once the server is back); it never turns an
   outage into a lost or silently acknowledged message.
@@ -36,8 +37,9 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
 Optional capabilities have their own protocols: :class:`DelayedRetry` (hand a
 message back for redelivery after a delay, without blocking the consumer),
 :class:`SettlesOnReceipt` (how many entries ``receive`` dead-lettered or
-skipped by itself) and :class:`DeadLetterStore` (list, replay and purge dead
-letters).
+skipped by itself), :class:`RenewsLeases` (keep a message in hand from being
+handed to another consumer) and :class:`DeadLetterStore` (list, replay and
+purge dead letters).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "DeadLetterStore",
     "DelayedRetry",
     "Delivery",
+    "RenewsLeases",
     "SettlesOnReceipt",
     "Subscription",
     "SyncTransport",
@@ -212,6 +215,29 @@ class SettlesOnReceipt(Protocol):
 
     def settled_on_receipt(self) -> tuple[int, int]:
         """(dead-lettered, skipped) entries since the last call."""
+        ...
+
+
+@runtime_checkable
+class RenewsLeases(Protocol):
+    """Optional subscription capability: received messages are leased, and leases renew.
+
+    A message received and not yet settled is this consumer's for
+    ``visibility_timeout`` seconds; after that the group may hand it to
+    another consumer (a consumer that died must not keep its messages). The
+    consumer calls ``renew`` for the batch in hand every third of that time
+    while its handlers run, so a slow batch stays with it; a consumer that
+    stops renewing (frozen, killed) loses the batch once the timeout passes.
+    A transport whose messages stay with their consumer until it closes has
+    no leases and does not implement this.
+    """
+
+    visibility_timeout: float
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        """Restart the lease of those ``deliveries`` this consumer still holds, without
+        counting a delivery; return the others (settled, or already given to another
+        consumer), which are left as they are."""
         ...
 
 

@@ -12,6 +12,10 @@ from toolkit.commands._redis import add_redis_flags, redis_url_from
 
 if TYPE_CHECKING:
     from toolkit.channels.redis import RedisTransport
+    from toolkit.workers import SyncHandlers
+
+#: --threads, --no-threads, neither
+_SYNC_HANDLERS: dict[bool | None, SyncHandlers] = {True: "thread", False: "inline", None: "auto"}
 
 
 def register(sub: Any) -> None:
@@ -55,11 +59,17 @@ def register(sub: Any) -> None:
         help="handlers of a batch running at once (1 keeps stream order)",
     )
     tuning.add_argument(
+        "--threads",
+        action=argparse.BooleanOptionalAction,
+        help="run synchronous handlers in worker threads (as many as --concurrency), so one "
+        "that blocks does not stall the consumer; default: on when --concurrency > 1",
+    )
+    tuning.add_argument(
         "--visibility-timeout",
         type=float,
         default=30.0,
-        help="seconds before another consumer reclaims an unacknowledged message (30); "
-        "must exceed the longest batch handling time",
+        help="seconds an unacknowledged message may go without its lease being renewed "
+        "before another consumer reclaims it (30); renewed every third of it while handled",
     )
     tuning.add_argument(
         "--idle-consumer-timeout",
@@ -121,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             until_empty=args.until_empty,
             batch_size=args.batch_size,
             concurrency=args.concurrency,
+            sync_handlers=_SYNC_HANDLERS[args.threads],
             retry=retry,
         )
         idle = ChannelOptions().idle_consumer_timeout

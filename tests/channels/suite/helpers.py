@@ -31,6 +31,9 @@ class Features:
     raw_entries: bool = True
     #: seconds after which a closed consumer's pending messages go to another consumer
     redelivery_wait: float = 0.0
+    #: its subscriptions implement RenewsLeases: a message held past the visibility
+    #: timeout goes to another consumer unless renewed
+    leases: bool = True
 
 
 def needs(available: bool, what: str) -> None:

@@ -33,7 +33,8 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     #: seconds a delivered, unacknowledged entry may stay idle before another
-    #: consumer of the group reclaims it; must exceed the longest batch handling time
+    #: consumer of the group reclaims it; its consumer renews it every third of
+    #: that while handling it (see RenewsLeases)
     visibility_timeout: float = 30.0
     #: seconds between reclaim checks; None = min(visibility_timeout / 4, 1s)
     reclaim_interval: float | None = None

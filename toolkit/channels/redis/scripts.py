@@ -1,16 +1,16 @@
 """The Lua scripts of the Redis transport (registered once per client, run by EVALSHA).
 
 Each script does what must happen atomically on the server, or in one round
-trip: picking up due retries and idle entries, scheduling a retry by the
-server's clock, trimming what every group has acknowledged, appending a
-batch, leaving a group.
+trip: picking up due retries and idle entries, renewing the lease of a batch
+in hand, scheduling a retry by the server's clock, trimming what every group
+has acknowledged, appending a batch, leaving a group.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RENEW", "RETRY_LATER", "TICK", "TRIM_ACKED"]
 
 _SERVER_MS = """
 local t = redis.call('TIME')
@@ -63,6 +63,26 @@ if nxt[2] then wait = math.max(tonumber(nxt[2]) - now, 0) end
 return {cursor, out, wait}
 """
 )
+
+# Renews consumer ARGV[2]'s lease on entries ARGV[3..] of group ARGV[1]: XCLAIM
+# with min-idle 0 by their owner resets their idle time, and JUSTID leaves
+# the delivery count alone. An entry no longer pending for this consumer
+# (acknowledged, or reclaimed by another after this one stalled) is not
+# taken back: its id is returned.
+RENEW: Final = """
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', stream, group, id, id, 1)[1]
+  if p and p[2] == consumer then
+    redis.call('XCLAIM', stream, group, consumer, 0, id, 'JUSTID')
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+"""
 
 RETRY_LATER: Final = (
     _SERVER_MS

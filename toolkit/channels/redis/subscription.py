@@ -7,6 +7,10 @@
   next of those checks, so there is no busy loop and no starved reclaim.
   Less often, consumers of the group that own nothing and have been idle past
   ``idle_consumer_timeout`` (killed ones) are removed.
+* ``renew``: while handlers run, the consumer renews its lease on the batch
+  in hand: one script resets the idle time of the entries it still owns
+  (``XCLAIM`` by the owner, ``JUSTID``: no delivery counted), so they are not
+  reclaimed by another consumer however long the batch takes.
 * ``ack``: one ``XACK`` per batch.
 * ``retry_later``: the entry stays pending (a crash cannot lose it); its id
   goes into the group's delay set scored by its due time (server clock). It is
@@ -54,7 +58,8 @@ _NEVER: Final = float("inf")
 
 
 class RedisSubscription:
-    """One consumer in one group on one channel. Implements Subscription and DelayedRetry."""
+    """One consumer in one group on one channel. Implements Subscription, DelayedRetry
+    and RenewsLeases."""
 
     def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
         self._transport = transport
@@ -66,6 +71,7 @@ class RedisSubscription:
         self.options = options = transport.options(channel)
         self._stream = keys.stream
         self._delay = keys.delay(group)
+        self.visibility_timeout = options.visibility_timeout
         self._min_idle_ms = int(options.visibility_timeout * 1000)
         self._reclaim_every = options.reclaim_every
         self._max_bytes = options.max_message_bytes
@@ -350,6 +356,22 @@ class RedisSubscription:
             await pipe.execute()
         except Exception as exc:
             await self._handle_error("dead-lettering", exc)
+
+    async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
+        if not deliveries:
+            return []
+        try:
+            lost = await self._transport._renew(
+                keys=[self._stream],
+                args=[self.group, self.consumer, *[d.delivery_id for d in deliveries]],
+            )
+        except Exception as exc:
+            await self._handle_error("renewing leases", exc)
+            return list(deliveries)  # the group was recreated: nothing of it is pending
+        if not lost:
+            return []
+        gone = {i.decode() if isinstance(i, bytes) else str(i) for i in lost}
+        return [d for d in deliveries if d.delivery_id in gone]
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         try:

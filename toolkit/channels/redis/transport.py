@@ -33,6 +33,7 @@ from toolkit.channels.redis.scripts import (
     APPEND,
     FORGET_IDLE,
     LEAVE,
+    RENEW,
     RETRY_LATER,
     TICK,
     TRIM_ACKED,
@@ -75,6 +76,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups):
         self._writer: asyncio.Future[None] | None = None
         self._tick = self.redis.register_script(TICK)
         self._retry_later = self.redis.register_script(RETRY_LATER)
+        self._renew = self.redis.register_script(RENEW)
         self._trim = self.redis.register_script(TRIM_ACKED)
         self._leave = self.redis.register_script(LEAVE)
         self._forget_idle = self.redis.register_script(FORGET_IDLE)
