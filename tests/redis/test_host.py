@@ -92,19 +92,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "") 
     return result
 
 
+def python(*args: str, cwd: Path) -> str:
+    """Run ``python ARGS`` in ``cwd`` to its successful end; its standard output."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def project(tmp_path: Path, source: Path) -> Path:
     """A copy of ``source`` (schemas and app) with its code generated, as a user's project."""
     folder = tmp_path / "project"
     shutil.copytree(source, folder)
-    done = subprocess.run(
-        [sys.executable, "-m", "toolkit", "generate"],
-        cwd=folder,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    python("-m", "toolkit", "generate", cwd=folder)
     return folder
 
 
@@ -139,15 +140,7 @@ def test_the_quickstart_runs_as_one_process_per_service_on_redis(
         "asyncio.run(main())\n"
     )
     order_id = str(uuid.uuid4())
-    done = subprocess.run(
-        [sys.executable, "-c", send, redis_url, prefix, order_id],
-        cwd=shop,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    python("-c", send, redis_url, prefix, order_id, cwd=shop)
     shipped = f"shipping_service: shipping teapot for order {order_id}"
     wait_for(lambda: shipped in processes.out("shipping"), what="the event to be handled")
     wait_for(
@@ -178,16 +171,7 @@ def test_a_command_causes_events_that_two_other_services_handle_once(
     # The host takes the App's --url and --prefix for its publisher: the events land
     # on this test's keys, nowhere else.
     order_id = str(uuid.uuid4())
-    done = subprocess.run(
-        [sys.executable, "shop.py", redis_url, prefix, order_id, "acme"],
-        cwd=shop,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    command_id = done.stdout.strip()
+    command_id = python("shop.py", redis_url, prefix, order_id, "acme", cwd=shop).strip()
 
     def records() -> list[dict[str, Any]]:
         if not log.exists():
