@@ -35,10 +35,11 @@ from toolkit import (
     RunOptions,
     ServiceHost,
 )
+from toolkit.channels.redis import RedisTransport
 from toolkit.cli import main
 from toolkit.commands._app import AppError, app_for, load_app
 from toolkit.commands.run import which_service
-from toolkit.host import HostError
+from toolkit.host import HostError, describe_transport
 from toolkit.routing import ChannelSpec, EventRoute
 from toolkit.service_map import ServiceMap
 from toolkit.testing import InMemorySystem
@@ -222,6 +223,17 @@ async def test_readiness_waits_for_startup_and_subscriptions_liveness_for_the_lo
     assert not (tmp_path / "health").exists()
     with pytest.raises(OSError):
         await http_get(port, "/livez")
+
+
+async def test_the_summary_names_the_pipe_without_its_password() -> None:
+    transport = RedisTransport("redis://app:s3cret@redis.example:6380/2", prefix="shop")
+    host = ServiceHost(transport, bind_tickets(Memory()), SERVICE_MAP, consumer_name="web-1")
+    assert host.summary() == (
+        "ticket_service: consuming ticket_commands, user_events on "
+        "redis://app:***@redis.example:6380/2 (prefix shop), group ticket_service, consumer web-1"
+    )
+    await transport.close()
+    assert describe_transport(InMemoryTransport()) == "InMemoryTransport"
 
 
 def test_run_tells_a_service_from_a_channel(capsys: pytest.CaptureFixture[str]) -> None:
