@@ -105,11 +105,11 @@ async def test_an_app_runs_in_memory_with_its_publisher_startup_and_shutdown() -
 
 async def test_an_app_that_returns_something_else_is_refused() -> None:
     system = InMemorySystem(SERVICE_MAP)
-    with pytest.raises(TypeError, match="return the Dispatcher of the generated bind"):
+    with pytest.raises(AppError, match="return the Dispatcher of the generated bind"):
         await system.start(App("billing_service", None, lambda ctx: Billing([])))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="returned the dispatcher of 'billing_service'"):
+    with pytest.raises(AppError, match="returned the dispatcher of 'billing_service'"):
         await system.start(App("ticket_service", None, lambda ctx: bind_billing(Billing([]))))
-    with pytest.raises(ValueError, match="the service map has no such service"):
+    with pytest.raises(AppError, match="the service map has no such service"):
         await system.start(App("nobody", None, lambda ctx: bind_billing(Billing([]))))
     await system.close()
 
@@ -283,6 +283,8 @@ def test_app_loading_keeps_the_old_forms_and_explains_the_new_one() -> None:
 
 
 LOADABLE = ticket_app([])
+#: handlers that return the implementation instead of binding it
+BROKEN = App("billing_service", None, lambda ctx: Billing([]))  # type: ignore[arg-type,return-value]
 
 
 def test_apps_are_type_checked(monkeypatch: pytest.MonkeyPatch) -> None:

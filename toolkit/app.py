@@ -41,9 +41,13 @@ from toolkit.channels.base import Transport
 from toolkit.dispatcher import Dispatcher
 from toolkit.service_map import ServiceMap
 
-__all__ = ["App", "HostContext", "open_app"]
+__all__ = ["App", "AppError", "HostContext", "open_app"]
 
 P = TypeVar("P")
+
+
+class AppError(ValueError):
+    """An application that cannot be loaded, bound or started as written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,7 @@ async def open_app(
     """Build the context, start the application, yield its dispatcher; shut it down on exit."""
     if app.service not in service_map.services:
         known = ", ".join(service_map.services) or "none"
-        raise ValueError(f"App({app.service!r}): the service map has no such service ({known})")
+        raise AppError(f"App({app.service!r}): the service map has no such service ({known})")
     publisher: Any = None if app.publisher is None else app.publisher(transport)
     ctx = HostContext(
         service=app.service,
@@ -133,7 +137,7 @@ async def open_app(
         async with made as dispatcher:
             yield ctx, _checked(app, dispatcher)
     else:
-        raise TypeError(
+        raise AppError(
             f"App({app.service!r}): handlers returned {type(made).__name__}; return the "
             "Dispatcher of the generated bind(), or an async context manager yielding it"
         )
@@ -141,12 +145,12 @@ async def open_app(
 
 def _checked(app: App[Any], dispatcher: object) -> Dispatcher:
     if not isinstance(dispatcher, Dispatcher):
-        raise TypeError(
+        raise AppError(
             f"App({app.service!r}): handlers yielded {type(dispatcher).__name__}, not the "
             "Dispatcher of the generated bind()"
         )
     if dispatcher.service != app.service:
-        raise ValueError(
+        raise AppError(
             f"App({app.service!r}): handlers returned the dispatcher of {dispatcher.service!r}"
         )
     return dispatcher

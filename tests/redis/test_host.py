@@ -26,6 +26,7 @@ import pytest
 import redis
 
 from tests.redis.server import RedisServer
+from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -255,3 +256,13 @@ def test_health_follows_subscription_and_redis_and_sigterm_exits_cleanly(
             http_get(port, "/livez")
     finally:
         server.stop()
+
+
+def test_an_app_that_does_not_give_a_dispatcher_is_a_clear_error(
+    redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "billing_service", "--app", "tests.test_host:BROKEN", "--url", redis_url]
+    assert main([*argv, "--prefix", prefix]) == 2
+    err = capsys.readouterr().err
+    assert "toolkit run: App('billing_service'): handlers returned Billing; return the " in err
+    assert "Traceback" not in err

@@ -18,16 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from toolkit.app import App
+from toolkit.app import App, AppError
 from toolkit.config import import_generated
 from toolkit.dispatcher import Dispatcher
 from toolkit.service_map import ServiceMap
 
 __all__ = ["AppError", "app_for", "bind_app", "load_app", "service_map_of"]
-
-
-class AppError(ValueError):
-    """The ``--app`` object or the service cannot be loaded or bound."""
 
 
 def load_app(spec: str) -> Any:

@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(main())
-    except (RedisUnavailable, HostError) as exc:
+    except (RedisUnavailable, HostError, AppError) as exc:
         return fail(f"toolkit run: {exc}")
 
 
