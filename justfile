@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis
+bench: bench-memory bench-generate bench-redis bench-host
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -58,3 +58,7 @@ bench-generate:
 bench-redis:
     pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e
+
+# one service host on two channels vs two single-channel runners (aim >= 0.9x)
+bench-host:
+    python -m bench.host

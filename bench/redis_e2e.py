@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -344,6 +345,19 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
+@contextlib.contextmanager
+def private_redis(prefix: str) -> Iterator[str]:
+    """A redis-server of our own for the benchmark's lifetime; its URL."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    server, url = start_redis(folder)
+    try:
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def flush(url: str) -> None:
     import redis
 
@@ -365,9 +379,7 @@ def main() -> None:
         child(args.child, args.side, args.url, args.messages, args.rate)
         return
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-redis-"))
-    server, url = start_redis(folder)
-    try:
+    with private_redis("bench-redis-") as url:
         results: dict[str, dict[str, Any]] = {}
         try:
             import faststream  # noqa: F401
@@ -396,10 +408,6 @@ def main() -> None:
             flush(url)
             lat = run_pair(role, url, int(LATENCY_RATE * LATENCY_SECONDS), LATENCY_RATE)
             print(f"  {role:<11} p50 {lat['p50_ms']:6.2f} ms   p99 {lat['p99_ms']:6.2f} ms")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: this checkout's toolkit first, whatever the installed one is (child processes run elsewhere)
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_readme_quickstart_blocks_are_the_example_files() -> None:
@@ -23,11 +26,15 @@ def test_quickstart_runs_from_an_empty_folder(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
     shutil.copytree(ROOT / "docs" / "examples" / "quickstart", shop)
     generate = subprocess.run(
-        [sys.executable, "-m", "toolkit", "generate"], cwd=shop, capture_output=True, text=True
+        [sys.executable, "-m", "toolkit", "generate"],
+        cwd=shop,
+        env=ENV,
+        capture_output=True,
+        text=True,
     )
     assert generate.returncode == 0, generate.stderr
     app = subprocess.run(
-        [sys.executable, "app.py"], cwd=shop, capture_output=True, text=True, timeout=60
+        [sys.executable, "app.py"], cwd=shop, env=ENV, capture_output=True, text=True, timeout=60
     )
     assert app.returncode == 0, app.stderr
     lines = app.stdout.splitlines()

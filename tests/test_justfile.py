@@ -29,3 +29,8 @@ def test_check_recipe_compares_contracts_with_the_base_branch() -> None:
     assert "toolkit check --against origin/main" in lines
     assert not any("contracts.lock.json" in line for line in lines)
     assert "toolkit check --against release/2" in _dry_run("check", "release/2")
+
+
+def test_bench_host_recipe_runs_the_host_benchmark_and_bench_runs_it_too() -> None:
+    assert _dry_run("bench-host") == ["python -m bench.host"]
+    assert "python -m bench.host" in _dry_run("bench")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from toolkit.app import App, HostContext
     from toolkit.bus import DistributedBus, PartialPublishError, PublishResult, SyncDistributedBus
     from toolkit.channels.base import (
         DeadLetter,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from toolkit.consumer import Consumer, ConsumerStats
     from toolkit.dispatcher import Dispatcher, HandlerResult, Outcome, Rejected, Route
     from toolkit.envelope import Envelope, Headers, WireError, new_message_id
+    from toolkit.health import HealthOptions
+    from toolkit.host import ServiceHost
     from toolkit.retry import RetryPolicy
     from toolkit.routing import ChannelSpec, EventRoute
     from toolkit.runner import Runner, RunOptions
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 
 #: public name -> the module that defines it
 _LAZY: dict[str, str] = {
+    "App": "toolkit.app",
+    "HostContext": "toolkit.app",
     "DistributedBus": "toolkit.bus",
     "PartialPublishError": "toolkit.bus",
     "PublishResult": "toolkit.bus",
@@ -73,6 +78,8 @@ _LAZY: dict[str, str] = {
     "Headers": "toolkit.envelope",
     "WireError": "toolkit.envelope",
     "new_message_id": "toolkit.envelope",
+    "HealthOptions": "toolkit.health",
+    "ServiceHost": "toolkit.host",
     "RetryPolicy": "toolkit.retry",
     "ChannelSpec": "toolkit.routing",
     "EventRoute": "toolkit.routing",
@@ -116,6 +123,7 @@ __getattr__, __dir__ = _lazy(__name__, _LAZY)
 __all__ = [
     "COMMAND",
     "EVENT",
+    "App",
     "ChannelOptions",
     "ChannelSpec",
     "Consumer",
@@ -130,6 +138,8 @@ __all__ = [
     "EventRoute",
     "HandlerResult",
     "Headers",
+    "HealthOptions",
+    "HostContext",
     "InMemoryTransport",
     "Outcome",
     "PartialPublishError",
@@ -141,6 +151,7 @@ __all__ = [
     "Route",
     "RunOptions",
     "Runner",
+    "ServiceHost",
     "ServiceMap",
     "Subscription",
     "SyncDistributedBus",

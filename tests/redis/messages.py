@@ -31,3 +31,28 @@ def ticket_create(n: int = 0, *, body: bytes | None = None, **headers: Any) -> E
         ),
         body,
     )
+
+
+def user_registered(n: int = 0, **headers: Any) -> Envelope:
+    """A ``user.registered`` event from user_service (channel user_events)."""
+    body = msgspec.json.encode(
+        {
+            "user_id": str(uuid.uuid4()),
+            "email": f"user{n}@example.com",
+            "full_name": f"User {n}",
+            "registered_at": "2026-01-01T12:00:00+00:00",
+        }
+    )
+    message_id = headers.pop("message_id", None) or new_message_id()
+    return Envelope(
+        Headers(
+            message_id=message_id,
+            routing_key="user.registered",
+            kind="event",
+            source_service=headers.pop("source_service", "user_service"),
+            timestamp_ms=int(time.time() * 1000),
+            correlation_id=message_id,
+            **headers,
+        ),
+        body,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 
 import generated.ticket_service as ticket_service
 from tests.redis.apps import Memory
-from tests.redis.messages import ticket_create
+from tests.redis.messages import ticket_create, user_registered
 from tests.redis.server import RedisServer
 from toolkit import Consumer, RetryPolicy, TransportError
 from toolkit.channels.redis import ChannelOptions, RedisTransport
@@ -41,10 +41,21 @@ def run_command(url: str, prefix: str, app: str, *options: str) -> list[str]:
     ]
 
 
-def start_consumer(url: str, prefix: str, log: Path, name: str) -> subprocess.Popen[bytes]:
+def host_command(url: str, prefix: str, app: str, *options: str) -> list[str]:
+    """``toolkit run`` of the whole ticket service (all its channels) in a child process."""
+    return [
+        *(sys.executable, "-m", "toolkit", "run", GROUP, "--app", f"tests.redis.apps:{app}"),
+        *("--url", url, "--prefix", prefix, *options),
+    ]
+
+
+def start_consumer(
+    url: str, prefix: str, log: Path, name: str, *, host: bool = False
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "TOOLKIT_TEST_LOG": str(log), "TOOLKIT_TEST_DELAY": "0.0004"}
+    command = host_command if host else run_command
     return subprocess.Popen(
-        run_command(
+        command(
             url,
             prefix,
             "Recorder",
@@ -60,20 +71,43 @@ def start_consumer(url: str, prefix: str, log: Path, name: str) -> subprocess.Po
 def test_consumers_killed_mid_batch_lose_nothing(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    total, kills_wanted = 20_000, 8
+    sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
+    kill_consumers_repeatedly(redis_url, prefix, tmp_path, sent, host=False)
+
+
+def test_a_host_of_two_channels_killed_mid_batch_loses_nothing(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """`toolkit run ticket_service`: its two channels in each process, 10,000 messages each."""
+    sent = {
+        CHANNEL: [ticket_create(i) for i in range(10_000)],
+        "user_events": [user_registered(i) for i in range(10_000)],
+    }
+    kill_consumers_repeatedly(redis_url, prefix, tmp_path, sent, host=True)
+
+
+def kill_consumers_repeatedly(
+    redis_url: str, prefix: str, tmp_path: Path, sent: dict[str, list[Any]], *, host: bool
+) -> None:
+    """Publish ``sent``, run two consumer processes, SIGKILL one 8 times mid-batch
+    (starting another each time): every message handled, none pending, duplicates only
+    from the batches in flight at the kills."""
+    kills_wanted = 8
     log = tmp_path / "handled.log"
-    sent = [ticket_create(i) for i in range(total)]
+    every = [e for envelopes in sent.values() for e in envelopes]
+    total = len(every)
 
     async def publish() -> None:
         transport = RedisTransport(redis_url, prefix=prefix)
-        await transport.ensure_group(CHANNEL, GROUP)
-        for i in range(0, total, 1000):
-            await transport.send(CHANNEL, sent[i : i + 1000])
+        for channel, envelopes in sent.items():
+            await transport.ensure_group(channel, GROUP)
+            for i in range(0, len(envelopes), 1000):
+                await transport.send(channel, envelopes[i : i + 1000])
         await transport.close()
 
     asyncio.run(publish())
     rng = random.Random(7)
-    running = [start_consumer(redis_url, prefix, log, f"c{i}") for i in range(2)]
+    running = [start_consumer(redis_url, prefix, log, f"c{i}", host=host) for i in range(2)]
     started, kills = 2, 0
     try:
         deadline = time.monotonic() + 120
@@ -86,7 +120,7 @@ def test_consumers_killed_mid_batch_lose_nothing(
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             kills += 1
-            running.append(start_consumer(redis_url, prefix, log, f"c{started}"))
+            running.append(start_consumer(redis_url, prefix, log, f"c{started}", host=host))
             started += 1
             assert time.monotonic() < deadline
         while len({mid for mid, _ in read_log(log)}) < total:
@@ -104,10 +138,11 @@ def test_consumers_killed_mid_batch_lose_nothing(
 
     records = read_log(log)
     handled_ids = Counter(mid for mid, _ in records)
-    assert set(handled_ids) == {e.headers.message_id for e in sent}, "a message was never handled"
+    assert set(handled_ids) == {e.headers.message_id for e in every}, "a message was never handled"
     duplicates = len(records) - len(handled_ids)
-    # Only messages in flight at a kill (at most one batch per killed consumer) come twice...
-    assert duplicates <= kills * BATCH, (duplicates, kills)
+    # Only messages in flight at a kill (at most one batch per channel of a killed
+    # consumer) come twice...
+    assert duplicates <= kills * BATCH * len(sent), (duplicates, kills)
     # ...and each of them was a redelivery (delivery count > 1) of one such message.
     redelivered = {mid for mid, count in records if count > 1}
     print(
@@ -119,7 +154,7 @@ def test_consumers_killed_mid_batch_lose_nothing(
     async def pending() -> int:
         transport = RedisTransport(redis_url, prefix=prefix)
         try:
-            return await transport.pending_count(CHANNEL, GROUP)
+            return sum([await transport.pending_count(c, GROUP) for c in sent])
         finally:
             await transport.close()
 

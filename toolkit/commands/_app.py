@@ -1,9 +1,12 @@
-"""``--app module:object``: loading the handler implementation ``toolkit run`` serves.
+"""``--app module:object``: loading the application ``toolkit run`` serves.
 
 The object is imported (the current directory is importable, as with
-``python -m``), called when it is a factory, and bound with the generated
-``<package>.<service>.bind``; every failure is an :class:`AppError` whose
-message the command prints.
+``python -m``). A :class:`~toolkit.app.App` is used as it is: the host
+starts it with its context. The older forms still work: a class or function
+taking no arguments is called (a factory), and what it returns, or any other
+object, is bound with the generated ``<package>.<service>.bind`` (a
+Dispatcher is kept). Every failure is an :class:`AppError` whose message the
+command prints.
 """
 
 from __future__ import annotations
@@ -15,23 +18,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from toolkit.app import App, AppError
 from toolkit.config import import_generated
 from toolkit.dispatcher import Dispatcher
 from toolkit.service_map import ServiceMap
 
-__all__ = ["AppError", "bind_app", "load_app", "service_map_of"]
-
-
-class AppError(ValueError):
-    """The ``--app`` object or the service cannot be loaded or bound."""
+__all__ = ["AppError", "app_for", "bind_app", "load_app", "service_map_of"]
 
 
 def load_app(spec: str) -> Any:
     """Import ``module:attribute`` (dotted attribute path allowed).
 
-    A class or a plain function is called with no arguments (a factory);
-    anything else is used as it is: a handler implementation or a Dispatcher.
-    The current directory is importable, as with ``python -m``.
+    An App is returned as it is. A class or a plain function is called with
+    no arguments (a factory); anything else is used as it is: a handler
+    implementation or a Dispatcher. The current directory is importable, as
+    with ``python -m``.
     """
     module_name, sep, attribute = spec.partition(":")
     if not sep or not module_name or not attribute:
@@ -47,11 +48,41 @@ def load_app(spec: str) -> Any:
             target = getattr(target, part)
         except AttributeError:
             raise AppError(f"{module_name!r} has no attribute {attribute!r}") from None
+    if isinstance(target, App):
+        return target
+    if inspect.iscoroutinefunction(target):
+        raise AppError(f"{spec} is an async factory; give a plain function or class, or an App")
     if inspect.isclass(target) or inspect.isfunction(target):
+        if _needs_arguments(target):
+            raise AppError(
+                f"{spec} takes arguments, and --app calls a class or function with none; "
+                "for handlers that need the publisher, give a toolkit.App (docs/api.md)"
+            )
         target = target()
-    if inspect.isawaitable(target):
-        raise AppError(f"{spec} is an async factory; give a plain function or class")
     return target
+
+
+def _needs_arguments(factory: Any) -> bool:
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return False  # a builtin without a signature: let the call say
+    return any(
+        p.default is p.empty
+        and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        for p in signature.parameters.values()
+    )
+
+
+def app_for(
+    loaded: Any, service: str, package: str, output: Path | None = None
+) -> App[Any] | Dispatcher:
+    """What the host runs for ``service``: an App as it is, anything else bound (:func:`bind_app`)."""
+    if isinstance(loaded, App):
+        if loaded.service != service:
+            raise AppError(f"--app gives the App of {loaded.service!r}, not of {service!r}")
+        return loaded
+    return bind_app(loaded, service, package, output)
 
 
 def bind_app(app: Any, service: str, package: str, output: Path | None = None) -> Dispatcher:

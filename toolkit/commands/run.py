@@ -1,10 +1,15 @@
-"""``toolkit run CHANNEL --service NAME --app module:object``: consume a Redis channel."""
+"""``toolkit run SERVICE --app module:object``: run a service's channels on Redis.
+
+The older ``toolkit run CHANNEL --service NAME`` is the same as
+``toolkit run NAME --channel CHANNEL``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sys
 from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
@@ -12,6 +17,7 @@ from toolkit.commands._redis import add_redis_flags, redis_url_from
 
 if TYPE_CHECKING:
     from toolkit.channels.redis import RedisTransport
+    from toolkit.service_map import ServiceMap
     from toolkit.workers import SyncHandlers
 
 #: --threads, --no-threads, neither
@@ -21,22 +27,56 @@ _SYNC_HANDLERS: dict[bool | None, SyncHandlers] = {True: "thread", False: "inlin
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "run",
-        help="consume a channel on Redis with a service's handlers",
-        description="Consume CHANNEL as SERVICE (its consumer group) and dispatch each message to the "
-        "handlers of --app, bound with the generated <package>.<service>.bind(). SIGTERM or SIGINT: "
-        "stop reading, finish and acknowledge the batch in hand, exit 0. Exit 1 when "
-        "--stop-on-failure stopped it, 2 on bad options or when Redis cannot be reached.",
+        help="run a service on Redis: every channel it consumes, with its application",
+        description="Run SERVICE in this process: start the application of --app, consume every "
+        "channel the service map gives SERVICE (or those of --channel) as its consumer group, and "
+        "dispatch each message to its handlers. Processes of one service share the work. "
+        "`toolkit run CHANNEL --service SERVICE` (the older form) is `toolkit run SERVICE "
+        "--channel CHANNEL`. SIGTERM or SIGINT: stop reading, finish and acknowledge the batches "
+        "in hand, shut the application down, exit 0. Exit 1 when --stop-on-failure stopped it, "
+        "2 on bad options or when Redis cannot be reached.",
     )
-    parser.add_argument("channel", help="channel to consume, e.g. ticket_commands")
-    parser.add_argument("--service", required=True, help="consuming service (the consumer group)")
+    parser.add_argument(
+        "target",
+        metavar="SERVICE",
+        help="service to run, e.g. ticket_service (with --service: a CHANNEL of that service)",
+    )
+    parser.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        help="consume only this channel of SERVICE (repeatable; default: all it consumes)",
+    )
+    parser.add_argument(
+        "--service",
+        help="the older form: `toolkit run CHANNEL --service SERVICE` consumes one channel",
+    )
     parser.add_argument(
         "--app",
         required=True,
-        help="module:object: the handler implementation, a class or function making it, or a Dispatcher",
+        help="module:object: a toolkit.App, or (older forms) the handler implementation, a class "
+        "or function taking no arguments that makes it, or a Dispatcher",
     )
     add_location_flags(parser)
     add_redis_flags(parser)
     parser.add_argument("--consumer-name", help="name in the group (default: host-pid)")
+    health = parser.add_argument_group("health (liveness and readiness, Kubernetes style)")
+    health.add_argument(
+        "--health-port",
+        type=int,
+        help="serve GET /livez and /readyz on this port (0: any free one, shown at startup)",
+    )
+    health.add_argument(
+        "--health-host", default="0.0.0.0", help="address for --health-port (all interfaces)"
+    )
+    health.add_argument(
+        "--health-file",
+        help="rewrite this file every --health-interval seconds with `ready` or `not ready: why`; "
+        "removed on exit",
+    )
+    health.add_argument(
+        "--health-interval", type=float, default=5.0, help="seconds between writes (5)"
+    )
     limits = parser.add_argument_group("limits (the runner stops gracefully at the first reached)")
     limits.add_argument("--limit", type=int, help="messages to process")
     limits.add_argument("--time-limit", type=float, help="seconds to run")
@@ -108,10 +148,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from toolkit.channels.redis import ChannelOptions, RedisTransport, RedisUnavailable
-    from toolkit.commands._app import AppError, bind_app, load_app, service_map_of
+    from toolkit.commands._app import AppError, app_for, load_app, service_map_of
     from toolkit.commands.groups import consumers_of
+    from toolkit.health import HealthOptions
+    from toolkit.host import HostError, ServiceHost, select_channels
     from toolkit.retry import RetryPolicy
-    from toolkit.runner import Runner, RunOptions
+    from toolkit.runner import RunOptions
 
     config = config_from(args)
     try:
@@ -149,18 +191,20 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.batch_size < 1 or args.concurrency < 1:
             raise ValueError("--batch-size and --concurrency must be at least 1")
+        health = HealthOptions(
+            port=args.health_port,
+            host=args.health_host,
+            file=args.health_file,
+            interval=args.health_interval,
+        )
     except ValueError as exc:
         return fail(f"toolkit run: {exc}")
     try:
         service_map = service_map_of(config.package, config.output)
-        consumed = [c.name for c in service_map.channels_consumed_by(args.service)]
-        if args.channel not in consumed:
-            return fail(
-                f"toolkit run: the service map says {args.service!r} does not consume "
-                f"{args.channel!r} (it consumes: {', '.join(consumed) or 'nothing'})"
-            )
-        dispatcher = bind_app(load_app(args.app), args.service, config.package, config.output)
-    except AppError as exc:
+        service, wanted = which_service(service_map, args.target, args.service, args.channel)
+        channels = select_channels(service_map, service, wanted)
+        app = app_for(load_app(args.app), service, config.package, config.output)
+    except (AppError, HostError) as exc:
         return fail(f"toolkit run: {exc}")
 
     async def main() -> int:
@@ -170,28 +214,78 @@ def run(args: argparse.Namespace) -> int:
         try:
             await transport.check()
             if args.trim:
-                await _warn_retired(
-                    transport, args.channel, consumers_of(service_map, args.channel)
-                )
-            runner = Runner(
-                transport, args.channel, dispatcher, options, consumer_name=args.consumer_name
+                for channel in channels:
+                    await _warn_retired(transport, channel, consumers_of(service_map, channel))
+            host = ServiceHost(
+                transport,
+                app,
+                service_map,
+                options,
+                channels=channels,
+                consumer_name=args.consumer_name,
+                health=health,
             )
-            logging.getLogger("toolkit.runner").info(
-                "consuming %s as %s (%s) with batches of %d",
-                args.channel,
-                args.service,
-                runner.consumer.consumer_name,
-                options.batch_size,
-            )
-            await runner.run(handle_signals=True)
-            return 1 if runner.reason == "failure" else 0
+            await host.run(handle_signals=True, announce=_announce)
+            return 1 if host.reason == "failure" else 0
         finally:
             await transport.close()
 
     try:
         return asyncio.run(main())
-    except RedisUnavailable as exc:
+    except (RedisUnavailable, HostError, AppError) as exc:
         return fail(f"toolkit run: {exc}")
+
+
+def which_service(
+    service_map: ServiceMap, target: str, service: str | None, channels: list[str]
+) -> tuple[str, list[str]]:
+    """(service, channels asked for) from ``toolkit run``'s two forms.
+
+    ``toolkit run SERVICE [--channel C ...]``, or the older ``toolkit run
+    CHANNEL --service SERVICE``: ``--service`` says the older form; otherwise
+    the name must be a service of the map (a channel gets a hint, a name that
+    is both a service and a channel must be told apart with ``--channel``).
+    """
+    from toolkit.host import HostError
+
+    services = service_map.services
+    if service is not None:
+        if channels:
+            raise HostError(
+                "--channel and --service do not go together: `toolkit run SERVICE --channel "
+                "CHANNEL` (or the older `toolkit run CHANNEL --service SERVICE`)"
+            )
+        if target not in service_map.channels and target in services:
+            raise HostError(
+                f"{target!r} is a service, and --service wants a channel before it: "
+                f"`toolkit run {target}` runs every channel of {target}"
+            )
+        return service, [target]
+    if target in services and target in service_map.channels and not channels:
+        readers = ", ".join(service_map.channels[target].consumers) or "nobody"
+        raise HostError(
+            f"{target!r} names both a service and a channel; say which: `toolkit run {target} "
+            f"--channel CHANNEL` for the service, `toolkit run {target} --service SERVICE` for "
+            f"the channel (consumed by {readers})"
+        )
+    if target in services:
+        return target, channels
+    if target in service_map.channels:
+        consumers = service_map.channels[target].consumers
+        example = consumers[0] if consumers else "SERVICE"
+        raise HostError(
+            f"{target!r} is a channel; name the service that consumes it: `toolkit run {example} "
+            f"--channel {target}` (consumed by {', '.join(consumers) or 'nobody'})"
+        )
+    raise HostError(
+        f"the service map has no service or channel {target!r} "
+        f"(services: {', '.join(services) or 'none'})"
+    )
+
+
+def _announce(summary: str) -> None:
+    # stderr, where the logs go: one line a supervisor's log shows at startup.
+    print(summary, file=sys.stderr, flush=True)
 
 
 async def _warn_retired(transport: RedisTransport, channel: str, used: frozenset[str]) -> None:

@@ -1,18 +1,27 @@
 """``InMemorySystem``: several services in one process on in-memory channels, no server.
 
-Send and publish as any service, look at what landed in a channel, run a
-service's consumers for N messages or until idle.
+Start a service's application (the same :class:`~toolkit.App` that
+``toolkit run`` serves) or bind a dispatcher, send and publish as any
+service, look at what landed in a channel, run a service's consumers for N
+messages or until idle.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import TypeVar
+
+from toolkit.app import App, HostContext, open_app
 from toolkit.bus import DistributedBus, SyncDistributedBus
 from toolkit.channels.base import DeadLetter
 from toolkit.channels.memory import InMemoryTransport
 from toolkit.consumer import Consumer, ConsumerStats
 from toolkit.dispatcher import Dispatcher
 from toolkit.envelope import Envelope
+from toolkit.runner import stats_sum
 from toolkit.service_map import ServiceMap
+
+P = TypeVar("P")
 
 __all__ = ["InMemorySystem"]
 
@@ -25,6 +34,8 @@ class InMemorySystem:
         self.transport = transport or InMemoryTransport()
         self._dispatchers: dict[str, Dispatcher] = {}
         self._consumers: dict[tuple[str, str], Consumer] = {}
+        #: started applications, shut down by close() (last started first)
+        self._apps = contextlib.AsyncExitStack()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -36,6 +47,19 @@ class InMemorySystem:
         return SyncDistributedBus(service, self.service_map, self.transport)
 
     # -- consuming --------------------------------------------------------------------
+
+    async def start(self, app: App[P]) -> HostContext[P]:
+        """Start an application as ``toolkit run`` would, on the in-memory transport.
+
+        Builds its context (its publisher sends through this system), runs
+        its startup, binds its dispatcher; ``close()`` runs its shutdown.
+        Returns the context: ``ctx.publisher`` sends as the service.
+        """
+        ctx, dispatcher = await self._apps.enter_async_context(
+            open_app(app, self.transport, self.service_map)
+        )
+        await self.bind(dispatcher)
+        return ctx
 
     async def bind(self, dispatcher: Dispatcher) -> None:
         """Register a service's dispatcher (from its generated ``bind()``) and open its groups."""
@@ -68,9 +92,9 @@ class InMemorySystem:
             left = None if limit is None else limit - total.processed
             if left is not None and left <= 0:
                 break
-            before = _copy(consumer.stats)
+            before = stats_sum(consumer.stats)
             await consumer.run(limit=left, until_empty=True)
-            _add(total, consumer.stats, before)
+            total = stats_sum(total, consumer.stats, minus=(before,))
         return total
 
     async def run_all(self, max_rounds: int = 100) -> ConsumerStats:
@@ -87,9 +111,9 @@ class InMemorySystem:
                 waiting = self.transport.backlog(channel, service)
                 if not waiting:
                     continue
-                before = _copy(consumer.stats)
+                before = stats_sum(consumer.stats)
                 await consumer.run(limit=waiting, until_empty=True)
-                _add(total, consumer.stats, before)
+                total = stats_sum(total, consumer.stats, minus=(before,))
                 progressed += consumer.stats.processed - before.processed
             if not progressed:
                 return total
@@ -108,18 +132,8 @@ class InMemorySystem:
         return await self.transport.dead_letters(channel)
 
     async def close(self) -> None:
+        """Shut the started applications down, close the consumers and the transport."""
+        await self._apps.aclose()
         for consumer in self._consumers.values():
             await consumer.close()
         await self.transport.close()
-
-
-def _copy(stats: ConsumerStats) -> ConsumerStats:
-    return ConsumerStats(stats.received, stats.handled, stats.skipped, stats.rejected, stats.failed)
-
-
-def _add(total: ConsumerStats, now: ConsumerStats, before: ConsumerStats) -> None:
-    total.received += now.received - before.received
-    total.handled += now.handled - before.handled
-    total.skipped += now.skipped - before.skipped
-    total.rejected += now.rejected - before.rejected
-    total.failed += now.failed - before.failed
