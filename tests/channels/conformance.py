@@ -19,6 +19,7 @@ A new transport is done when its module (about twenty lines) passes.
 ``retry``           retry later: after the delay, not before; delivery counts
 ``wire``            the wire round trip, the size limit, hand-written entries
 ``consumer``        the consumer over the transport: retries, dead letters, poison
+``subscriptions``   per channel, only the keys and publishers subscribed there
 ==================  ===========================================================
 """
 
@@ -29,4 +30,5 @@ from tests.channels.suite.dead_letters import *  # noqa: F403
 from tests.channels.suite.delivery import *  # noqa: F403
 from tests.channels.suite.helpers import *  # noqa: F403
 from tests.channels.suite.retry import *  # noqa: F403
+from tests.channels.suite.subscriptions import *  # noqa: F403
 from tests.channels.suite.wire import *  # noqa: F403
