@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from toolkit.dispatcher import Dispatcher, HandlerResult, Outcome, Rejected, Route
     from toolkit.envelope import Envelope, Headers, WireError, new_message_id
     from toolkit.retry import RetryPolicy
-    from toolkit.routing import ChannelSpec, EventRoute
+    from toolkit.routing import ChannelSpec, EventRoute, ServiceSpec
     from toolkit.runner import Runner, RunOptions
     from toolkit.service_map import ServiceMap, UnknownServiceError
     from toolkit.wire import COMMAND, EVENT
@@ -74,6 +74,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "toolkit.retry",
     "ChannelSpec": "toolkit.routing",
     "EventRoute": "toolkit.routing",
+    "ServiceSpec": "toolkit.routing",
     "RunOptions": "toolkit.runner",
     "Runner": "toolkit.runner",
     "ServiceMap": "toolkit.service_map",
@@ -139,6 +140,7 @@ __all__ = [
     "RunOptions",
     "Runner",
     "ServiceMap",
+    "ServiceSpec",
     "Subscription",
     "SyncDistributedBus",
     "SyncRedisTransport",

@@ -97,6 +97,8 @@ class _Sender:
     """Routing and envelope building shared by the async and the sync bus."""
 
     def __init__(self, service: str, service_map: ServiceMap) -> None:
+        # A name the map does not know would be stamped as source_service on every message.
+        service_map.service(service)
         self.service = service
         self.service_map = service_map
         #: events published that matched no subscription, by routing key

@@ -22,6 +22,7 @@ __all__ = [
     "ChannelSpec",
     "EventRoute",
     "KeyPattern",
+    "ServiceSpec",
     "event_channels",
     "publisher_filter",
 ]
@@ -36,6 +37,12 @@ class ChannelSpec(msgspec.Struct, frozen=True):
     kind: ChannelKind
     consumers: tuple[str, ...]
     description: str = ""
+
+
+class ServiceSpec(msgspec.Struct, frozen=True):
+    """A service of the system: one a bus may send as."""
+
+    name: str
 
 
 class KeyPattern:

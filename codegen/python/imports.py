@@ -132,4 +132,6 @@ def service_map_imports(system: SystemModel) -> tuple[str, ...]:
         names.append("ChannelSpec")
     if system.event_routes:
         names.append("EventRoute")
+    if system.services:
+        names.append("ServiceSpec")
     return (_from("toolkit", names),)

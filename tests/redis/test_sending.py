@@ -17,6 +17,7 @@ from toolkit import (
     PartialPublishError,
     ServiceMap,
     SyncDistributedBus,
+    UnknownServiceError,
 )
 from toolkit.channels.redis import RedisTransport, SyncRedisTransport
 from toolkit.channels.redis.entries import pairs
@@ -34,6 +35,7 @@ SERVICE_MAP = ServiceMap(
         EventRoute("beta", "b_service", ("audit.*",)),
         EventRoute("gamma", "c_service", ("audit.*",)),
     ],
+    events={"audit.entry": "ledger"},
 )
 
 
@@ -128,6 +130,8 @@ async def test_sync_bus_reports_partial_publishes_and_reuses_ids(
     assert command_id == "order-42-attempt"
     with pytest.raises(ValueError, match="non-empty string"):
         bus.send_command("c_service", "c.do", {"x": 1}, message_id="")
+    with pytest.raises(UnknownServiceError, match="no service 'storefront' in the service map"):
+        SyncDistributedBus("storefront", SERVICE_MAP, transport)
     transport.close()
 
 

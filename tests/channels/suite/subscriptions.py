@@ -24,6 +24,7 @@ from toolkit import (
     Route,
     ServiceMap,
     Transport,
+    UnknownServiceError,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -120,3 +121,13 @@ async def test_a_forged_source_service_does_not_pass_the_publisher_filters(
         stats = consumer.stats
         assert (stats.handled, stats.skipped, stats.rejected) == (1, 1, 0)
         await consumer.close()
+
+
+async def test_a_bus_for_a_service_the_map_does_not_know_is_refused(transport: Transport) -> None:
+    with pytest.raises(UnknownServiceError) as caught:
+        DistributedBus("storefront", ORDERS, transport)
+    assert str(caught.value) == (
+        "no service 'storefront' in the service map: a bus sends as one of its services "
+        "(auditor, ledger, shop)"
+    )
+    assert caught.value.service == "storefront"
