@@ -20,6 +20,7 @@ from typing import Any, Final
 import msgspec
 
 from toolkit.channels.base import Delivery
+from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, JSON
 from toolkit.routing import publisher_filter
 from toolkit.service_map import ServiceMap
@@ -171,6 +172,7 @@ class Dispatcher:
         result = BatchResult()
         done = result.handled
         routes = self._routes
+        set_current, reset_current = CURRENT_DELIVERY.set, CURRENT_DELIVERY.reset
         for delivery in deliveries:
             h = delivery.envelope.headers
             route = routes.get(h.routing_key)
@@ -200,6 +202,8 @@ class Dispatcher:
                 # is this message's fault alone.
                 result.rejected.append((delivery, _undecodable(route, exc)))
                 continue
+            # What the handler sends continues this message's conversation (toolkit.context).
+            token = set_current(delivery)
             try:
                 if route.is_async:
                     await route.handler(message, delivery)
@@ -213,6 +217,8 @@ class Dispatcher:
             except Exception as exc:
                 result.failed.append((delivery, exc))
                 continue
+            finally:
+                reset_current(token)
             done.append(delivery)
         return result
 

@@ -43,6 +43,9 @@ class ServiceSpec(msgspec.Struct, frozen=True):
     """A service of the system: one a bus may send as."""
 
     name: str
+    #: metadata keys that a message sent from inside one of its handlers takes over
+    #: from the message being handled (``[service] propagate`` in its schema)
+    propagate: tuple[str, ...] = ()
 
 
 class KeyPattern:
