@@ -163,7 +163,12 @@ def run(args: argparse.Namespace) -> int:
                     transport, args.channel, consumers_of(service_map, args.channel)
                 )
             runner = Runner(
-                transport, args.channel, dispatcher, options, consumer_name=args.consumer_name
+                transport,
+                args.channel,
+                # The map decides what the channel delivers, also to a hand-made dispatcher.
+                dispatcher.on_channel(args.channel, service_map),
+                options,
+                consumer_name=args.consumer_name,
             )
             logging.getLogger("toolkit.runner").info(
                 "consuming %s as %s (%s) with batches of %d",
