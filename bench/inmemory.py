@@ -74,7 +74,13 @@ async def toolkit_loop(n: int, batch: int) -> float:
     service_map = ServiceMap(
         channels=[ChannelSpec("user_events", "stream", ("ticket_service",))],
         command_routes={},
-        event_routes=[EventRoute("user_events", "ticket_service", ("user.*",))],
+        # As the example system subscribes: a pattern, with a publisher filter.
+        event_routes=[
+            EventRoute(
+                "user_events", "ticket_service", ("user.*",), include_publishers=("user_service",)
+            )
+        ],
+        events={"user.registered": "user_service"},
     )
     transport = InMemoryTransport()
     bus = DistributedBus("user_service", service_map, transport)
@@ -85,7 +91,9 @@ async def toolkit_loop(n: int, batch: int) -> float:
         seen += 1
 
     dispatcher = Dispatcher(
-        "ticket_service", [Route("user.registered", "event", UserRegistered, on_user_registered)]
+        "ticket_service",
+        [Route("user.registered", "event", UserRegistered, on_user_registered)],
+        service_map=service_map,
     )
     consumer = Consumer(
         transport, "user_events", dispatcher, consumer_name="bench", batch_size=batch

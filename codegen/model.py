@@ -130,6 +130,8 @@ class ServiceModel(msgspec.Struct, frozen=True):
     handlers: tuple[HandlerMethod, ...]
     publishers: tuple[PublisherMethod, ...]
     channels: tuple[str, ...]
+    #: metadata keys its handlers carry on to what they send (``[service] propagate``)
+    propagate: tuple[str, ...] = ()
 
 
 class SystemModel(msgspec.Struct, frozen=True):

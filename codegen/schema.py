@@ -60,8 +60,16 @@ FieldSpec = str | FieldDecl
 
 
 class ServiceDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The service: its name, and the metadata keys its handlers carry on.
+
+    ``propagate``: metadata keys (a tenant, a locale, trace context) that a
+    message sent from inside one of its handlers takes over from the message
+    being handled.
+    """
+
     name: str
     description: str = ""
+    propagate: list[str] = msgspec.field(default_factory=list)
 
 
 class ChannelDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

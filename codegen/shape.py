@@ -186,6 +186,7 @@ _ARRAY_EXAMPLES = {
     "subscribe": '["user.*"]',
     "include_publishers": '["user_service"]',
     "exclude_publishers": '["user_service"]',
+    "propagate": '["tenant", "traceparent"]',
     "values": '["low", "high"]',
 }
 

@@ -2,7 +2,7 @@
 # source sha256: f8f8209a79275752
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, EventRoute, ServiceMap
+from toolkit import ChannelSpec, EventRoute, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -61,4 +61,9 @@ SERVICE_MAP = ServiceMap(
         "user.billing.changed": "user_service",
         "user.registered": "user_service",
     },
+    services=[
+        ServiceSpec(name="billing_service"),
+        ServiceSpec(name="ticket_service"),
+        ServiceSpec(name="user_service"),
+    ],
 )

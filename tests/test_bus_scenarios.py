@@ -13,6 +13,7 @@ from toolkit import (
     InMemoryTransport,
     Route,
     ServiceMap,
+    ServiceSpec,
     UnknownServiceError,
 )
 from toolkit.testing import InMemorySystem
@@ -35,6 +36,10 @@ class TicketCreated(msgspec.Struct, frozen=True):
     ticket_id: int
 
 
+#: the services the tests send as (a bus for a service the map does not know is refused)
+SERVICES = ("admin_service", "billing_service", "ticket_service", "user_service")
+
+
 def make_map(*event_routes: EventRoute, command_routes: dict[str, str] | None = None) -> ServiceMap:
     channels: dict[str, set[str]] = {}
     for route in event_routes:
@@ -48,6 +53,7 @@ def make_map(*event_routes: EventRoute, command_routes: dict[str, str] | None = 
         ],
         command_routes=command_routes or {},
         event_routes=event_routes,
+        services=[ServiceSpec(name) for name in SERVICES],
     )
 
 

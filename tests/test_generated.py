@@ -110,6 +110,10 @@ def test_misuse_of_generated_code_fails_mypy(monkeypatch: pytest.MonkeyPatch) ->
         'Argument 1 to "send_ticket_create" of "UserServicePublisher" has incompatible type "NewCustomer"'
         in output
     )
+    assert (
+        'Argument "message_id" to "send_ticket_create" of "UserServicePublisher" has '
+        'incompatible type "int"; expected "str | None"' in output
+    )
 
 
 def _output_cases() -> list[str]:

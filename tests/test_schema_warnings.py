@@ -121,7 +121,11 @@ def test_handled_keys_and_the_example_systems_give_no_warnings(project: Path) ->
     mail = project / "schemas/mail.toml"
     text = mail.read_text(encoding="utf-8").replace('"user.*", "usr.*"', '"user.registered"')
     text = text.replace('include_publishers = ["mail"]', 'include_publishers = ["users"]')
-    text = text.replace('subscribe = ["user.renamed"]', 'subscribe = ["user.registered"]')
+    text = text.replace(
+        'subscribe = ["user.registered"]\ninclude', 'subscribe = ["user.de*"]\ninclude'
+    )
+    text += '[subscribes."user.deleted"]\nclass = "Gone"\n'
+    text += '[subscribes."user.renamed"]\nclass = "Renamed"\n'
     mail.write_text(text, encoding="utf-8")
     assert load_system(Path("schemas")).warnings == ()
     for schemas in (ROOT / "schemas", ROOT / "docs/examples/quickstart/schemas"):
@@ -148,3 +152,32 @@ def test_a_stream_shared_by_two_services_warns_only_the_one_that_skips(project: 
         ("schemas/stats.toml", "channels.mail_in.subscribe[0]", "warning")
     ]
     assert "'user.deleted', 'user.renamed'" in warnings[0].message
+
+
+def test_an_event_reaching_its_subscriber_through_two_channels_is_a_warning(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each channel's consumer would handle it: handled twice."""
+    (project / "schemas/mail.toml").write_text(
+        '[service]\nname = "mail"\n\n'
+        '[channels.mail_in]\nkind = "queue"\nsubscribe = ["user.registered"]\n\n'
+        '[channels.mail_all]\nkind = "stream"\nsubscribe = ["user.*"]\n'
+        'exclude_publishers = ["mail"]\n\n'
+        '[subscribes."user.registered"]\nclass = "NewUser"\nfields.user_id = "int"\n'
+        '[subscribes."user.deleted"]\nclass = "Gone"\nfields.user_id = "int"\n'
+        '[subscribes."user.renamed"]\nclass = "Renamed"\nfields.user_id = "int"\n',
+        encoding="utf-8",
+    )
+    warning = (
+        'schemas/mail.toml:13: subscribes."user.registered": warning: mail receives event '
+        "'user.registered' from users on channels 'mail_all' and 'mail_in': the consumer of "
+        "each handles it, so it is handled 2 times\n"
+        "    fix: subscribe to it on one channel only (remove or narrow the subscription key "
+        "of the others)\n"
+        "1 warning in schema files"
+    )
+    assert _run(["generate"], capsys)[::2] == (0, warning + "\n")
+    assert _run(["generate", "--strict"], capsys)[::2] == (
+        2,
+        warning + " (--strict: they fail the run)\n",
+    )

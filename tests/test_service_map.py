@@ -2,11 +2,21 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toolkit import ChannelSpec, EventRoute, ServiceMap
+from toolkit import (
+    ChannelSpec,
+    DistributedBus,
+    EventRoute,
+    InMemoryTransport,
+    ServiceMap,
+    ServiceSpec,
+    UnknownServiceError,
+)
 from toolkit.service_map import KeyPattern
+from toolkit.testing import InMemorySystem
 
 
 def test_star_spans_dots_and_needs_at_least_one_character() -> None:
@@ -66,3 +76,22 @@ def test_generated_map_equals_itself_and_lists_services() -> None:
     assert SERVICE_MAP.event_channels("user.registered", "user_service") == ("user_events",)
     assert SERVICE_MAP.event_channels("ticket.opened", "ticket_service") == ("billing_events",)
     assert SERVICE_MAP.event_channels("ticket.opened", "billing_service") == ()
+
+
+def test_a_bus_sends_only_as_a_service_the_map_knows() -> None:
+    from generated.service_map import SERVICE_MAP
+
+    system = InMemorySystem(SERVICE_MAP)
+    for make in (system.bus, system.sync_bus):
+        with pytest.raises(UnknownServiceError) as caught:
+            make("storefront")
+        assert str(caught.value) == (
+            "no service 'storefront' in the service map: a bus sends as one of its services "
+            "(billing_service, ticket_service, user_service)"
+        )
+    # One that consumes nothing and owns nothing (it only sends commands) is listed too.
+    till = ServiceMap(
+        channels=[], command_routes={}, event_routes=[], services=[ServiceSpec("till")]
+    )
+    assert DistributedBus("till", till, InMemoryTransport()).service == "till"
+    assert till.services == ("till",)

@@ -30,6 +30,7 @@ MAP = ServiceMap(
     channels=[ChannelSpec("pings", "queue", ("pong_service",))],
     command_routes={},
     event_routes=[EventRoute("pings", "pong_service", ("ping",))],
+    events={"ping": "ping_service"},
 )
 
 

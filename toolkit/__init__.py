@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from toolkit.health import HealthOptions
     from toolkit.host import ServiceHost
     from toolkit.retry import RetryPolicy
-    from toolkit.routing import ChannelSpec, EventRoute
+    from toolkit.routing import ChannelSpec, EventRoute, ServiceSpec
     from toolkit.runner import Runner, RunOptions
     from toolkit.service_map import ServiceMap, UnknownServiceError
     from toolkit.wire import COMMAND, EVENT
@@ -83,6 +83,7 @@ _LAZY: dict[str, str] = {
     "RetryPolicy": "toolkit.retry",
     "ChannelSpec": "toolkit.routing",
     "EventRoute": "toolkit.routing",
+    "ServiceSpec": "toolkit.routing",
     "RunOptions": "toolkit.runner",
     "Runner": "toolkit.runner",
     "ServiceMap": "toolkit.service_map",
@@ -153,6 +154,7 @@ __all__ = [
     "Runner",
     "ServiceHost",
     "ServiceMap",
+    "ServiceSpec",
     "Subscription",
     "SyncDistributedBus",
     "SyncRedisTransport",

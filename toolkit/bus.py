@@ -10,6 +10,7 @@ from typing import Any, Final, NoReturn, TypeVar
 import msgspec
 
 from toolkit.channels.base import Delivery, SyncTransport, Transport, TransportError
+from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.service_map import ServiceMap
 
@@ -25,6 +26,7 @@ __all__ = [
 log = logging.getLogger("toolkit.bus")
 
 _encode: Final = msgspec.json.Encoder().encode
+_handled: Final = CURRENT_DELIVERY.get
 
 
 class PublishResult(msgspec.Struct, frozen=True):
@@ -97,7 +99,11 @@ class _Sender:
     """Routing and envelope building shared by the async and the sync bus."""
 
     def __init__(self, service: str, service_map: ServiceMap) -> None:
+        # A name the map does not know would be stamped as source_service on every message.
+        spec = service_map.service(service)
         self.service = service
+        #: metadata keys a message sent while handling another takes over from it
+        self.propagate = spec.propagate
         self.service_map = service_map
         #: events published that matched no subscription, by routing key
         self.unrouted: dict[str, int] = {}
@@ -156,9 +162,17 @@ class _Sender:
             message_id = new_message_id()
         elif not message_id or not isinstance(message_id, str):
             raise ValueError(f"message_id must be a non-empty string, not {message_id!r}")
+        meta = dict(metadata) if metadata else {}
+        if caused_by is None:
+            caused_by = _handled()  # inside a handler: the message it handles
         if caused_by is not None:
-            correlation_id = caused_by.envelope.headers.correlation_id or caused_by.message_id
-            causation_id = caused_by.message_id
+            handled = caused_by.envelope.headers
+            correlation_id = handled.correlation_id or handled.message_id
+            causation_id = handled.message_id
+            if self.propagate and handled.metadata:
+                carried = handled.metadata
+                # Given metadata wins over what is carried on.
+                meta = {k: carried[k] for k in self.propagate if k in carried} | meta
         else:
             correlation_id, causation_id = message_id, ""
         return Envelope(
@@ -172,7 +186,7 @@ class _Sender:
                 content_type,
                 correlation_id,
                 causation_id,
-                dict(metadata) if metadata else {},
+                meta,
             ),
             body,
         )
@@ -181,10 +195,12 @@ class _Sender:
 class DistributedBus(_Sender):
     """Sends on behalf of one service (``service``) through ``transport``.
 
-    Pass ``caused_by`` (the delivery being handled) to carry the conversation
-    on: the new message gets the same correlation id and the handled message's
-    id as causation id. Pass ``message_id`` to send again what an earlier call
-    may have stored (after a :class:`~toolkit.TransportError` or a
+    Inside a handler, a message sent carries the conversation on: the same
+    correlation id as the message being handled, that message's id as
+    causation id, and the metadata keys ``service`` propagates (given
+    ``metadata`` wins); see :mod:`toolkit.context`. ``caused_by`` (a
+    delivery) names the causing message instead. Pass ``message_id`` to send
+    again what an earlier call may have stored (after a :class:`~toolkit.TransportError` or a
     :class:`PartialPublishError`): the copies then share one id.
 
     An event for several channels is sent to each of them, whatever the others

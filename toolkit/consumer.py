@@ -1,6 +1,8 @@
 """The consumer: receives batches from one channel and owns acknowledgement.
 
-Handler returns -> ack (batched). Event the service does not handle -> ack.
+Handler returns -> ack (batched). Event the service does not handle, or not
+on this channel or not from this publisher (its subscriptions in the service
+map, :meth:`~toolkit.dispatcher.Dispatcher.on_channel`) -> ack, counted as skipped.
 Undecodable payload, undeclared key, command for another service ->
 dead-letter at once with the reason. Handler raises -> retry after a delay
 by the consumer's :class:`~toolkit.retry.RetryPolicy` (when the subscription
@@ -116,14 +118,15 @@ class Consumer:
             raise ValueError("batch_size and concurrency must be at least 1")
         self.transport = transport
         self.channel = channel
-        self.dispatcher = dispatcher
+        # Events of this channel only: its subscriptions, with their publisher filters.
+        self.dispatcher = dispatcher.on_channel(channel)
         self.group = dispatcher.service
         self.consumer_name = consumer_name or default_consumer_name()
         self.batch_size = batch_size
         self.block_timeout = block_timeout
         self.retry = retry
         self.concurrency = concurrency
-        self.workers = Workers(dispatcher, concurrency, sync_handlers, channel)
+        self.workers = Workers(self.dispatcher, concurrency, sync_handlers, channel)
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()

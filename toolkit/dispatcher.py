@@ -3,7 +3,10 @@
 Generated ``bind()`` functions build one per service from an implementation
 of the service's handler Protocol. Everything that can be decided once is
 decided here, at bind time: one msgspec decoder per (key, class), whether a
-handler is a coroutine function. Per message, routing reads only the headers.
+handler is a coroutine function, and for each channel the service consumes
+(:meth:`Dispatcher.on_channel`, called by the consumer) which event keys it
+subscribes to there and from which publishers. Per message, routing reads
+only the headers.
 
 Coroutine handlers are awaited on the event loop. Synchronous ones are called
 on it too (the fast path: no hop for a cheap handler) unless the caller
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
@@ -26,7 +30,10 @@ from typing import Any, Final
 import msgspec
 
 from toolkit.channels.base import Delivery
+from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, JSON
+from toolkit.routing import publisher_filter
+from toolkit.service_map import ServiceMap
 
 __all__ = ["BatchResult", "Dispatcher", "HandlerResult", "Outcome", "Rejected", "Route"]
 
@@ -35,7 +42,8 @@ HandlerResult = Awaitable[None] | None
 
 class Outcome(Enum):
     HANDLED = "handled"
-    #: an event this service does not handle: acknowledged and skipped
+    #: an event this service does not handle (on this channel, from this publisher):
+    #: acknowledged and skipped
     SKIPPED = "skipped"
     #: dead-lettered at once, no retries (see the reason)
     REJECTED = "rejected"
@@ -50,7 +58,15 @@ class Rejected(Exception):
 class Route:
     """One consumed routing key: how to decode it and whom to call."""
 
-    __slots__ = ("decode", "handler", "is_async", "kind", "message_type", "routing_key")
+    __slots__ = (
+        "decode",
+        "handler",
+        "is_async",
+        "kind",
+        "message_type",
+        "publishers",
+        "routing_key",
+    )
 
     def __init__(
         self, routing_key: str, kind: str, message_type: type[Any], handler: Callable[..., Any]
@@ -61,15 +77,29 @@ class Route:
         self.handler = handler
         self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(message_type).decode
         self.is_async = inspect.iscoroutinefunction(handler)
+        #: an event's publisher (``source_service``) -> handled?; None: any publisher
+        self.publishers: Callable[[str], bool] | None = None
+
+    def accepting(self, publishers: Callable[[str], bool] | None) -> Route:
+        """This route, for events of the publishers ``publishers`` accepts only."""
+        route = copy.copy(self)
+        route.publishers = publishers
+        return route
 
 
 class Dispatcher:
     """Decides, per delivery, whether to handle, skip or reject it, and calls the handler."""
 
-    __slots__ = ("_routes", "service")
+    __slots__ = ("_routes", "channel", "service", "service_map")
 
-    def __init__(self, service: str, routes: Iterable[Route]) -> None:
+    def __init__(
+        self, service: str, routes: Iterable[Route], *, service_map: ServiceMap | None = None
+    ) -> None:
         self.service = service
+        #: the subscriptions :meth:`on_channel` reads (generated ``bind()`` passes SERVICE_MAP)
+        self.service_map = service_map
+        #: set on the dispatcher :meth:`on_channel` made for one channel
+        self.channel: str | None = None
         self._routes: dict[str, Route] = {}
         for route in routes:
             if route.routing_key in self._routes:
@@ -79,6 +109,60 @@ class Dispatcher:
     @property
     def routes(self) -> dict[str, Route]:
         return dict(self._routes)
+
+    def with_service_map(self, service_map: ServiceMap) -> Dispatcher:
+        """This dispatcher reading its subscriptions from ``service_map`` when it has none
+        (a hand-made one): the map decides what each channel delivers to it."""
+        if self.service_map is not None or self.channel is not None:
+            return self
+        made = copy.copy(self)
+        made.service_map = service_map
+        return made
+
+    def on_channel(self, channel: str, service_map: ServiceMap | None = None) -> Dispatcher:
+        """This dispatcher as the consumer of ``channel`` uses it.
+
+        An event is handled there only when the service subscribes to its key
+        on that channel, from its publisher (``include_publishers`` or
+        ``exclude_publishers`` against ``source_service``); any other event is
+        skipped, so that an event a shared stream carries for another service
+        is not handled once more here. Commands keep their rules (target
+        service, declared key). Without a service map (``service_map`` or the
+        one given at construction), every routed key is handled on any channel.
+        """
+        if self.channel is not None:
+            if channel != self.channel:
+                raise ValueError(
+                    f"this dispatcher of {self.service!r} is for channel {self.channel!r}, "
+                    f"not {channel!r}"
+                )
+            return self
+        service_map = service_map or self.service_map
+        if service_map is None:
+            return self
+        spec = service_map.channels.get(channel)
+        if spec is None or self.service not in spec.consumers:
+            consumed = [c.name for c in service_map.channels_consumed_by(self.service)]
+            raise ValueError(
+                f"the service map says {self.service!r} does not consume {channel!r} "
+                f"(it consumes: {', '.join(consumed) or 'nothing'})"
+            )
+        subscribed = [
+            r
+            for r in service_map.event_routes
+            if r.channel == channel and r.subscriber == self.service
+        ]
+        routes: list[Route] = []
+        for route in self._routes.values():
+            if route.kind == COMMAND:
+                routes.append(route)
+                continue
+            matching = [r for r in subscribed if r.matches_key(route.routing_key)]
+            if matching:
+                routes.append(route.accepting(publisher_filter(matching)))
+        view = Dispatcher(self.service, routes, service_map=service_map)
+        view.channel = channel
+        return view
 
     def route_for(self, delivery: Delivery) -> Route | str | None:
         """The route, a rejection reason (str), or None for an event to skip."""
@@ -93,7 +177,11 @@ class Dispatcher:
             if route is None or route.kind != COMMAND:
                 return f"service {self.service!r} declares no command {h.routing_key!r}"
             return _check_content_type(h.content_type) or route
-        if route is None or route.kind == COMMAND:
+        if (
+            route is None
+            or route.kind == COMMAND
+            or (route.publishers is not None and not route.publishers(h.source_service))
+        ):
             return None
         return _check_content_type(h.content_type) or route
 
@@ -108,6 +196,7 @@ class Dispatcher:
         result = BatchResult()
         done = result.handled
         routes = self._routes
+        set_current, reset_current = CURRENT_DELIVERY.set, CURRENT_DELIVERY.reset
         for delivery in deliveries:
             h = delivery.envelope.headers
             route = routes.get(h.routing_key)
@@ -116,8 +205,10 @@ class Dispatcher:
                 or h.kind == COMMAND
                 or route.kind == COMMAND
                 or (h.content_type != JSON and not h.content_type.startswith("application/json;"))
+                or (route.publishers is not None and not route.publishers(h.source_service))
             ):
-                # Commands, keys without a route and odd content types: route_for()'s rules.
+                # Commands, keys without a route, odd content types and publishers the
+                # subscription leaves out: route_for()'s rules.
                 decided = self.route_for(delivery)
                 if decided is None:
                     result.skipped += 1
@@ -135,6 +226,8 @@ class Dispatcher:
                 # is this message's fault alone.
                 result.rejected.append((delivery, _undecodable(route, exc)))
                 continue
+            # What the handler sends continues this message's conversation (toolkit.context).
+            token = set_current(delivery)
             try:
                 if route.is_async:
                     await route.handler(message, delivery)
@@ -151,6 +244,8 @@ class Dispatcher:
             except Exception as exc:
                 result.failed.append((delivery, exc))
                 continue
+            finally:
+                reset_current(token)
             done.append(delivery)
         return result
 

@@ -144,7 +144,8 @@ class ServiceHost:
         runner = self.runner = Runner(
             self.transport,
             self.channels,
-            dispatcher,
+            # The map decides what each channel delivers, also to a hand-made dispatcher.
+            dispatcher.with_service_map(self.service_map),
             self.options,
             consumer_name=self.consumer_name,
         )

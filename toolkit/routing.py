@@ -12,7 +12,7 @@ once; no regular expression runs per message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import msgspec
@@ -22,7 +22,9 @@ __all__ = [
     "ChannelSpec",
     "EventRoute",
     "KeyPattern",
+    "ServiceSpec",
     "event_channels",
+    "publisher_filter",
 ]
 
 ChannelKind = Literal["queue", "stream"]
@@ -35,6 +37,15 @@ class ChannelSpec(msgspec.Struct, frozen=True):
     kind: ChannelKind
     consumers: tuple[str, ...]
     description: str = ""
+
+
+class ServiceSpec(msgspec.Struct, frozen=True):
+    """A service of the system: one a bus may send as."""
+
+    name: str
+    #: metadata keys that a message sent from inside one of its handlers takes over
+    #: from the message being handled (``[service] propagate`` in its schema)
+    propagate: tuple[str, ...] = ()
 
 
 class KeyPattern:
@@ -83,11 +94,13 @@ class EventRoute(msgspec.Struct, frozen=True):
             return publisher not in self.exclude_publishers
         return True
 
+    def matches_key(self, routing_key: str) -> bool:
+        """True when one of ``keys`` matches ``routing_key``, whoever publishes it."""
+        return any(KeyPattern(p).matches(routing_key) for p in self.keys)
+
     def matches(self, routing_key: str, publisher: str) -> bool:
         """True when an event ``routing_key`` published by ``publisher`` takes this route."""
-        return self.accepts_publisher(publisher) and any(
-            KeyPattern(p).matches(routing_key) for p in self.keys
-        )
+        return self.accepts_publisher(publisher) and self.matches_key(routing_key)
 
 
 def event_channels(
@@ -99,3 +112,27 @@ def event_channels(
     (key, publisher); the generator and the docs call it directly.
     """
     return tuple(sorted({r.channel for r in routes if r.matches(routing_key, publisher)}))
+
+
+def publisher_filter(routes: Sequence[EventRoute]) -> Callable[[str], bool] | None:
+    """Whether some of ``routes`` accepts an event's publisher, as one set lookup.
+
+    None when every publisher is accepted. The consumer of a channel calls it
+    with each event's ``source_service``: the filters hold against envelopes
+    that did not come through a bus, not only when publishing.
+    """
+    if not routes or any(
+        r.include_publishers is None and r.exclude_publishers is None for r in routes
+    ):
+        return None if routes else _nobody
+    allowed = frozenset(p for r in routes for p in r.include_publishers or ())
+    excluded = [frozenset(r.exclude_publishers) for r in routes if r.exclude_publishers is not None]
+    if not excluded:
+        return allowed.__contains__
+    # Accepted by an include list, or left out of some exclude list.
+    denied = frozenset.intersection(*excluded) - allowed
+    return lambda publisher: publisher not in denied
+
+
+def _nobody(publisher: str) -> bool:
+    return False

@@ -10,27 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from toolkit.routing import ChannelSpec, EventRoute, KeyPattern, event_channels
+from toolkit.routing import ChannelSpec, EventRoute, KeyPattern, ServiceSpec, event_channels
 
 __all__ = [
     "ChannelSpec",
     "EventRoute",
     "KeyPattern",
     "ServiceMap",
+    "ServiceSpec",
     "UnknownServiceError",
 ]
 
 
 class UnknownServiceError(LookupError):
-    """A command addressed to a service the map does not know; nothing was sent."""
+    """A command addressed to a service the map has no command channel for, or a bus
+    for a service (``sender``) the map does not know; nothing was sent."""
 
-    def __init__(self, service: str, known: Iterable[str]) -> None:
+    def __init__(self, service: str, known: Iterable[str], *, sender: bool = False) -> None:
         self.service = service
         known_list = ", ".join(sorted(known)) or "none"
-        super().__init__(
-            f"no channel is mapped for service {service!r}: it accepts no commands in the "
-            f"service map (services that do: {known_list})"
-        )
+        if sender:
+            message = (
+                f"no service {service!r} in the service map: a bus sends as one of its "
+                f"services ({known_list})"
+            )
+        else:
+            message = (
+                f"no channel is mapped for service {service!r}: it accepts no commands in the "
+                f"service map (services that do: {known_list})"
+            )
+        super().__init__(message)
 
 
 class ServiceMap:
@@ -44,6 +53,7 @@ class ServiceMap:
         event_routes: Iterable[EventRoute],
         commands: Mapping[str, str] | None = None,
         events: Mapping[str, str] | None = None,
+        services: Iterable[ServiceSpec] = (),
     ) -> None:
         self.channels: dict[str, ChannelSpec] = {c.name: c for c in channels}
         self.command_routes: dict[str, str] = dict(command_routes)
@@ -51,6 +61,15 @@ class ServiceMap:
         #: routing key -> owning service, for commands and events declared in schemas
         self.commands: dict[str, str] = dict(commands or {})
         self.events: dict[str, str] = dict(events or {})
+        # Every service named anywhere in the map is one; ``services`` adds those named
+        # nowhere else (one that only sends commands, say) and says more about each.
+        named = {*self.commands.values(), *self.events.values(), *self.command_routes}
+        for channel in self.channels.values():
+            named.update(channel.consumers)
+        specs = {s.name: s for s in services}
+        self._services: dict[str, ServiceSpec] = {
+            name: specs.get(name) or ServiceSpec(name) for name in sorted(named | specs.keys())
+        }
         self._event_cache: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def command_channel(self, target_service: str) -> str:
@@ -74,10 +93,15 @@ class ServiceMap:
 
     @property
     def services(self) -> tuple[str, ...]:
-        names = set(self.commands.values()) | set(self.events.values())
-        for channel in self.channels.values():
-            names.update(channel.consumers)
-        return tuple(sorted(names))
+        """Every service of the system, in name order."""
+        return tuple(self._services)
+
+    def service(self, name: str) -> ServiceSpec:
+        """The service a bus sends as; UnknownServiceError when the map does not know it."""
+        try:
+            return self._services[name]
+        except KeyError:
+            raise UnknownServiceError(name, self._services, sender=True) from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ServiceMap):
@@ -88,6 +112,7 @@ class ServiceMap:
             and self.event_routes == other.event_routes
             and self.commands == other.commands
             and self.events == other.events
+            and self._services == other._services
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -31,7 +31,12 @@ from pathlib import Path
 from codegen.build.channels import build_channels
 from codegen.build.messages import build_owned_messages
 from codegen.build.named_types import build_named_types
-from codegen.build.names import check_method_names, service_name_problem, snake_to_pascal
+from codegen.build.names import (
+    METADATA_KEY,
+    check_method_names,
+    service_name_problem,
+    snake_to_pascal,
+)
 from codegen.build.routes import build_sends, build_subscriptions
 from codegen.build.state import ServiceState, SystemState
 from codegen.build.subscriptions import warn_subscriptions
@@ -100,6 +105,7 @@ def _services(state: SystemState, files: list[SourceFile]) -> None:
         problem = service_name_problem(name)
         if problem:
             file.error(("service", "name"), problem, 'e.g. name = "ticket_service"')
+        _check_propagate(file)
         if name in state.services:
             first = state.services[name]
             file.error(
@@ -116,6 +122,21 @@ def _services(state: SystemState, files: list[SourceFile]) -> None:
         state.services[name] = ServiceState(file, file.decl)
 
 
+def _check_propagate(file: SourceFile) -> None:
+    seen: set[str] = set()
+    for index, key in enumerate(file.decl.service.propagate):
+        path = ("service", "propagate", index)
+        if not METADATA_KEY.match(key):
+            file.error(
+                path,
+                f"metadata key {key!r} is not valid",
+                "use letters, digits, '_', '-', '.' or ':', e.g. \"tenant\" or \"traceparent\"",
+            )
+        elif key in seen:
+            file.error(path, f"metadata key {key!r} is listed twice", "list each key once")
+        seen.add(key)
+
+
 def _service_model(svc: ServiceState) -> ServiceModel:
     return ServiceModel(
         name=svc.name,
@@ -130,6 +151,7 @@ def _service_model(svc: ServiceState) -> ServiceModel:
         handlers=tuple(sorted(svc.handlers, key=lambda h: h.routing_key)),
         publishers=tuple(sorted(svc.publishers, key=lambda p: (p.kind, p.routing_key))),
         channels=tuple(sorted(svc.decl.channels)),
+        propagate=tuple(svc.decl.service.propagate),
     )
 
 

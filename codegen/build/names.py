@@ -25,6 +25,7 @@ __all__ = [
     "CHANNEL_NAME",
     "GENERATED_MODULES",
     "KEY_PATTERN",
+    "METADATA_KEY",
     "RESERVED_CLASS_NAMES",
     "ROUTING_KEY",
     "SERVICE_NAME",
@@ -45,6 +46,7 @@ ROUTING_KEY = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
 SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+METADATA_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 # Names the generated modules import or define themselves.
 _GENERATED_NAMES = frozenset(

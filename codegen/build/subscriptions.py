@@ -10,13 +10,16 @@ Checked once the system has no errors, with the runtime's own matching rules
   service declares no ``[subscribes."key"]`` for: each one is written to the
   channel, then acknowledged and skipped unread by the consumer (see
   docs/routing.md), so the service likely forgot a handler or subscribes too
-  widely.
+  widely;
+* an event a service handles that reaches it through two channels (two of its
+  subscriptions match it, from its publisher): each channel's consumer handles
+  it, so it is handled twice.
 """
 
 from __future__ import annotations
 
 from codegen.build.state import ServiceState, SystemState
-from toolkit.routing import EventRoute, KeyPattern
+from toolkit.routing import EventRoute, KeyPattern, event_channels
 
 __all__ = ["warn_subscriptions"]
 
@@ -30,6 +33,27 @@ def warn_subscriptions(state: SystemState) -> None:
             route = routes.get((channel, svc.name))
             if route is not None:
                 _warn_route(svc, channel, decl.subscribe, route, events)
+        _warn_twice_received(state, svc)
+
+
+def _warn_twice_received(state: SystemState, svc: ServiceState) -> None:
+    own = [r for r in state.routes if r.subscriber == svc.name]
+    for key in sorted(svc.decl.subscribes):
+        owned = state.owned.get(key)
+        if owned is None or owned.kind != "event":
+            continue
+        publisher = owned.owner.name
+        channels = event_channels(own, key, publisher)
+        if len(channels) > 1:
+            named = ", ".join(repr(c) for c in channels[:-1]) + f" and {channels[-1]!r}"
+            svc.file.warn(
+                ("subscribes", key),
+                f"{svc.name} receives event {key!r} from {publisher} on channels {named}: "
+                "the consumer of each handles it, so it is handled "
+                f"{len(channels)} times",
+                "subscribe to it on one channel only (remove or narrow the subscription "
+                "key of the others)",
+            )
 
 
 def _warn_route(

@@ -113,11 +113,15 @@ def publisher_imports(service: ServiceModel) -> tuple[str, ...]:
 
 
 def handler_imports(service: ServiceModel) -> tuple[str, ...]:
-    """``handlers.py``: Protocol, the toolkit's dispatch types and the classes handled."""
+    """``handlers.py``: Protocol, the toolkit's dispatch types, the service map (whose
+    subscriptions decide what each channel delivers) and the classes handled."""
     return _sections(
         ["from typing import Protocol"],
         [_from("toolkit", ["Delivery", "Dispatcher", "HandlerResult", "Route"])],
-        [_from(".messages", {h.class_name for h in service.handlers})],
+        [
+            "from ..service_map import SERVICE_MAP",
+            _from(".messages", {h.class_name for h in service.handlers}),
+        ],
     )
 
 
@@ -128,4 +132,6 @@ def service_map_imports(system: SystemModel) -> tuple[str, ...]:
         names.append("ChannelSpec")
     if system.event_routes:
         names.append("EventRoute")
+    if system.services:
+        names.append("ServiceSpec")
     return (_from("toolkit", names),)

@@ -158,6 +158,7 @@ def _publisher(publisher: PublisherMethod) -> PublisherView:
             publisher.kind,
             "metadata=metadata",
             "caused_by=caused_by",
+            "message_id=message_id",
         ),
     )
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import InvoiceAccountUpdate, TicketForBilling
 
 __all__ = ["SERVICE", "BillingServiceHandlers", "bind"]
@@ -57,4 +58,5 @@ def bind(handlers: BillingServiceHandlers) -> Dispatcher:
                 handlers.on_user_billing_changed,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import CreateTicket, CustomerPlanChanged, NewCustomer
 
 __all__ = ["SERVICE", "TicketServiceHandlers", "bind"]
@@ -74,4 +75,5 @@ def bind(handlers: TicketServiceHandlers) -> Dispatcher:
                 handlers.on_user_registered,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

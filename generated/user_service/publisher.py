@@ -40,6 +40,7 @@ class UserServicePublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -51,6 +52,7 @@ class UserServicePublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
     async def publish_user_billing_changed(
@@ -59,6 +61,7 @@ class UserServicePublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -69,6 +72,7 @@ class UserServicePublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
     async def publish_user_registered(
@@ -77,6 +81,7 @@ class UserServicePublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -87,6 +92,7 @@ class UserServicePublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
 
@@ -106,6 +112,7 @@ class UserServiceSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -117,6 +124,7 @@ class UserServiceSyncPublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
     def publish_user_billing_changed(
@@ -125,6 +133,7 @@ class UserServiceSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -135,6 +144,7 @@ class UserServiceSyncPublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
     def publish_user_registered(
@@ -143,6 +153,7 @@ class UserServiceSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -153,4 +164,5 @@ class UserServiceSyncPublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )

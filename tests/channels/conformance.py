@@ -20,6 +20,7 @@ A new transport is done when its module (about twenty lines) passes.
 ``wire``            the wire round trip, the size limit, hand-written entries
 ``consumer``        the consumer over the transport: retries, dead letters, poison
 ``leases``          renewing the lease on messages in hand (``RenewsLeases``)
+``subscriptions``   per channel, only the keys and publishers subscribed there
 ==================  ===========================================================
 """
 
@@ -31,4 +32,5 @@ from tests.channels.suite.delivery import *  # noqa: F403
 from tests.channels.suite.helpers import *  # noqa: F403
 from tests.channels.suite.leases import *  # noqa: F403
 from tests.channels.suite.retry import *  # noqa: F403
+from tests.channels.suite.subscriptions import *  # noqa: F403
 from tests.channels.suite.wire import *  # noqa: F403

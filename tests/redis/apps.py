@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from toolkit import Delivery
+from toolkit import Delivery, Dispatcher, Route
 
 
 class Recorder:
@@ -73,3 +73,12 @@ class Memory:
     @property
     def ids(self) -> list[str]:
         return [d.message_id for d in self.deliveries]
+
+
+#: user.registered events that HAND_MADE handled
+HAND_MADE_HANDLED: list[Delivery] = []
+#: a dispatcher of ticket_service made by hand, without the service map
+HAND_MADE = Dispatcher(
+    "ticket_service",
+    [Route("user.registered", "event", dict, lambda m, meta: HAND_MADE_HANDLED.append(meta))],
+)

@@ -31,10 +31,6 @@ from toolkit.cli import main
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
 
-#: Set once the svc-routing branch is merged: inside a handler, publishing is caused by
-#: the message handled (contextvars), and declared metadata follows.
-CONTEXT_PROPAGATION = False
-
 
 class Processes:
     """Child processes started by a test, each with its stdout and stderr in files."""
@@ -200,8 +196,8 @@ def test_a_command_causes_events_that_two_other_services_handle_once(
     assert "billing_service: consuming billing_orders, billing_shipments on" in billing_summary
     processes.stop_all()
 
-    if not CONTEXT_PROPAGATION:
-        pytest.xfail("caused_by and metadata without passing them come with svc-routing")
+    # Inside a handler, publishing is caused by the message handled, and the
+    # declared metadata (``propagate = ["tenant"]``) follows, without being passed.
     by_key = {(r["service"], r["key"]): r for r in handled}
     placed_id = by_key["shipping_service", "order.placed"]["id"]
     assert by_key["billing_service", "order.placed"]["id"] == placed_id

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 import generated.ticket_service as ticket_service
+from tests.redis import apps
 from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from toolkit import RetryPolicy, Runner, RunOptions
@@ -148,6 +149,27 @@ def test_run_reports_bad_input_and_unreachable_redis(capsys: pytest.CaptureFixtu
     assert "does not consume 'user_events'" in capsys.readouterr().err
     assert main(["run", CHANNEL, "--service", GROUP, "--app", "tests.redis.nope:X"]) == 2
     assert "cannot import 'tests.redis.nope'" in capsys.readouterr().err
+
+
+def test_toolkit_run_applies_the_service_maps_subscriptions_to_a_hand_made_dispatcher(
+    redis_url: str, prefix: str
+) -> None:
+    """user_events delivers ticket_service only events of user_service (include_publishers)."""
+    events = [
+        ticket_create(routing_key="user.registered", kind="event", target_service="", **h)
+        for h in ({"source_service": "user_service"}, {"source_service": "billing_service"})
+    ]
+
+    async def send() -> None:
+        transport = RedisTransport(redis_url, prefix=prefix)
+        await transport.send("user_events", events)
+        await transport.close()
+
+    asyncio.run(send())
+    apps.HAND_MADE_HANDLED.clear()
+    argv = ["run", "user_events", "--service", GROUP, "--app", "tests.redis.apps:HAND_MADE"]
+    assert main([*argv, "--url", redis_url, "--prefix", prefix, "--until-empty"]) == 0
+    assert [d.message_id for d in apps.HAND_MADE_HANDLED] == [events[0].headers.message_id]
 
 
 def test_dlq_commands_list_show_replay_and_purge(

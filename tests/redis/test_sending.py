@@ -4,11 +4,14 @@ to several channels says which stored it, and a retry can keep the message id.""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
 from redis.exceptions import ResponseError
 
+from generated.ticket_service import CreateTicket
+from generated.user_service import UserServicePublisher
 from tests.redis.messages import ticket_create
 from toolkit import (
     ChannelSpec,
@@ -17,6 +20,7 @@ from toolkit import (
     PartialPublishError,
     ServiceMap,
     SyncDistributedBus,
+    UnknownServiceError,
 )
 from toolkit.channels.redis import RedisTransport, SyncRedisTransport
 from toolkit.channels.redis.entries import pairs
@@ -34,6 +38,7 @@ SERVICE_MAP = ServiceMap(
         EventRoute("beta", "b_service", ("audit.*",)),
         EventRoute("gamma", "c_service", ("audit.*",)),
     ],
+    events={"audit.entry": "ledger"},
 )
 
 
@@ -128,6 +133,8 @@ async def test_sync_bus_reports_partial_publishes_and_reuses_ids(
     assert command_id == "order-42-attempt"
     with pytest.raises(ValueError, match="non-empty string"):
         bus.send_command("c_service", "c.do", {"x": 1}, message_id="")
+    with pytest.raises(UnknownServiceError, match="no service 'storefront' in the service map"):
+        SyncDistributedBus("storefront", SERVICE_MAP, transport)
     transport.close()
 
 
@@ -140,3 +147,17 @@ async def test_command_retried_after_a_failure_keeps_its_id(make_transport: Any)
     await transport.redis.delete(transport.keys("gamma").stream)
     assert await bus.send_command("c_service", "c.do", {"x": 1}, message_id="pay-7") == "pay-7"
     assert await stored_ids(transport, "gamma") == ["pay-7"]
+
+
+async def test_a_generated_publisher_sends_with_the_callers_message_id(
+    make_transport: Any,
+) -> None:
+    transport: RedisTransport = make_transport()
+    users = UserServicePublisher(transport)
+    command = CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="a@b.c")
+    await break_channel(transport, "ticket_commands")
+    with pytest.raises(ResponseError):
+        await users.send_ticket_create(command, message_id="req-42")
+    await transport.redis.delete(transport.keys("ticket_commands").stream)
+    assert await users.send_ticket_create(command, message_id="req-42") == "req-42"
+    assert await stored_ids(transport, "ticket_commands") == ["req-42"]

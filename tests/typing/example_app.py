@@ -82,7 +82,8 @@ async def wire() -> tuple[Dispatcher, Dispatcher]:
     assert result.channels and message_id
     sync_users = UserServiceSyncPublisher(transport)
     sync_users.send_ticket_create(
-        CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e")
+        CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"),
+        message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "https://shop.example/requests/42")),
     )
     _ = datetime.datetime.now(datetime.UTC)
     return bind_tickets(tickets), bind_billing(billing)

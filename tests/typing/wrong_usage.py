@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from generated.ticket_service import NewCustomer, TicketServiceHandlers
-from generated.user_service import UserServicePublisher
+from generated.user_service import CreateTicket, UserServicePublisher
 from toolkit import Delivery, InMemoryTransport
 
 
@@ -22,4 +22,7 @@ async def misuse() -> None:
     await users.send_ticket_create(
         NewCustomer(user_id=uuid.uuid4(), email="e", name="n")
     )  # E: wrong class
+    await users.send_ticket_create(
+        CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"), message_id=42
+    )  # E: a message id is a string
     assert handlers

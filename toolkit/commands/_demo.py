@@ -128,7 +128,11 @@ async def run_demo(output: Path, package: str, out: TextIO = sys.stdout) -> int:
                 continue
             hints = inspect.get_annotations(method, eval_str=True)
             cls = next(
-                iter(v for k, v in hints.items() if k not in ("metadata", "caused_by", "return"))
+                iter(
+                    v
+                    for k, v in hints.items()
+                    if k not in ("metadata", "caused_by", "message_id", "return")
+                )
             )
             message = msgspec.convert(sample(cls), cls)
             result = await method(message, metadata={"demo": "true"})

@@ -66,8 +66,13 @@ class InMemorySystem:
         service = dispatcher.service
         self._dispatchers[service] = dispatcher
         for channel in self.service_map.channels_consumed_by(service):
+            # The system's map decides what each channel delivers, even to a dispatcher
+            # built by hand without one.
             consumer = Consumer(
-                self.transport, channel.name, dispatcher, consumer_name=f"{service}-test"
+                self.transport,
+                channel.name,
+                dispatcher.on_channel(channel.name, self.service_map),
+                consumer_name=f"{service}-test",
             )
             await consumer.subscription()
             self._consumers[(service, channel.name)] = consumer

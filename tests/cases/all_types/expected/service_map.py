@@ -2,7 +2,7 @@
 # source sha256: b5564ae405041c77
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, EventRoute, ServiceMap
+from toolkit import ChannelSpec, EventRoute, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -39,4 +39,8 @@ SERVICE_MAP = ServiceMap(
     events={
         "a.happened": "a",
     },
+    services=[
+        ServiceSpec(name="a"),
+        ServiceSpec(name="b"),
+    ],
 )

@@ -2,7 +2,7 @@
 # source sha256: 8fd508769f15ec2d
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, ServiceMap
+from toolkit import ChannelSpec, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -24,4 +24,8 @@ SERVICE_MAP = ServiceMap(
         "ledger.void": "ledger",
     },
     events={},
+    services=[
+        ServiceSpec(name="ledger"),
+        ServiceSpec(name="till"),
+    ],
 )

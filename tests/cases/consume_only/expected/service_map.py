@@ -2,7 +2,7 @@
 # source sha256: 8fecb980919d04ff
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, EventRoute, ServiceMap
+from toolkit import ChannelSpec, EventRoute, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -29,4 +29,8 @@ SERVICE_MAP = ServiceMap(
     events={
         "item.added": "source",
     },
+    services=[
+        ServiceSpec(name="sink"),
+        ServiceSpec(name="source"),
+    ],
 )

@@ -2,7 +2,7 @@
 # source sha256: 4c91b02c9eeec785
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ServiceMap
+from toolkit import ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -14,4 +14,7 @@ SERVICE_MAP = ServiceMap(
     events={
         "price.changed": "feed",
     },
+    services=[
+        ServiceSpec(name="feed"),
+    ],
 )

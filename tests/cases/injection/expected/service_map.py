@@ -2,7 +2,7 @@
 # source sha256: 84e6c5d6c4d5dd8c
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, ServiceMap
+from toolkit import ChannelSpec, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -23,4 +23,7 @@ SERVICE_MAP = ServiceMap(
         "a.do": "a",
     },
     events={},
+    services=[
+        ServiceSpec(name="a"),
+    ],
 )

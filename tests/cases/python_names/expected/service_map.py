@@ -2,7 +2,7 @@
 # source sha256: b8587f1fed5631ea
 """The service map: which channel each command and event goes to. Plain data."""
 
-from toolkit import ChannelSpec, ServiceMap
+from toolkit import ChannelSpec, ServiceMap, ServiceSpec
 
 __all__ = ["SERVICE_MAP"]
 
@@ -33,4 +33,8 @@ SERVICE_MAP = ServiceMap(
         "b.create": "b",
     },
     events={},
+    services=[
+        ServiceSpec(name="a"),
+        ServiceSpec(name="b"),
+    ],
 )

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import Everything
 
 __all__ = ["SERVICE", "AHandlers", "bind"]
@@ -40,4 +41,5 @@ def bind(handlers: AHandlers) -> Dispatcher:
                 handlers.on_a_everything,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

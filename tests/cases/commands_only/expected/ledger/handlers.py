@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import Book, Void
 
 __all__ = ["SERVICE", "LedgerHandlers", "bind"]
@@ -57,4 +58,5 @@ def bind(handlers: LedgerHandlers) -> Dispatcher:
                 handlers.on_ledger_void,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

@@ -38,6 +38,7 @@ class TillPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -49,6 +50,7 @@ class TillPublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
 
@@ -68,6 +70,7 @@ class TillSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -79,4 +82,5 @@ class TillSyncPublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )

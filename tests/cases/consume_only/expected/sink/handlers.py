@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import Added
 
 __all__ = ["SERVICE", "SinkHandlers", "bind"]
@@ -40,4 +41,5 @@ def bind(handlers: SinkHandlers) -> Dispatcher:
                 handlers.on_item_added,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

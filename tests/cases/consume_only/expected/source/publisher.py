@@ -39,6 +39,7 @@ class SourcePublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``item.added`` to every subscribed channel."""
         return await self.bus.publish_event(
@@ -46,6 +47,7 @@ class SourcePublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
 
@@ -65,6 +67,7 @@ class SourceSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``item.added`` to every subscribed channel."""
         return self.bus.publish_event(
@@ -72,4 +75,5 @@ class SourceSyncPublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )

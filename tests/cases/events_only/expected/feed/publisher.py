@@ -39,6 +39,7 @@ class FeedPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``price.changed`` to every subscribed channel.
 
@@ -49,6 +50,7 @@ class FeedPublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
 
@@ -68,6 +70,7 @@ class FeedSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> PublishResult:
         """Publish event ``price.changed`` to every subscribed channel.
 
@@ -78,4 +81,5 @@ class FeedSyncPublisher:
             event,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )

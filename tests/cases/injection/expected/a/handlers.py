@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import Do
 
 __all__ = ["SERVICE", "AHandlers", "bind"]
@@ -43,4 +44,5 @@ def bind(handlers: AHandlers) -> Dispatcher:
                 handlers.on_a_do,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

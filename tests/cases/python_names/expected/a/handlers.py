@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import (
     Create,
     DescribeAServiceWithARatherLongNameAndMoreWordsStill,
@@ -72,4 +73,5 @@ def bind(handlers: AHandlers) -> Dispatcher:
                 handlers.on_a_shadow,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

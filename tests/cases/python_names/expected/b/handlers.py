@@ -9,6 +9,7 @@ from typing import Protocol
 
 from toolkit import Delivery, Dispatcher, HandlerResult, Route
 
+from ..service_map import SERVICE_MAP
 from .messages import Create
 
 __all__ = ["SERVICE", "BHandlers", "bind"]
@@ -40,4 +41,5 @@ def bind(handlers: BHandlers) -> Dispatcher:
                 handlers.on_b_create,
             ),
         ],
+        service_map=SERVICE_MAP,
     )

@@ -38,6 +38,7 @@ class BPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``a.create`` to a; returns the message id."""
         return await self.bus.send_command(
@@ -46,6 +47,7 @@ class BPublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
 
 
@@ -65,6 +67,7 @@ class BSyncPublisher:
         *,
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send command ``a.create`` to a; returns the message id."""
         return self.bus.send_command(
@@ -73,4 +76,5 @@ class BSyncPublisher:
             command,
             metadata=metadata,
             caused_by=caused_by,
+            message_id=message_id,
         )
