@@ -4,6 +4,8 @@ the shortcut of its wire round trip (envelopes the trip would not change skip it
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -138,3 +140,25 @@ async def _send_and_receive(sent: Envelope) -> Envelope | str:
         return got[0].envelope
     [dead] = await transport.dead_letters("ch")
     return dead.reason
+
+
+async def test_a_send_from_a_worker_thread_wakes_the_waiting_consumer() -> None:
+    # A synchronous handler in a worker thread publishing through the synchronous
+    # publisher: the consumer waiting on the loop must wake, not sleep out its timeout.
+    transport = InMemoryTransport()
+    subscription = await transport.subscribe("x", "g", "c")
+    receiving = asyncio.create_task(subscription.receive(10, timeout=30.0))
+    await asyncio.sleep(0.05)  # the consumer is now waiting
+    sent = envelope()
+    # A plain thread: nothing else (as asyncio.to_thread's own completion would) wakes the loop.
+    def later() -> None:
+        time.sleep(0.2)  # the loop is asleep in its selector by then
+        transport.send_sync("x", [sent])
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    done, _ = await asyncio.wait({receiving}, timeout=5.0)
+    thread.join()
+    assert receiving in done, "the consumer slept through a send from another thread"
+    [delivery] = receiving.result()
+    assert delivery.envelope == sent

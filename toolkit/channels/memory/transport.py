@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Final
@@ -52,6 +54,11 @@ class InMemoryTransport:
         self._trim_step = max(history, TRIM_STEP)
         self._channels: dict[str, Channel] = {}
         self._dead_ids = itertools.count(1)
+        #: the event loop whose consumers read these channels, and its thread: a
+        #: synchronous send from another thread (a handler in a worker thread) is
+        #: handed to that loop, since channels and their wake-up events are not thread-safe
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
 
     def _channel(self, name: str) -> Channel:
         channel = self._channels.get(name)
@@ -74,8 +81,20 @@ class InMemoryTransport:
             ch.wakeup.set()
 
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        """Synchronous send, for the synchronous publisher and tests."""
-        self._append(self._channels.get(channel) or self._channel(channel), _stored(envelopes))
+        """Synchronous send, for the synchronous publisher and tests.
+
+        From a thread other than the consumers' loop, the append runs on that
+        loop, in order with the thread's other sends.
+        """
+        entries = _stored(envelopes)  # raises here, in the caller, as on Redis
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
+            loop.call_soon_threadsafe(self._append_to, channel, entries)
+            return
+        self._append_to(channel, entries)
+
+    def _append_to(self, channel: str, entries: Sequence[Envelope | WireEntry]) -> None:
+        self._append(self._channels.get(channel) or self._channel(channel), entries)
 
     def _append(self, ch: Channel, entries: Sequence[Envelope | WireEntry]) -> None:
         ch.entries.extend(entries)
@@ -85,6 +104,8 @@ class InMemoryTransport:
             ch.wakeup.set()
 
     async def subscribe(self, channel: str, group: str, consumer: str) -> InMemorySubscription:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         ch = self._channel(channel)
         if group not in ch.groups:
             ch.groups[group] = Group(ch.first)
