@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from toolkit.app import App, HostContext
-    from toolkit.bus import DistributedBus, PartialPublishError, PublishResult, SyncDistributedBus
+    from toolkit.bus import DistributedBus, SyncDistributedBus
     from toolkit.channels.base import (
         DeadLetter,
         DeadLetterStore,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from toolkit.envelope import Envelope, Headers, WireError, new_message_id
     from toolkit.health import HealthOptions
     from toolkit.host import ServiceHost
+    from toolkit.publish_result import PartialPublishError, PublishResult
     from toolkit.retry import RetryPolicy
     from toolkit.routing import ChannelSpec, EventRoute, ServiceSpec
     from toolkit.runner import Runner, RunOptions
@@ -51,8 +52,8 @@ _LAZY: dict[str, str] = {
     "App": "toolkit.app",
     "HostContext": "toolkit.app",
     "DistributedBus": "toolkit.bus",
-    "PartialPublishError": "toolkit.bus",
-    "PublishResult": "toolkit.bus",
+    "PartialPublishError": "toolkit.publish_result",
+    "PublishResult": "toolkit.publish_result",
     "SyncDistributedBus": "toolkit.bus",
     "DeadLetter": "toolkit.channels.base",
     "DeadLetterStore": "toolkit.channels.base",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
-from toolkit.channels.base import Delivery, SyncTransport, Transport, TransportError
+from toolkit.channels.base import Delivery, SyncTransport, Transport
 from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
+from toolkit.publish_result import PartialPublishError, PublishResult, raise_partial
 from toolkit.service_map import ServiceMap
 
 __all__ = [
@@ -27,72 +28,6 @@ log = logging.getLogger("toolkit.bus")
 
 _encode: Final = msgspec.json.Encoder().encode
 _handled: Final = CURRENT_DELIVERY.get
-
-
-class PublishResult(msgspec.Struct, frozen=True):
-    """What ``publish_event`` did: the message id and the channels that stored it.
-
-    ``channels`` is empty when no subscription matched; nothing was sent then.
-    When only some channels stored it, :class:`PartialPublishError` is raised instead.
-    """
-
-    message_id: str
-    channels: tuple[str, ...]
-
-    @property
-    def routed(self) -> bool:
-        return bool(self.channels)
-
-
-class PartialPublishError(TransportError):
-    """An event reached some of its channels and not the others.
-
-    ``stored`` names the channels that have it, ``failed`` maps each other
-    channel to its error (the first is also ``__cause__``). Publish again
-    with ``message_id=error.message_id`` so that the copies keep one id
-    (consumers that key their effects on it see a redelivery, not a new
-    event). From ``publish_events``, ``message_ids`` lists every event's id;
-    on a failed channel the events before the failing one may be stored.
-    """
-
-    def __init__(
-        self,
-        routing_key: str,
-        message_ids: Sequence[str],
-        stored: Sequence[str],
-        failed: Mapping[str, Exception],
-    ) -> None:
-        self.routing_key = routing_key
-        self.message_ids = tuple(message_ids)
-        self.stored = tuple(stored)
-        self.failed = dict(failed)
-        problems = "; ".join(f"{c}: {type(e).__name__}: {e}" for c, e in self.failed.items())
-        super().__init__(
-            f"event {routing_key!r} (message id {self.message_id}) was stored on "
-            f"{', '.join(self.stored)} but not on {', '.join(self.failed)} ({problems}); "
-            "publish it again with the same message_id"
-        )
-        self.__cause__ = next(iter(self.failed.values()))
-
-    @property
-    def message_id(self) -> str:
-        """The (first) event's id: what ``message_id=`` of a retry should be."""
-        return self.message_ids[0]
-
-
-def _raise_partial(
-    routing_key: str,
-    envelopes: Sequence[Envelope],
-    channels: tuple[str, ...],
-    failed: Mapping[str, Exception],
-) -> NoReturn:
-    """Raise for a multi-channel publish that some channels did not store."""
-    if len(failed) == len(channels):
-        raise next(iter(failed.values()))  # stored nowhere: as a single channel's failure
-    stored = [c for c in channels if c not in failed]
-    raise PartialPublishError(
-        routing_key, [e.headers.message_id for e in envelopes], stored, failed
-    )
 
 
 class _Sender:
@@ -330,7 +265,7 @@ class DistributedBus(_Sender):
                 failed = failed or {}
                 failed[channel] = exc
         if failed:
-            _raise_partial(routing_key, envelopes, channels, failed)
+            raise_partial(routing_key, envelopes, channels, failed)
 
 
 class SyncDistributedBus(_Sender):
@@ -418,7 +353,7 @@ class SyncDistributedBus(_Sender):
                 failed = failed or {}
                 failed[channel] = exc
         if failed:
-            _raise_partial(routing_key, batch, channels, failed)
+            raise_partial(routing_key, batch, channels, failed)
         return PublishResult(envelope.headers.message_id, channels)
 
 

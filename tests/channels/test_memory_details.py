@@ -150,6 +150,7 @@ async def test_a_send_from_a_worker_thread_wakes_the_waiting_consumer() -> None:
     receiving = asyncio.create_task(subscription.receive(10, timeout=30.0))
     await asyncio.sleep(0.05)  # the consumer is now waiting
     sent = envelope()
+
     # A plain thread: nothing else (as asyncio.to_thread's own completion would) wakes the loop.
     def later() -> None:
         time.sleep(0.2)  # the loop is asleep in its selector by then

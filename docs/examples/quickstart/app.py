@@ -24,7 +24,8 @@ class Orders:
         placed = OrderPlaced(
             order_id=message.order_id, product=message.product, quantity=message.quantity
         )
-        await self.publisher.publish_order_placed(placed, caused_by=meta)
+        # Caused by the command being handled: the host carries the conversation on.
+        await self.publisher.publish_order_placed(placed)
 
 
 class Shipping:
