@@ -197,18 +197,20 @@ class Dispatcher:
         done = result.handled
         routes = self._routes
         set_current, reset_current = CURRENT_DELIVERY.set, CURRENT_DELIVERY.reset
+        service = self.service
         for delivery in deliveries:
             h = delivery.envelope.headers
             route = routes.get(h.routing_key)
             if (
                 route is None
-                or h.kind == COMMAND
-                or route.kind == COMMAND
+                or route.kind != h.kind
+                or (h.kind == COMMAND and h.target_service != service)
                 or (h.content_type != JSON and not h.content_type.startswith("application/json;"))
                 or (route.publishers is not None and not route.publishers(h.source_service))
             ):
-                # Commands, keys without a route, odd content types and publishers the
-                # subscription leaves out: route_for()'s rules.
+                # Keys without a route or of the other kind, commands for another
+                # service, odd content types and publishers the subscription leaves
+                # out: route_for()'s rules (what passes here is what route_for passes).
                 decided = self.route_for(delivery)
                 if decided is None:
                     result.skipped += 1
