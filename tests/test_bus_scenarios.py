@@ -1,4 +1,8 @@
-"""The Distributed Bus scenarios of the reference implementation (Ecotone), in memory."""
+"""The Distributed Bus scenarios of the reference implementation (Ecotone), in memory.
+
+One module on purpose (a little over 400 lines): it is the catalogue of the
+reference's scenarios, read side by side with its list.
+"""
 
 from __future__ import annotations
 

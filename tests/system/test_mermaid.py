@@ -11,11 +11,7 @@ import pytest
 from codegen.build import load_system
 from codegen.model import SystemModel
 from codegen.system.mermaid import node_ids, service_map_markdown, service_map_mermaid
-from tests.test_asyncapi import EDGE_SCHEMAS, _write
-
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "schemas"
-DOCS = ROOT / "docs" / "system"
+from tests.system.conftest import DOCS, EDGE_SCHEMAS, ROOT, SCHEMAS, write_schemas
 
 _EDGE = re.compile(r"^    (\S+) (-->|==>|-\.->)\|\"([^\"]*)\"\| (\S+)$")
 _NODE = re.compile(r"^    (\w+)(\[\(?\"|\(\(\")")
@@ -28,7 +24,7 @@ def example() -> SystemModel:
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> SystemModel:
-    return load_system(_write(tmp_path_factory.mktemp("edge") / "schemas", EDGE_SCHEMAS))
+    return load_system(write_schemas(tmp_path_factory.mktemp("edge") / "schemas", EDGE_SCHEMAS))
 
 
 def _edges(diagram: str) -> list[tuple[str, str, list[str], str]]:
