@@ -17,7 +17,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 def test_readme_quickstart_blocks_are_the_example_files() -> None:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```", readme, re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     for path, text in blocks:
         assert (ROOT / path).read_text() == text, f"README block differs from {path}"
 

@@ -118,42 +118,48 @@ def pending(url: str, prefix: str, channel: str, group: str) -> int:
 
 
 def test_the_quickstart_runs_as_one_process_per_service_on_redis(
-    redis_url: str, prefix: str, tmp_path: Path, processes: Processes
+    tmp_path: Path, processes: Processes
 ) -> None:
-    shop = project(tmp_path, ROOT / "docs" / "examples" / "quickstart")
-    flags = ["--url", redis_url, "--prefix", prefix]
-    processes.start("orders", ["run", "order_service", "--app", "app:orders", *flags], shop)
-    processes.start("shipping", ["run", "shipping_service", "--app", "app:shipping", *flags], shop)
-    send = (
-        "import asyncio, uuid, sys\n"
-        "from generated.order_service import PlaceOrder\n"
-        "from generated.shipping_service import ShippingServicePublisher\n"
-        "from toolkit import RedisTransport\n"
-        "async def main():\n"
-        "    transport = RedisTransport(sys.argv[1], prefix=sys.argv[2])\n"
-        "    command = PlaceOrder(order_id=uuid.UUID(sys.argv[3]), product='teapot')\n"
-        "    await ShippingServicePublisher(transport).send_order_place(command)\n"
-        "    await transport.close()\n"
-        "asyncio.run(main())\n"
-    )
-    order_id = str(uuid.uuid4())
-    python("-c", send, redis_url, prefix, order_id, cwd=shop)
-    shipped = f"shipping_service: shipping teapot for order {order_id}"
-    wait_for(lambda: shipped in processes.out("shipping"), what="the event to be handled")
-    wait_for(
-        lambda: (
-            pending(redis_url, prefix, "order_commands", "order_service") == 0
-            and pending(redis_url, prefix, "shipping_events", "shipping_service") == 0
-        ),
-        what="acknowledgements",
-    )
-    time.sleep(0.5)  # anything handled twice would show by now
-    assert processes.out("orders").splitlines() == ["order_service: placing 1 x teapot"]
-    assert processes.out("shipping").splitlines() == [shipped]
-    processes.stop_all()
-    summary = processes.err("orders").splitlines()[0]
-    assert summary.startswith(f"order_service: consuming order_commands on {redis_url} ")
-    assert "group order_service, consumer " in summary
+    # The README's commands as they are: the default prefix, the URL from REDIS_URL,
+    # so a server of its own (no other test's keys under the default prefix).
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        shop = project(tmp_path, ROOT / "docs" / "examples" / "quickstart")
+        env = {"REDIS_URL": server.url}
+        processes.start("orders", ["run", "order_service", "--app", "app:orders"], shop, **env)
+        processes.start(
+            "shipping", ["run", "shipping_service", "--app", "app:shipping"], shop, **env
+        )
+        product = f"teapot-{uuid.uuid4().hex[:8]}"
+        done = subprocess.run(
+            [sys.executable, "send.py", product],
+            cwd=shop,
+            env={**ENV, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        shipped = f"shipping_service: shipping {product} for order "
+        wait_for(lambda: shipped in processes.out("shipping"), what="the event to be handled")
+        wait_for(
+            lambda: (
+                pending(server.url, "tk", "order_commands", "order_service") == 0
+                and pending(server.url, "tk", "shipping_events", "shipping_service") == 0
+            ),
+            what="acknowledgements",
+        )
+        time.sleep(0.5)  # anything handled twice would show by now
+        assert processes.out("orders").splitlines() == [f"order_service: placing 1 x {product}"]
+        [line] = processes.out("shipping").splitlines()
+        assert line.startswith(shipped)
+        processes.stop_all()
+        summary = processes.err("orders").splitlines()[0]
+        assert summary.startswith(f"order_service: consuming order_commands on {server.url} ")
+        assert "(prefix tk), group order_service, consumer " in summary
+    finally:
+        processes.kill_left()  # before the server goes (a no-op after stop_all)
+        server.stop()
 
 
 def test_a_command_causes_events_that_two_other_services_handle_once(
