@@ -46,7 +46,7 @@ from toolkit.channels.base import (
     Transport,
     TransportError,
 )
-from toolkit.dispatcher import Dispatcher, Outcome
+from toolkit.dispatcher import Dispatcher
 from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
 from toolkit.settlement import Owed, describe_failure, failure_details
@@ -292,65 +292,54 @@ class Consumer:
         done.extend(batch.handled)
         stats.skipped += batch.skipped
         stats.handled += len(batch.handled) - batch.skipped
-        problems: list[tuple[Delivery, Outcome, str | BaseException]] = [
-            (d, Outcome.REJECTED, reason) for d, reason in batch.rejected
-        ]
-        problems.extend((d, Outcome.FAILED, exc) for d, exc in batch.failed)
-        for delivery, outcome, detail in problems:
-            if outcome is Outcome.REJECTED:
-                stats.rejected += 1
-                reason = str(detail)
+        for delivery, reason in batch.rejected:
+            stats.rejected += 1
+            log.warning(
+                "dead-lettered %s %s on %s: %s",
+                delivery.routing_key,
+                delivery.message_id,
+                self.channel,
+                reason.partition("\n")[0],
+            )
+            owed.rejects.append(
+                (
+                    delivery,
+                    reason,
+                    {"channel": self.channel, "attempts": str(delivery.delivery_count)},
+                )
+            )
+        for delivery, exc in batch.failed:
+            count = delivery.delivery_count
+            if can_retry and retry.should_retry(count):
+                stats.retried += 1
+                delay = retry.delay(count)
                 log.warning(
-                    "dead-lettered %s %s on %s: %s",
+                    "handler failed for %s %s on %s (attempt %d of %d), retrying in %.2fs: %s: %s",
                     delivery.routing_key,
                     delivery.message_id,
                     self.channel,
-                    reason.partition("\n")[0],
+                    count,
+                    retry.attempts,
+                    delay,
+                    type(exc).__name__,
+                    exc,
+                )
+                owed.retries.append((delivery, delay))
+            else:
+                stats.failed += 1
+                log.error(
+                    "handler failed for %s %s on %s (attempt %d of %d), dead-lettered: %s: %s",
+                    delivery.routing_key,
+                    delivery.message_id,
+                    self.channel,
+                    count,
+                    retry.attempts,
+                    type(exc).__name__,
+                    exc,
                 )
                 owed.rejects.append(
-                    (
-                        delivery,
-                        reason,
-                        {"channel": self.channel, "attempts": str(delivery.delivery_count)},
-                    )
+                    (delivery, describe_failure(exc), failure_details(exc, count, self.channel))
                 )
-            else:
-                assert isinstance(detail, BaseException)
-                count = delivery.delivery_count
-                if can_retry and retry.should_retry(count):
-                    stats.retried += 1
-                    delay = retry.delay(count)
-                    log.warning(
-                        "handler failed for %s %s on %s (attempt %d of %d), retrying in %.2fs: %s: %s",
-                        delivery.routing_key,
-                        delivery.message_id,
-                        self.channel,
-                        count,
-                        retry.attempts,
-                        delay,
-                        type(detail).__name__,
-                        detail,
-                    )
-                    owed.retries.append((delivery, delay))
-                else:
-                    stats.failed += 1
-                    log.error(
-                        "handler failed for %s %s on %s (attempt %d of %d), dead-lettered: %s: %s",
-                        delivery.routing_key,
-                        delivery.message_id,
-                        self.channel,
-                        count,
-                        retry.attempts,
-                        type(detail).__name__,
-                        detail,
-                    )
-                    owed.rejects.append(
-                        (
-                            delivery,
-                            describe_failure(detail),
-                            failure_details(detail, count, self.channel),
-                        )
-                    )
         await owed.settle(sub)
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codegen.build.fields import build_fields
 from codegen.build.names import claim_class, enum_member, identifier_problem
-from codegen.build.nesting import check_struct_nesting
+from codegen.build.nesting import check_struct_nesting, strongly_connected
 from codegen.build.state import ServiceState, field_defs
 from codegen.contracts.defs import EnumDef, StructDef
 from codegen.model import EnumModel, StructModel
@@ -122,47 +122,15 @@ def _required_cycles(needs: dict[str, list[tuple[str, str]]]) -> list[list[tuple
     """One cycle of (struct, field) steps per group of structs that require each other.
 
     Linear in the size of the graph (a file may chain thousands of structs):
-    strongly connected components found with an explicit stack (Tarjan), then
-    one path back to the group's first struct by breadth-first search.
+    the strongly connected components, then one path back to each group's
+    first struct by breadth-first search.
     """
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    groups: list[set[str]] = []
-    for root in sorted(needs):
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            node, edge = work.pop()
-            if edge == 0:
-                index[node] = low[node] = len(index)
-                stack.append(node)
-                on_stack.add(node)
-            edges = needs[node]
-            if edge < len(edges):
-                work.append((node, edge + 1))
-                target = edges[edge][1]
-                if target not in index:
-                    work.append((target, 0))
-                elif target in on_stack:
-                    low[node] = min(low[node], index[target])
-                continue
-            if low[node] == index[node]:
-                group: set[str] = set()
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    group.add(member)
-                    if member == node:
-                        break
-                if len(group) > 1 or any(t == node for _, t in edges):
-                    groups.append(group)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return sorted((_cycle_through(min(g), g, needs) for g in groups), key=lambda c: c[0][0])
+    groups = strongly_connected({name: [t for _, t in edges] for name, edges in needs.items()})
+    return [
+        _cycle_through(group[0], set(group), needs)
+        for group in sorted(groups)
+        if len(group) > 1 or any(t == group[0] for _, t in needs[group[0]])
+    ]
 
 
 def _cycle_through(

@@ -16,7 +16,7 @@ from codegen.contracts.defs import StructDef
 from codegen.schema import MAX_NESTING
 from codegen.types import DictType, ListType, NamedType, OptionalType, TypeExpr
 
-__all__ = ["check_struct_nesting", "nesting_fits"]
+__all__ = ["check_struct_nesting", "nesting_fits", "strongly_connected"]
 
 _HINT = (
     f"the schema format allows {MAX_NESTING} levels (each list, dict, optional and named "
@@ -46,7 +46,7 @@ def check_struct_nesting(svc: ServiceState) -> None:
         ]
         for name, struct in structs.items()
     }
-    for component in _components({n: [ref for ref, _ in e] for n, e in edges.items()}):
+    for component in strongly_connected({n: [ref for ref, _ in e] for n, e in edges.items()}):
         members = frozenset(component)
         cyclic = len(component) > 1 or any(ref in members for ref, _ in edges[component[0]])
         # A path through a cycle visits each member once, leaving it by one of its edges.
@@ -129,7 +129,7 @@ def _levels(expr: TypeExpr, svc: ServiceState, members: frozenset[str]) -> int:
     return deepest
 
 
-def _components(graph: dict[str, list[str]]) -> list[list[str]]:
+def strongly_connected(graph: dict[str, list[str]]) -> list[list[str]]:
     """Strongly connected components (Tarjan's, with an explicit stack), each listed after
     every component it refers to."""
     index: dict[str, int] = {}

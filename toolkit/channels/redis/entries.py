@@ -10,12 +10,12 @@ whatever wrote the entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
 
-from toolkit.channels.base import DeadLetter
+from toolkit.channels.base import DeadLetter, Delivery, too_large
 from toolkit.envelope import Envelope, Headers, WireError
 from toolkit.wire import COMMAND, EVENT, JSON
 
@@ -23,11 +23,13 @@ __all__ = [
     "DLQ_PREFIX",
     "F_ORIGINAL",
     "F_REPLAY_GROUP",
+    "Unreadable",
     "dead_letter_args",
     "pairs",
     "parse_dead_letter",
     "parse_entry",
     "parse_positional",
+    "read_entries",
     "split_dead_letter",
 ]
 
@@ -194,3 +196,67 @@ def parse_dead_letter(entry_id: bytes, flat: Sequence[bytes]) -> DeadLetter:
     reason = extra.pop("reason", "")
     group = extra.pop("group", "")
     return DeadLetter(entry_id.decode(), reason, group, envelope, fields, extra)
+
+
+#: entries ``read_entries`` could not hand out: entry id -> (its fields, the
+#: dead-letter reason; None: only to acknowledge, as nothing is left to handle)
+Unreadable = dict[bytes, tuple[Sequence[bytes], str | None]]
+
+
+def read_entries(
+    entries: Iterable[Sequence[Any]],
+    counts: list[int] | None,
+    channel: str,
+    max_bytes: int,
+    group: bytes,
+    unreadable: Unreadable,
+) -> tuple[list[Delivery], bytes | None]:
+    """The deliveries of a read (``XREADGROUP`` or a reclaim: ``counts`` per entry),
+    and the last entry id; entries that cannot be handed out go into ``unreadable``.
+
+    Publishers' plain layout takes the positional parser; anything else goes
+    through the general one. Nothing an entry holds can raise out of here.
+    """
+    out: list[Delivery] = []
+    last: bytes | None = None
+    for index, (entry_id, flat) in enumerate(entries):
+        last = entry_id
+        if flat is None:
+            # Deleted (XDEL) after it was delivered: nothing left to handle.
+            unreadable[entry_id] = ((), None)
+            continue
+        try:
+            if (
+                len(flat) in (12, 14)
+                and flat[0] == B_MESSAGE_ID
+                and len(flat[-1]) <= max_bytes
+                and flat[-2] == B_BODY
+                and flat[2] == B_ROUTING_KEY
+            ):
+                fast = parse_positional(flat)
+                if fast is not None:
+                    count = 1 if counts is None else counts[index]
+                    out.append(Delivery(fast, channel, entry_id.decode(), count))
+                    continue
+            fields = pairs(flat)
+            if B_REPLAY_GROUP in fields and fields[B_REPLAY_GROUP] != group:
+                unreadable[entry_id] = ((), None)
+                continue
+            body = fields.get(B_BODY)
+            if body is not None and len(body) > max_bytes:
+                unreadable[entry_id] = (flat, too_large(len(body), max_bytes))
+                continue
+            envelope = parse_entry(fields)
+        except WireError as exc:
+            unreadable[entry_id] = (flat, f"invalid envelope: {exc}")
+            continue
+        except Exception as exc:
+            # Never a crashed consumer for one entry: whatever the parser met, it is
+            # this entry's fault alone.
+            reason = f"invalid envelope: {type(exc).__name__}: {exc}"
+            unreadable[entry_id] = (flat, reason)
+            continue
+        out.append(
+            Delivery(envelope, channel, entry_id.decode(), 1 if counts is None else counts[index])
+        )
+    return out, last

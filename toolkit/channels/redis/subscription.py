@@ -29,21 +29,17 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from toolkit.channels.base import Delivery, too_large
+from toolkit.channels.base import Delivery
 from toolkit.channels.redis.entries import (
-    B_BODY,
     B_MESSAGE_ID,
-    B_REPLAY_GROUP,
-    B_ROUTING_KEY,
+    Unreadable,
     dead_letter_args,
     pairs,
-    parse_entry,
-    parse_positional,
+    read_entries,
 )
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.raw import execute
 from toolkit.channels.redis.resp import bulk, fields_args
-from toolkit.envelope import WireError
 
 if TYPE_CHECKING:
     from toolkit.channels.redis.transport import RedisTransport
@@ -93,7 +89,7 @@ class RedisSubscription:
         self._next_idle_check = 0.0
         self._closed = False
         #: entries read but not handed out, by id: dead-letter (reason) or acknowledge (None)
-        self._unreadable: dict[bytes, tuple[Sequence[bytes], str | None]] = {}
+        self._unreadable: Unreadable = {}
         self._dead_on_receipt = 0
         self._skipped_on_receipt = 0
 
@@ -174,52 +170,10 @@ class RedisSubscription:
     async def _deliveries(
         self, entries: Iterable[Sequence[Any]], counts: list[int] | None
     ) -> list[Delivery]:
-        out: list[Delivery] = []
-        channel, max_bytes = self.channel, self._max_bytes
         unreadable = self._unreadable
-        last: bytes | None = None
-        for index, (entry_id, flat) in enumerate(entries):
-            last = entry_id
-            if flat is None:
-                # Deleted (XDEL) after it was delivered: nothing left to handle.
-                unreadable[entry_id] = ((), None)
-                continue
-            try:
-                if (
-                    len(flat) in (12, 14)
-                    and flat[0] == B_MESSAGE_ID
-                    and len(flat[-1]) <= max_bytes
-                    and flat[-2] == B_BODY
-                    and flat[2] == B_ROUTING_KEY
-                ):
-                    fast = parse_positional(flat)
-                    if fast is not None:
-                        count = 1 if counts is None else counts[index]
-                        out.append(Delivery(fast, channel, entry_id.decode(), count))
-                        continue
-                fields = pairs(flat)
-                if B_REPLAY_GROUP in fields and fields[B_REPLAY_GROUP] != self._group_arg:
-                    unreadable[entry_id] = ((), None)
-                    continue
-                body = fields.get(B_BODY)
-                if body is not None and len(body) > max_bytes:
-                    unreadable[entry_id] = (flat, too_large(len(body), max_bytes))
-                    continue
-                envelope = parse_entry(fields)
-            except WireError as exc:
-                unreadable[entry_id] = (flat, f"invalid envelope: {exc}")
-                continue
-            except Exception as exc:
-                # Never a crashed consumer for one entry: whatever the parser met, it is
-                # this entry's fault alone.
-                reason = f"invalid envelope: {type(exc).__name__}: {exc}"
-                unreadable[entry_id] = (flat, reason)
-                continue
-            out.append(
-                Delivery(
-                    envelope, channel, entry_id.decode(), 1 if counts is None else counts[index]
-                )
-            )
+        out, last = read_entries(
+            entries, counts, self.channel, self._max_bytes, self._group_arg, unreadable
+        )
         if counts is None and last is not None:
             self._last_id = last.decode()
         if unreadable:
