@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -19,6 +18,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from toolkit.channels.redis.errors import RedisUnavailable
+from toolkit.pipe_settings import redact
 
 __all__ = [
     "DEFAULT_URL",
@@ -46,18 +46,6 @@ _CONNECT_TIMEOUT: Final = 5.0
 
 def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get("REDIS_URL") or DEFAULT_URL
-
-
-def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _options(extra: dict[str, Any]) -> dict[str, Any]:
