@@ -100,11 +100,18 @@ async def _run(args: argparse.Namespace, pipes: Pipes, service_map: ServiceMap |
 
 def _redis(pipes: Pipes, channel: str) -> RedisTransport | None:
     """The Redis transport carrying ``channel``; None when another kind of pipe carries it."""
+    return _redis_pipe(pipes, pipes.bindings.pipe_of(channel))
+
+
+def _redis_pipe(pipes: Pipes, name: str) -> RedisTransport | None:
+    """Pipe ``name``'s transport when it is a Redis pipe, else None."""
+    from toolkit.channels.redis import RedisTransport
     from toolkit.pipe_settings import pipe_module
 
-    if pipe_module(pipes.bindings.url_of(channel)) != "toolkit.channels.redis.pipe":
+    if pipe_module(pipes.bindings.pipes[name]) != "toolkit.channels.redis.pipe":
         return None
-    transport: RedisTransport = pipes.transport(channel)  # type: ignore[assignment]
+    transport = pipes.pipe(name)
+    assert isinstance(transport, RedisTransport)
     return transport
 
 
@@ -129,7 +136,8 @@ async def _list(pipes: Pipes, service_map: ServiceMap, channel: str | None) -> i
             found = _redis(pipes, name)
             if found is not None:
                 on[name] = found
-        default = _redis(pipes, "")  # what the default pipe holds beyond the map's channels
+        # what the default pipe holds beyond the map's channels (retired ones among them)
+        default = _redis_pipe(pipes, pipes.bindings.default)
         if default is not None:
             await default.check()
             for name in await default.stream_channels():
