@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.pipes.crash import read_log
 from tests.redis.messages import ticket_create
 from tests.redis.server import RedisServer
-from tests.redis.test_crash import read_log
 from tests.redis.test_host import ENV, ROOT
 from toolkit.pipe_settings import Bindings, PipeSettings
 from toolkit.pipes import Pipes

@@ -1,0 +1,150 @@
+"""The SIGKILL crash test every pipe passes: ``toolkit run`` consumers killed mid-batch.
+
+Publish the messages, run two consumer processes (``toolkit run`` with the
+test's ``--url`` and ``--prefix``), SIGKILL one of them 8 times while work is
+in progress (starting another each time), wait until every message has been
+handled, stop the rest gracefully. Then: every message handled, duplicates
+only from the batches in flight at the kills (each of them a redelivery), and
+nothing left on the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit import Envelope
+from toolkit.pipe_settings import Bindings, PipeSettings
+from toolkit.pipes import Pipes
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNEL = "ticket_commands"
+GROUP = "ticket_service"
+BATCH = 50
+KILLS = 8
+
+
+def read_log(path: Path) -> list[tuple[str, int]]:
+    """``tests.redis.apps.Recorder``'s log: (message id, delivery count) per handling."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    return [(mid, int(count)) for mid, count in (line.split() for line in lines if line)]
+
+
+def consumer_command(url: str, prefix: str, app: str, *options: str, host: bool) -> list[str]:
+    """``toolkit run`` of the ticket service: one channel, or (``host``) all of them."""
+    target = [GROUP] if host else [CHANNEL, "--service", GROUP]
+    return [
+        *(sys.executable, "-m", "toolkit", "run", *target),
+        *("--app", f"tests.redis.apps:{app}", "--url", url, "--prefix", prefix, *options),
+    ]
+
+
+def start_consumer(
+    url: str, prefix: str, log: Path, name: str, flags: Sequence[str], *, host: bool
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TOOLKIT_TEST_LOG": str(log), "TOOLKIT_TEST_DELAY": "0.0004"}
+    options = ("--consumer-name", name, "--batch-size", str(BATCH), *flags)
+    return subprocess.Popen(
+        consumer_command(url, prefix, "Recorder", *options, host=host),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def publish(url: str, prefix: str, sent: dict[str, list[Envelope]]) -> None:
+    """Create the group of each channel (as its first consumer would), then publish."""
+    pipes = Pipes(Bindings(pipes={"default": url}), PipeSettings(prefix=prefix))
+    try:
+        for channel, envelopes in sent.items():
+            await (await pipes.subscribe(channel, GROUP, "publisher")).close()
+            for i in range(0, len(envelopes), 1000):
+                await pipes.send(channel, envelopes[i : i + 1000])
+    finally:
+        await pipes.close()
+
+
+@dataclass
+class CrashRun:
+    kills: int
+    handlings: int
+    duplicates: int
+    redelivered: int
+
+
+def kill_consumers_repeatedly(
+    url: str,
+    prefix: str,
+    tmp_path: Path,
+    sent: dict[str, list[Envelope]],
+    *,
+    left: Callable[[], int],
+    host: bool = False,
+    flags: Sequence[str] = (),
+    timeout: float = 180,
+) -> CrashRun:
+    """Run the crash test on the pipe at ``url``; ``left()`` counts what is still on the
+    channels afterwards (pending, ready or leased), which must be 0."""
+    log = tmp_path / "handled.log"
+    every = [e for envelopes in sent.values() for e in envelopes]
+    total = len(every)
+    asyncio.run(publish(url, prefix, sent))
+    rng = random.Random(7)
+    running = [start_consumer(url, prefix, log, f"c{i}", flags, host=host) for i in range(2)]
+    started, kills = 2, 0
+    try:
+        deadline = time.monotonic() + timeout
+        while kills < KILLS:
+            # Kill only while both are at work, so the victim is mid-batch: wait until
+            # the log has grown by a few batches since the last one started.
+            mark = len(read_log(log))
+            while len(read_log(log)) < mark + 4 * BATCH:
+                assert time.monotonic() < deadline, "the consumers handle nothing"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.05, 0.3))
+            handled = len(read_log(log))
+            assert handled < total, f"all handled after {kills} kills; make the handler slower"
+            victim = running.pop(rng.randrange(len(running)))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            kills += 1
+            running.append(start_consumer(url, prefix, log, f"c{started}", flags, host=host))
+            started += 1
+        while len({mid for mid, _ in read_log(log)}) < total:
+            assert time.monotonic() < deadline, "messages still missing"
+            time.sleep(0.1)
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            assert process.wait(15) == 0, process.stderr.read().decode() if process.stderr else ""
+    finally:
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    records = read_log(log)
+    handled_ids = Counter(mid for mid, _ in records)
+    assert set(handled_ids) == {e.headers.message_id for e in every}, "a message was never handled"
+    duplicates = len(records) - len(handled_ids)
+    # Only messages in flight at a kill (at most one batch per channel of a killed
+    # consumer) come twice...
+    assert duplicates <= kills * BATCH * len(sent), (duplicates, kills)
+    # ...and each of them was a redelivery (delivery count > 1) of one such message.
+    redelivered = {mid for mid, count in records if count > 1}
+    assert {mid for mid, n in handled_ids.items() if n > 1} <= redelivered
+    assert redelivered, "no kill caught a batch in flight"
+    assert left() == 0, "messages left on the channel after the drain"
+    return CrashRun(kills, len(records), duplicates, len(redelivered))
