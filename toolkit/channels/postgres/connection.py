@@ -3,7 +3,8 @@
 ``postgresql://[user[:password]@]host[:port]/database[?options]`` (libpq's
 URL; ``postgres://`` too). Connections are autocommit, never prepare
 statements (``prepare_threshold=None``: a plan made for an empty queue table
-and kept would later scan the whole table), and keep TCP alive so a dead
+and kept would later scan the whole table), steer the planner to the
+indexes (:data:`PLANNER`), and keep TCP alive so a dead
 server is noticed. A connection that failed is dropped, never reused; the
 next operation opens a fresh one, so a restarted server is transparent once
 it accepts connections again.
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 import psycopg
 from psycopg import pq
+from psycopg.conninfo import conninfo_to_dict
 
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
 from toolkit.pipe_settings import redact
@@ -32,6 +34,14 @@ CONNECT_OPTIONS: Final[dict[str, Any]] = {
     "keepalives_count": 3,
 }
 _MAX_IDLE: Final = 8
+#: Every query of the pipe is an index range or a few index lookups (nested loops over at
+#: most a batch). Statistics of queue tables are always stale (analysed while empty,
+#: then holding a backlog, or the reverse; a group's rows are all the table, not the
+#: planner's default 0.5%), and with them the planner sorts or hashes a whole backlog
+#: for every claim and every acknowledgement. These keep it on the indexes.
+PLANNER: Final = (
+    "-c enable_bitmapscan=off -c enable_seqscan=off -c enable_hashjoin=off -c enable_mergejoin=off"
+)
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -47,10 +57,12 @@ def unreachable(url: str, exc: BaseException) -> PostgresUnavailable:
 
 async def connect(url: str) -> Connection:
     """A new autocommit connection; raises :class:`PostgresUnavailable` when that fails."""
-    options = {k: v for k, v in CONNECT_OPTIONS.items() if k not in url}
     try:
+        given = conninfo_to_dict(url)
+        options = {**CONNECT_OPTIONS, **given}
+        options["options"] = f"{given.get('options', '')} {PLANNER}".strip()
         return await psycopg.AsyncConnection.connect(
-            url, autocommit=True, prepare_threshold=None, **options
+            autocommit=True, prepare_threshold=None, **options
         )
     except (psycopg.Error, OSError) as exc:
         raise unreachable(url, exc) from exc

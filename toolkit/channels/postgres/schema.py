@@ -11,7 +11,8 @@ from several processes at once; the transport runs it on first use, and
 * ``messages``: every message sent, its wire fields as columns (``raw`` holds
   the exact fields of a hand-written entry the columns cannot hold), and
   ``available_at``, the time it may first be delivered;
-* ``deliveries``: one row per message per group that has not settled it yet:
+* ``deliveries``: one row per message per group that has not settled it yet
+  (``id``: the delivery id consumers settle by; ``entry``: the message):
   ``available_at`` (not handed out before then: a delay, a retry's backoff,
   or the lease of the consumer holding it), ``deliveries`` (the count) and
   ``consumer`` (who holds it);
@@ -97,13 +98,14 @@ CREATE TABLE IF NOT EXISTS {s}.messages (
 );
 
 CREATE TABLE IF NOT EXISTS {s}.deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     group_id int NOT NULL,
     entry bigint NOT NULL,
     available_at timestamptz NOT NULL,
     deliveries int NOT NULL DEFAULT 0,
-    consumer text,
-    PRIMARY KEY (group_id, entry)
-) WITH (fillfactor = 80);
+    consumer text
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+        autovacuum_analyze_scale_factor = 0.02);
 
 CREATE INDEX IF NOT EXISTS deliveries_due ON {s}.deliveries (group_id, available_at, entry);
 

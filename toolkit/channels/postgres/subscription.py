@@ -65,18 +65,21 @@ class PostgresSubscription:
         self._skipped_on_receipt = 0
         s = transport._s
         self._s = s
+        # The claimed rows are updated by their ctid (a TID scan) and the group's
+        # condition is typed: plans that stay right however stale the statistics
+        # (a plan made for an empty, never analysed table must not scan the backlog).
         self._claim = (
-            f"WITH c AS (SELECT entry, available_at FROM {s}.deliveries "
-            "WHERE group_id = %(g)s AND available_at <= now() "
-            "ORDER BY available_at, entry LIMIT %(n)s FOR UPDATE SKIP LOCKED), "
+            f"WITH c AS (SELECT ctid FROM {s}.deliveries "
+            "WHERE group_id = %(g)s::int4 AND available_at <= now() "
+            "ORDER BY available_at, entry LIMIT %(n)s::int4 FOR UPDATE SKIP LOCKED), "
             f"u AS (UPDATE {s}.deliveries d "
-            "SET available_at = now() + %(vt)s * interval '1 second', "
-            "deliveries = d.deliveries + 1, consumer = %(c)s "
-            "FROM c WHERE d.group_id = %(g)s AND d.entry = c.entry "
-            "RETURNING d.entry, d.deliveries, c.available_at AS due) "
-            f"SELECT u.entry, u.deliveries, m.id IS NULL, {_M_COLUMNS} FROM u "
-            f"LEFT JOIN {s}.messages m ON m.channel_id = %(ch)s AND m.id = u.entry "
-            "ORDER BY u.due, u.entry"
+            "SET available_at = now() + %(vt)s::float8 * interval '1 second', "
+            "deliveries = d.deliveries + 1, consumer = %(c)s::text "
+            "WHERE d.ctid = ANY(ARRAY(SELECT ctid FROM c)) AND d.group_id = %(g)s::int4 "
+            "RETURNING d.id, d.entry, d.deliveries) "
+            f"SELECT u.id, u.deliveries, m.id IS NULL, {_M_COLUMNS} FROM u "
+            f"LEFT JOIN {s}.messages m ON m.channel_id = %(ch)s::int4 AND m.id = u.entry "
+            "ORDER BY u.entry"
         ).encode()
         self._claim_params: dict[str, Any] = {
             "g": group_id,
@@ -89,18 +92,21 @@ class PostgresSubscription:
             f"SELECT extract(epoch FROM min(available_at) - now()) FROM {s}.deliveries "
             "WHERE group_id = %s"
         ).encode()
-        self._ack = f"DELETE FROM {s}.deliveries WHERE group_id = %s AND entry = ANY(%s)".encode()
+        # By the delivery's own id alone (the primary key): a condition on the group
+        # would tempt the planner, misled by stale statistics, to scan the group's rows.
+        self._ack = f"DELETE FROM {s}.deliveries WHERE id = ANY(%s::int8[])".encode()
         # The delivery rows go, the dead letters come from the messages: one statement.
         self._dead_letter = (
             "WITH b AS (SELECT * FROM unnest(%(e)s::int8[], %(r)s::text[], %(d)s::jsonb[]) "
-            "AS b(entry, reason, details)), "
-            f"d AS (DELETE FROM {s}.deliveries WHERE group_id = %(g)s "
-            "AND entry IN (SELECT entry FROM b)) "
+            "AS b(id, reason, details)), "
+            f"d AS (DELETE FROM {s}.deliveries WHERE id = ANY(%(e)s::int8[]) "
+            "RETURNING id, entry) "
             f"INSERT INTO {s}.dead_letters (channel_id, group_name, reason, details, entry, "
             f"{', '.join(COLUMNS)}) "
-            f"SELECT %(ch)s, %(group)s, b.reason, b.details, m.id, {_M_COLUMNS} FROM b "
-            f"JOIN {s}.messages m ON m.channel_id = %(ch)s AND m.id = b.entry "
-            "WHERE b.reason IS NOT NULL ORDER BY b.entry"
+            f"SELECT %(ch)s, %(group)s, b.reason, b.details, m.id, {_M_COLUMNS} "
+            "FROM b JOIN d ON d.id = b.id "
+            f"JOIN {s}.messages m ON m.channel_id = %(ch)s::int4 AND m.id = d.entry "
+            "WHERE b.reason IS NOT NULL ORDER BY d.entry"
         ).encode()
 
     # -- receiving ---------------------------------------------------------------------
@@ -212,7 +218,7 @@ class PostgresSubscription:
         fields = {
             "channel": self.channel,
             "consumer": self.consumer,
-            "entry_id": str(entry),
+            "delivery_id": str(entry),
             "at": str(int(time.time() * 1000)),
             "attempts": str(attempts),
         }
@@ -226,7 +232,7 @@ class PostgresSubscription:
             return
         entries = [d.delivery_id for d in deliveries]
         async with self._pool.connection(f"acknowledging on {self.channel!r}") as conn:
-            await conn.execute(self._ack, (self.group_id, entries))
+            await conn.execute(self._ack, (entries,))
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
@@ -237,7 +243,8 @@ class PostgresSubscription:
         text = self._details(entry, details, attempts)
         if await self._dead_letters([entry], [reason], [text]):
             return
-        # The message row is gone (trimmed): keep what was read of it.
+        # Settled meanwhile by another consumer (its lease had run out), or the
+        # message row is gone (trimmed): keep what was read of it.
         row = row_of_envelope(delivery.envelope)
         s = self._s
         async with self._pool.connection(f"dead-lettering on {self.channel!r}") as conn:
@@ -245,7 +252,7 @@ class PostgresSubscription:
                 f"INSERT INTO {s}.dead_letters (channel_id, group_name, reason, details, entry, "
                 f"{', '.join(COLUMNS)}) VALUES (%s, %s, %s, %s::jsonb, %s, "
                 f"{', '.join(['%s'] * len(COLUMNS))})",
-                (self.channel_id, self.group, reason, text, entry, *row),
+                (self.channel_id, self.group, reason, text, None, *row),
             )
 
     async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
@@ -254,28 +261,20 @@ class PostgresSubscription:
         s = self._s
         async with self._pool.connection(f"renewing leases on {self.channel!r}") as conn:
             cur = await conn.execute(
-                f"UPDATE {s}.deliveries d SET available_at = now() + %s * interval '1 second' "
-                "FROM unnest(%s::int8[], %s::int4[]) AS h(entry, n) "
-                "WHERE d.group_id = %s AND d.entry = h.entry AND d.deliveries = h.n "
-                "AND d.consumer = %s RETURNING d.entry",
-                (
-                    self.visibility_timeout,
-                    [d.delivery_id for d in deliveries],
-                    [d.delivery_count for d in deliveries],
-                    self.group_id,
-                    self.consumer,
-                ),
+                f"UPDATE {s}.deliveries SET available_at = now() + %s * interval '1 second' "
+                "WHERE id = ANY(%s::int8[]) AND consumer = %s RETURNING id, deliveries",
+                (self.visibility_timeout, [d.delivery_id for d in deliveries], self.consumer),
             )
-            kept = {row[0] for row in await cur.fetchall()}
-        return [d for d in deliveries if d.delivery_id not in kept]
+            kept = {(row[0], row[1]) for row in await cur.fetchall()}
+        return [d for d in deliveries if (d.delivery_id, d.delivery_count) not in kept]
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         s = self._s
         async with self._pool.connection(f"scheduling a retry on {self.channel!r}") as conn:
             await conn.execute(
                 f"UPDATE {s}.deliveries SET available_at = now() + %s * interval '1 second', "
-                "consumer = NULL WHERE group_id = %s AND entry = %s AND deliveries = %s",
-                (max(delay, 0.0), self.group_id, delivery.delivery_id, delivery.delivery_count),
+                "consumer = NULL WHERE id = %s::int8 AND deliveries = %s::int4",
+                (max(delay, 0.0), delivery.delivery_id, delivery.delivery_count),
             )
 
     async def retries_waiting(self) -> int:
