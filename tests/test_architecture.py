@@ -82,7 +82,21 @@ def test_the_running_runtime_never_loads_the_generator() -> None:
 
 def test_the_command_line_loads_neither_the_transports_nor_the_runtime_to_start() -> None:
     loaded = _modules_after("import toolkit.cli\ntoolkit.cli.build_parser()")
-    assert not {"redis", "toolkit.channels.redis.transport", "toolkit.consumer"} & loaded
+    clients = {"redis", "aio_pika", "aiormq", "psycopg"}
+    assert not {*clients, "toolkit.channels.redis.transport", "toolkit.consumer"} & loaded
+
+
+def test_a_process_loads_the_client_of_its_own_pipes_only() -> None:
+    loaded = _modules_after(
+        "from toolkit.pipe_settings import Bindings, bindings_from\n"
+        "from toolkit.pipes import Pipes\n"
+        "bindings = bindings_from(pipes={'mq': 'amqp://h/', 'pg': 'postgresql://h/db'},\n"
+        "    channels={'a': 'mq', 'b': 'pg'}, environ={})\n"
+        "pipes = Pipes(bindings)\n"
+        "pipes.transport('c')  # the default pipe: Redis\n"
+    )
+    assert "redis" in loaded
+    assert not {"aio_pika", "aiormq", "psycopg"} & loaded
 
 
 def _forbidden(loaded: set[str]) -> list[str]:

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from toolkit.envelope import Envelope, Headers, WireError, new_message_id
     from toolkit.health import HealthOptions
     from toolkit.host import ServiceHost
+    from toolkit.pipe_settings import BindingError, Bindings, PipeSettings
+    from toolkit.pipes import Pipes, SyncPipes
     from toolkit.publish_result import PartialPublishError, PublishResult
     from toolkit.retry import RetryPolicy
     from toolkit.routing import ChannelSpec, EventRoute, ServiceSpec
@@ -81,6 +83,11 @@ _LAZY: dict[str, str] = {
     "new_message_id": "toolkit.envelope",
     "HealthOptions": "toolkit.health",
     "ServiceHost": "toolkit.host",
+    "BindingError": "toolkit.pipe_settings",
+    "Bindings": "toolkit.pipe_settings",
+    "PipeSettings": "toolkit.pipe_settings",
+    "Pipes": "toolkit.pipes",
+    "SyncPipes": "toolkit.pipes",
     "RetryPolicy": "toolkit.retry",
     "ChannelSpec": "toolkit.routing",
     "EventRoute": "toolkit.routing",
@@ -126,6 +133,8 @@ __all__ = [
     "COMMAND",
     "EVENT",
     "App",
+    "BindingError",
+    "Bindings",
     "ChannelOptions",
     "ChannelSpec",
     "Consumer",
@@ -145,6 +154,8 @@ __all__ = [
     "InMemoryTransport",
     "Outcome",
     "PartialPublishError",
+    "PipeSettings",
+    "Pipes",
     "PublishResult",
     "RedisTransport",
     "Rejected",
@@ -158,6 +169,7 @@ __all__ = [
     "ServiceSpec",
     "Subscription",
     "SyncDistributedBus",
+    "SyncPipes",
     "SyncRedisTransport",
     "SyncTransport",
     "Transport",

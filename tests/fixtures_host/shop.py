@@ -89,9 +89,12 @@ async def send_order(url: str, prefix: str, order_id: str, tenant: str) -> str:
     """What the shop's front end does: send ``order.place``; prints its message id."""
     import uuid
 
-    from toolkit import RedisTransport
+    from toolkit.pipe_settings import PipeSettings
+    from toolkit.pipes import Pipes
 
-    transport = RedisTransport(url, prefix=prefix)
+    # The default pipe's URL; channels bound elsewhere ([tool.toolkit.pipes],
+    # TOOLKIT_CHANNEL_*) travel on their own pipe, as in the services.
+    transport = Pipes.from_config(url=url, settings=PipeSettings(prefix=prefix))
     try:
         publisher = ShippingServicePublisher(transport)
         return await publisher.send_order_place(

@@ -89,10 +89,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "") 
     return result
 
 
-def python(*args: str, cwd: Path) -> str:
-    """Run ``python ARGS`` in ``cwd`` to its successful end; its standard output."""
+def python(*args: str, cwd: Path, **env: str) -> str:
+    """Run ``python ARGS`` in ``cwd`` (with ``env`` added) to its successful end; its stdout."""
     done = subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=120
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
