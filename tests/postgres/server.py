@@ -8,10 +8,12 @@ answer, except under ``CI=true``, where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -60,14 +62,15 @@ class PrivateCluster:
     """A PostgreSQL cluster of the test's own (initdb in a temporary directory, a free
     port), which it may stop, start and restart without disturbing anyone."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         bin_dir = _bin_dir()
         if bin_dir is None:
             if os.environ.get("CI", "").lower() == "true":
                 pytest.fail("pg_ctl/initdb are not installed, and CI=true")
             pytest.skip("pg_ctl/initdb are not installed")
         self.bin = bin_dir
-        self.dir = directory
+        # Not under pytest's tmp_path: that is private to root, and the server runs as postgres.
+        self.dir = directory = Path(tempfile.mkdtemp(prefix="toolkit-pg-"))
         self.data = directory / "data"
         self.port = _free_port()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
@@ -111,6 +114,12 @@ class PrivateCluster:
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server (if running) and delete its files."""
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def restart(self, mode: str = "fast") -> None:
         self.stop(mode)

@@ -32,6 +32,7 @@ CONNECT_OPTIONS: Final[dict[str, Any]] = {
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 3,
+    "application_name": "toolkit",
 }
 _MAX_IDLE: Final = 8
 #: Every query of the pipe is an index range or a few index lookups (nested loops over at
