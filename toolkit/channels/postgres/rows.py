@@ -83,11 +83,12 @@ def row_of_envelope(envelope: Envelope) -> Row:
     return row_of_fields(wire_fields(envelope))
 
 
-def row_of_fields(fields: Mapping[str, str | bytes]) -> Row:
-    """The columns of an entry given as wire fields (hand-written ones too)."""
+def row_of_fields(fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> Row:
+    """The columns of an entry given as wire fields (hand-written ones too: any bytes)."""
     values: list[Any] = [None] * len(WIRE_FIELDS)
     exact = True
-    for name, value in fields.items():
+    for key, value in fields.items():
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
         index = _FIELD_INDEX.get(name)
         data = value if isinstance(value, bytes) else str(value).encode()
         if index is None:
@@ -119,8 +120,11 @@ def row_of_fields(fields: Mapping[str, str | bytes]) -> Row:
     if exact:
         return (*values, None)
     pairs = [
-        (name.encode(), value if isinstance(value, bytes) else str(value).encode())
-        for name, value in fields.items()
+        (
+            key if isinstance(key, bytes) else key.encode(),
+            value if isinstance(value, bytes) else str(value).encode(),
+        )
+        for key, value in fields.items()
     ]
     routing_key = values[_ROUTING_KEY]
     return (

@@ -119,11 +119,11 @@ class PostgresSubscription:
             found, claimed = await self._take(max_count)
             if found:
                 return found
-            if claimed:
-                continue  # all dead-lettered or skipped: look again at once
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []
+            if claimed:
+                continue  # all dead-lettered or skipped: look again at once
             poll = (
                 transport.poll_interval
                 if transport.listening

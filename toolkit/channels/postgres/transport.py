@@ -139,7 +139,9 @@ class PostgresTransport(PostgresDeadLetters):
         rows = [row_of_envelope(e) for e in envelopes]
         await self._enqueue(channel, rows)
 
-    async def add_raw(self, channel: str, fields: Mapping[str, str | bytes]) -> None:
+    async def add_raw(
+        self, channel: str, fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]
+    ) -> None:
         """Append an entry given as raw wire fields (as another program would)."""
         await self._enqueue(channel, [row_of_fields(fields)])
 
