@@ -202,11 +202,14 @@ INSERT INTO {s}.schema_version VALUES ({SCHEMA_VERSION});
 
 async def installed(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> bool:
     """Whether ``schema`` holds the current layout (one cheap query)."""
+    # A query of the catalog, not to_regclass: it reads with this statement's snapshot,
+    # so a process that waited for another's install sees it.
     cur = await conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (quote_ident(schema) + ".schema_version",)
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'schema_version'",
+        (schema,),
     )
-    row = await cur.fetchone()
-    if not (row and row[0]):
+    if await cur.fetchone() is None:
         return False
     cur = await conn.execute(f"SELECT max(version) FROM {quote_ident(schema)}.schema_version")
     row = await cur.fetchone()
