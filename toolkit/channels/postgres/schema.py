@@ -54,6 +54,22 @@ def lock_namespace(schema: str) -> int:
     return zlib.crc32(schema.encode()) & 0x7FFFFFFF
 
 
+#: a message's wire fields (``docs/wire-format.md``) and ``raw``: in ``messages`` and
+#: ``dead_letters`` alike (the order of :data:`~toolkit.channels.postgres.rows.COLUMNS`)
+_WIRE_COLUMNS: Final = """    message_id text,
+    routing_key text,
+    kind text,
+    source_service text,
+    target_service text,
+    "timestamp" bigint,
+    content_type text,
+    correlation_id text,
+    causation_id text,
+    metadata text,
+    body bytea,
+    raw bytea"""
+
+
 def schema_sql(schema: str) -> str:
     """The DDL of ``schema``: every statement idempotent (``IF NOT EXISTS``, ``OR REPLACE``)."""
     s = quote_ident(schema)
@@ -82,18 +98,7 @@ CREATE TABLE IF NOT EXISTS {s}.messages (
     id bigint GENERATED ALWAYS AS IDENTITY,
     available_at timestamptz NOT NULL DEFAULT now(),
     only_group int,
-    message_id text,
-    routing_key text,
-    kind text,
-    source_service text,
-    target_service text,
-    "timestamp" bigint,
-    content_type text,
-    correlation_id text,
-    causation_id text,
-    metadata text,
-    body bytea,
-    raw bytea,
+{_WIRE_COLUMNS},
     PRIMARY KEY (channel_id, id)
 );
 
@@ -117,18 +122,7 @@ CREATE TABLE IF NOT EXISTS {s}.dead_letters (
     details jsonb NOT NULL DEFAULT '{{}}',
     dead_at timestamptz NOT NULL DEFAULT now(),
     entry bigint,
-    message_id text,
-    routing_key text,
-    kind text,
-    source_service text,
-    target_service text,
-    "timestamp" bigint,
-    content_type text,
-    correlation_id text,
-    causation_id text,
-    metadata text,
-    body bytea,
-    raw bytea
+{_WIRE_COLUMNS}
 );
 
 CREATE INDEX IF NOT EXISTS dead_letters_channel ON {s}.dead_letters (channel_id, id);
