@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host
+bench: bench-memory bench-generate bench-redis bench-host bench-postgres
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -58,6 +58,10 @@ bench-generate:
 bench-redis:
     pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e
+
+# PostgreSQL end to end vs the hand-written psycopg 3 visibility-timeout loop (issue 10)
+bench-postgres *ARGS:
+    python -m bench.postgres_e2e {{ARGS}}
 
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
 bench-host:

@@ -102,7 +102,11 @@ async def test_replayed_dead_letter_is_handled_with_a_fresh_attempt_count(
         await transport.send(CHANNEL, [sent])
         await wait_for(lambda: consumer.stats.failed == 1)
         broken = False
+        # Counted when decided, stored when the batch is settled: wait for the store.
         dead = await store.dead_letters(CHANNEL)
+        while not dead:
+            await asyncio.sleep(0.02)
+            dead = await store.dead_letters(CHANNEL)
         assert await store.replay(CHANNEL, [dead[0].dead_letter_id]) == 1
         await wait_for(lambda: bool(handlers.deliveries))
     assert handlers.deliveries[0].message_id == sent.headers.message_id

@@ -1,0 +1,90 @@
+"""The schema and the plans: installed once however many processes start together,
+claims and acknowledgements stay on their indexes with a large backlog on statistics
+that know nothing of it, and a group created while messages are being sent misses none."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.channels.suite.helpers import envelope
+from toolkit.channels.postgres import PostgresTransport
+
+CHANNEL = "user_events"
+
+
+async def test_the_schema_is_installed_once_by_concurrent_transports(
+    postgres_url: str, schema: str
+) -> None:
+    transports = [PostgresTransport(postgres_url, prefix=schema) for _ in range(4)]
+    created = await asyncio.gather(*(t.install() for t in transports))
+    assert sorted(created) == [False, False, False, True]
+    assert await transports[0].install() is False
+    for t in transports:
+        await t.close()
+
+
+async def plan(transport: PostgresTransport, query: bytes, params: object) -> str:
+    async with transport.pool.connection("explaining") as conn:
+        cur = await conn.execute(b"EXPLAIN " + query, params)  # type: ignore[arg-type]
+        return "\n".join(row[0] for row in await cur.fetchall())
+
+
+async def test_claims_and_acks_stay_on_the_indexes_with_a_large_backlog(
+    postgres_url: str, schema: str
+) -> None:
+    """A backlog on tables never analysed since they were empty, and a group created
+    after it (its rows all made at once): the claim is an index range and the
+    acknowledgement a primary key lookup, never a sort or a scan of the backlog."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    first = await transport.subscribe(CHANNEL, "early", "c1")
+    for _ in range(20):
+        await transport.send(CHANNEL, [envelope() for _ in range(1000)])
+    late = await transport.subscribe(CHANNEL, "late", "c1")
+    for sub in (first, late):
+        claim = await plan(transport, sub._claim, dict(sub._claim_params, n=100))
+        assert "Index Scan using deliveries_due" in claim, claim
+        assert "Bitmap" not in claim and "Seq Scan on deliveries" not in claim, claim
+        assert "Sort Key: deliveries" not in claim, claim
+        batch = await sub.receive(100, 1.0)
+        assert len(batch) == 100
+        ack = await plan(transport, sub._ack, ([d.delivery_id for d in batch],))
+        assert "Index Scan using deliveries_pkey" in ack, ack
+        await sub.ack(batch)
+    await transport.close()
+
+
+async def test_a_group_created_while_messages_are_sent_misses_none(
+    postgres_url: str, schema: str
+) -> None:
+    sender = PostgresTransport(postgres_url, prefix=schema)
+    other = PostgresTransport(postgres_url, prefix=schema)
+    await sender.channel_id(CHANNEL)
+    sent: list[str] = []
+
+    async def send() -> None:
+        for _ in range(100):
+            batch = [envelope() for _ in range(20)]
+            await asyncio.gather(*(sender.send(CHANNEL, [e]) for e in batch))
+            sent.extend(e.headers.message_id for e in batch)
+
+    async def create() -> list[str]:
+        names = []
+        for i in range(10):
+            await asyncio.sleep(0.02)
+            await (await other.subscribe(CHANNEL, f"g{i}", "c1")).close()
+            names.append(f"g{i}")
+        return names
+
+    _, groups = await asyncio.gather(send(), create())
+    for group in groups:
+        sub = await other.subscribe(CHANNEL, group, "c1")
+        got: list[str] = []
+        while True:
+            batch = await sub.receive(1000, 0.2)
+            if not batch:
+                break
+            got.extend(d.message_id for d in batch)
+            await sub.ack(batch)
+        assert sorted(got) == sorted(sent), group
+    await sender.close()
+    await other.close()

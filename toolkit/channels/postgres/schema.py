@@ -1,0 +1,223 @@
+"""The tables, functions and trigger of the PostgreSQL pipe, installed idempotently.
+
+Everything lives in one schema named after the pipe's prefix (``toolkit``
+unless set), so several systems can share a database and a test can drop its
+own. :func:`install` creates what is missing and is safe to run at any time,
+from several processes at once; the transport runs it on first use, and
+``docs/postgres.md`` describes the layout:
+
+* ``channels``: one row per channel name (a small id the other tables use);
+* ``groups``: one row per consumer group of a channel;
+* ``messages``: every message sent, its wire fields as columns (``raw`` holds
+  the exact fields of a hand-written entry the columns cannot hold), and
+  ``available_at``, the time it may first be delivered;
+* ``deliveries``: one row per message per group that has not settled it yet
+  (``id``: the delivery id consumers settle by; ``entry``: the message):
+  ``available_at`` (not handed out before then: a delay, a retry's backoff,
+  or the lease of the consumer holding it), ``deliveries`` (the count) and
+  ``consumer`` (who holds it);
+* ``dead_letters``: rejected messages, a copy of the message's columns plus
+  why, which group, and the details.
+
+A statement trigger on ``messages`` creates the delivery rows of every group
+of the channel and notifies listeners (``NOTIFY <schema>, '<channel id>'``),
+so whatever inserts messages (this transport, a relay, a program in another
+language) reaches every group. ``create_group`` gives a new group a delivery
+row for every message the channel holds. An advisory lock per channel,
+shared by senders and exclusive for group creation, keeps the two from
+missing each other.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
+
+#: bumped when the layout changes; ``install`` brings older schemas up to it
+SCHEMA_VERSION: Final = 1
+
+#: the advisory lock key (first half) that serialises installs in one database
+_INSTALL_LOCK: Final = 0x746B6974  # "tkit"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lock_namespace(schema: str) -> int:
+    """The first half of the per-channel advisory lock keys of ``schema`` (an int4)."""
+    return zlib.crc32(schema.encode()) & 0x7FFFFFFF
+
+
+#: a message's wire fields (``docs/wire-format.md``) and ``raw``: in ``messages`` and
+#: ``dead_letters`` alike (the order of :data:`~toolkit.channels.postgres.rows.COLUMNS`)
+_WIRE_COLUMNS: Final = """    message_id text,
+    routing_key text,
+    kind text,
+    source_service text,
+    target_service text,
+    "timestamp" bigint,
+    content_type text,
+    correlation_id text,
+    causation_id text,
+    metadata text,
+    body bytea,
+    raw bytea"""
+
+
+def schema_sql(schema: str) -> str:
+    """The DDL of ``schema``: every statement idempotent (``IF NOT EXISTS``, ``OR REPLACE``)."""
+    s = quote_ident(schema)
+    ns = lock_namespace(schema)
+    notify = "'" + schema.replace("'", "''") + "'"
+    return f"""
+CREATE SCHEMA IF NOT EXISTS {s};
+
+CREATE TABLE IF NOT EXISTS {s}.schema_version (version int NOT NULL);
+
+CREATE TABLE IF NOT EXISTS {s}.channels (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS {s}.groups (
+    id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel_id int NOT NULL REFERENCES {s}.channels,
+    name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (channel_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.messages (
+    channel_id int NOT NULL,
+    id bigint GENERATED ALWAYS AS IDENTITY,
+    available_at timestamptz NOT NULL DEFAULT now(),
+    only_group int,
+{_WIRE_COLUMNS},
+    PRIMARY KEY (channel_id, id)
+);
+
+CREATE TABLE IF NOT EXISTS {s}.deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    group_id int NOT NULL,
+    entry bigint NOT NULL,
+    available_at timestamptz NOT NULL,
+    deliveries int NOT NULL DEFAULT 0,
+    consumer text
+) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+        autovacuum_analyze_scale_factor = 0.02);
+
+CREATE INDEX IF NOT EXISTS deliveries_due ON {s}.deliveries (group_id, available_at, entry);
+
+CREATE TABLE IF NOT EXISTS {s}.dead_letters (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel_id int NOT NULL,
+    group_name text NOT NULL,
+    reason text NOT NULL,
+    details jsonb NOT NULL DEFAULT '{{}}',
+    dead_at timestamptz NOT NULL DEFAULT now(),
+    entry bigint,
+{_WIRE_COLUMNS}
+);
+
+CREATE INDEX IF NOT EXISTS dead_letters_channel ON {s}.dead_letters (channel_id, id);
+
+CREATE OR REPLACE FUNCTION {s}.channel_id(channel text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    found int;
+BEGIN
+    SELECT id INTO found FROM {s}.channels WHERE name = channel;
+    IF found IS NULL THEN
+        INSERT INTO {s}.channels (name) VALUES (channel)
+            ON CONFLICT (name) DO NOTHING RETURNING id INTO found;
+        IF found IS NULL THEN
+            SELECT id INTO found FROM {s}.channels WHERE name = channel;
+        END IF;
+    END IF;
+    RETURN found;
+END $$;
+
+-- Senders hold the channel's lock shared, group creation exclusive: a group
+-- either sees a message in its backfill or gets its delivery row from the
+-- trigger. Each statement of a plpgsql function takes a fresh snapshot, so
+-- what follows the lock sees what committed before it was granted.
+CREATE OR REPLACE FUNCTION {s}.create_group(channel text, grp text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    ch int := {s}.channel_id(channel);
+    found int;
+BEGIN
+    SELECT id INTO found FROM {s}.groups WHERE channel_id = ch AND name = grp;
+    IF found IS NOT NULL THEN
+        RETURN found;
+    END IF;
+    PERFORM pg_advisory_xact_lock({ns}, ch);
+    INSERT INTO {s}.groups (channel_id, name) VALUES (ch, grp)
+        ON CONFLICT (channel_id, name) DO NOTHING RETURNING id INTO found;
+    IF found IS NULL THEN
+        SELECT id INTO found FROM {s}.groups WHERE channel_id = ch AND name = grp;
+        RETURN found;
+    END IF;
+    INSERT INTO {s}.deliveries (group_id, entry, available_at)
+        SELECT found, m.id, m.available_at FROM {s}.messages m
+        WHERE m.channel_id = ch AND m.only_group IS NULL;
+    RETURN found;
+END $$;
+
+CREATE OR REPLACE FUNCTION {s}.fan_out() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    ch int;
+BEGIN
+    FOR ch IN SELECT DISTINCT channel_id FROM added ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock_shared({ns}, ch);
+        PERFORM pg_notify({notify}, ch::text);
+    END LOOP;
+    INSERT INTO {s}.deliveries (group_id, entry, available_at)
+        SELECT g.id, a.id, a.available_at
+        FROM added a JOIN {s}.groups g ON g.channel_id = a.channel_id
+        WHERE a.only_group IS NULL OR a.only_group = g.id;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER fan_out AFTER INSERT ON {s}.messages
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {s}.fan_out();
+
+DELETE FROM {s}.schema_version;
+INSERT INTO {s}.schema_version VALUES ({SCHEMA_VERSION});
+"""
+
+
+async def installed(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> bool:
+    """Whether ``schema`` holds the current layout (one cheap query)."""
+    # A query of the catalog, not to_regclass: it reads with this statement's snapshot,
+    # so a process that waited for another's install sees it.
+    cur = await conn.execute(
+        "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = 'schema_version'",
+        (schema,),
+    )
+    if await cur.fetchone() is None:
+        return False
+    cur = await conn.execute(f"SELECT max(version) FROM {quote_ident(schema)}.schema_version")
+    row = await cur.fetchone()
+    return bool(row and row[0] == SCHEMA_VERSION)
+
+
+async def install(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> bool:
+    """Create or bring up to date ``schema`` over ``conn`` (autocommit); False when it was
+    current already. Several processes may call it at once: one installs, the others wait."""
+    if await installed(conn, schema):
+        return False
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_INSTALL_LOCK, 0))
+        if await installed(conn, schema):
+            return False
+        await conn.execute(schema_sql(schema).encode())
+    return True
