@@ -68,7 +68,8 @@ def open_transport(url: str, settings: PipeSettings | None = None) -> Transport:
         extra = _EXTRAS.get(scheme(url))
         hint = f': pip install "smart-endpoints[{extra}]"' if extra else ""
         raise BindingError(
-            f"the pipe at {redact(url)} needs a library that is not installed ({exc.name}){hint}"
+            f"the pipe at {redact(url)} needs a library that is not installed "
+            f"({exc.name or exc}){hint}"
         ) from None
     transport: Transport = module.open_transport(url, settings or PipeSettings())
     return transport

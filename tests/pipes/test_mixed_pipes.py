@@ -66,20 +66,28 @@ def run_shop(
     return Counter((r["service"], r["key"]) for r in records(log)[before:])
 
 
-def test_channels_spread_over_two_pipes_and_moved_between_them_by_configuration_only(
-    tmp_path: Path, processes: Processes, redis_url: str, prefix: str, second_redis: RedisServer
+def test_channels_spread_over_pipes_and_moved_between_them_by_configuration_only(
+    tmp_path: Path,
+    processes: Processes,
+    redis_url: str,
+    postgres_url: str,
+    schema: str,
+    second_redis: RedisServer,
 ) -> None:
+    prefix = schema  # one name for all: the Redis keys' prefix and the PostgreSQL schema
     shop = project(tmp_path, ROOT / "tests" / "fixtures_host")
     log = tmp_path / "handled.jsonl"
 
     # Every channel on the default pipe.
     assert run_shop(shop, processes, log, redis_url, prefix, {}) == EXPECTED
 
-    # The same system with two of its channels on another pipe: configuration only.
+    # The same system with its channels spread over three pipes: configuration only.
     env = {
         "TOOLKIT_PIPE_SECOND": second_redis.url,
+        "TOOLKIT_PIPE_PG": postgres_url,
         "TOOLKIT_CHANNEL_ORDER_COMMANDS": "second",
         "TOOLKIT_CHANNEL_BILLING_SHIPMENTS": "second",
+        "TOOLKIT_CHANNEL_SHIPPING_ORDERS": "pg",
     }
     assert run_shop(shop, processes, log, redis_url, prefix, env) == EXPECTED
     summary = processes.err("billing_service").splitlines()[0]
@@ -87,6 +95,7 @@ def test_channels_spread_over_two_pipes_and_moved_between_them_by_configuration_
         f"consuming billing_orders, billing_shipments on {redis_url} (billing_orders), "
         f"{second_redis.url} (billing_shipments)"
     ) in summary
+    assert f"consuming shipping_orders on {postgres_url} " in processes.err("shipping_service")
     moved = redis.Redis.from_url(second_redis.url)
     try:
         assert sorted(k.decode() for k in moved.keys(f"{prefix}:*")) == [

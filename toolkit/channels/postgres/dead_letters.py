@@ -54,6 +54,14 @@ class PostgresDeadLetters:
             rows = await cur.fetchall()
         return [dead_letter(r[0], r[1], r[2], r[3], r[4:]) for r in rows]
 
+    #: what a dead-letter id looks like, for messages about one that does not
+    dead_letter_id_example = "42"
+
+    @staticmethod
+    def valid_dead_letter_id(text: str) -> bool:
+        """A dead-letter row id: a positive bigint."""
+        return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+
     async def dead_letter(self, channel: str, dead_letter_id: str) -> DeadLetter | None:
         try:
             wanted = int(dead_letter_id)

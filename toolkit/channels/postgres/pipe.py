@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from toolkit.channels.base import MAX_MESSAGE_BYTES
+from toolkit.channels.postgres.transport import PostgresTransport
 from toolkit.pipe_settings import PipeSettings
 
-if TYPE_CHECKING:
-    from toolkit.channels.postgres.transport import PostgresTransport
-
-__all__ = ["MissingDriver", "open_transport"]
-
-
-class MissingDriver(ImportError):
-    """psycopg, which the PostgreSQL pipe needs, is not installed."""
+__all__ = ["open_transport"]
 
 
 def open_transport(url: str, settings: PipeSettings) -> PostgresTransport:
-    try:
-        from toolkit.channels.postgres.transport import PostgresTransport
-    except ImportError as exc:
-        if exc.name is None or not exc.name.startswith("psycopg"):
-            raise
-        raise MissingDriver(
-            'the PostgreSQL pipe needs psycopg 3: pip install "smart-endpoints[postgres]"'
-        ) from exc
+    """Without psycopg this module does not import: :func:`toolkit.pipes.open_transport`
+    says which extra to install."""
     return PostgresTransport(
         url,
         prefix=settings.prefix,
