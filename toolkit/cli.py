@@ -30,6 +30,7 @@ _COMMANDS = (
     "scaffold",
     "check",
     "run",
+    "pipes",
     "dlq",
     "groups",
 )
