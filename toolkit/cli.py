@@ -32,6 +32,7 @@ _COMMANDS = (
     "run",
     "dlq",
     "groups",
+    "status",
 )
 
 

@@ -43,7 +43,12 @@ SHOP = ServiceMap(
     ],
     commands={"order.place": "orders"},
     events={"order.placed": "orders"},
-    services=[ServiceSpec("orders"), ServiceSpec("shipping"), ServiceSpec("billing"), ServiceSpec("web")],
+    services=[
+        ServiceSpec("orders"),
+        ServiceSpec("shipping"),
+        ServiceSpec("billing"),
+        ServiceSpec("web"),
+    ],
 )
 
 
@@ -94,7 +99,9 @@ def check_one_trace(otel: Otel, command_id: str, handled: list[Delivery]) -> Non
     [send] = by_name["publish order.place"]
     [process_command] = by_name["process order.place"]
     [publish] = by_name["publish order.placed"]
-    shipped, billed = sorted(by_name["process order.placed"], key=lambda s: s.attributes["toolkit.group"])[::-1]
+    shipped, billed = sorted(
+        by_name["process order.placed"], key=lambda s: s.attributes["toolkit.group"]
+    )[::-1]
     assert {s.context.trace_id for s in spans} == {send.context.trace_id}
     assert send.parent is None
     assert send.kind is SpanKind.PRODUCER and process_command.kind is SpanKind.CONSUMER

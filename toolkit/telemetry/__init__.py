@@ -57,7 +57,9 @@ def configured() -> tuple[bool, bool]:
     from opentelemetry import metrics, trace
 
     def real(provider: Any) -> bool:
-        return not type(provider).__module__.startswith(("opentelemetry.trace", "opentelemetry.metrics"))
+        return not type(provider).__module__.startswith(
+            ("opentelemetry.trace", "opentelemetry.metrics")
+        )
 
     return real(trace.get_tracer_provider()), real(metrics.get_meter_provider())
 

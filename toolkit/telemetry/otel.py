@@ -173,7 +173,10 @@ class Telemetry:
         if h.target_service:
             attributes[A_TARGET] = h.target_service
         span = tracer.start_span(
-            f"publish {h.routing_key}", context=parent, kind=SpanKind.PRODUCER, attributes=attributes
+            f"publish {h.routing_key}",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
         )
         carrier = _Carrier()
         _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span, parent))
@@ -217,7 +220,11 @@ class Telemetry:
             A_CHANNEL: consumer.channel,
             A_GROUP: consumer.group,
         }
-        timed = {A_ROUTING_KEY: route.routing_key, A_CHANNEL: consumer.channel, A_GROUP: consumer.group}
+        timed = {
+            A_ROUTING_KEY: route.routing_key,
+            A_CHANNEL: consumer.channel,
+            A_GROUP: consumer.group,
+        }
         handling = self._handling
         traced = Route(route.routing_key, route.kind, route.message_type, handler)
         traced.decode = route.decode
