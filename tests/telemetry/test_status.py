@@ -25,7 +25,7 @@ from toolkit.commands.status import duration
 ROOT = Path(__file__).parents[2]
 
 
-async def fill(url: str, prefix: str) -> None:
+async def fill(url: str, prefix: str, silence: float) -> None:
     """ticket_commands: 10 commands; worker-a receives 4 (acks 1, dead-letters 1, schedules
     1 for a retry), dead-b receives 2 and goes silent, worker-a receives 1 more later.
     legacy_service: a group the service map does not give the channel."""
@@ -40,7 +40,7 @@ async def fill(url: str, prefix: str) -> None:
     dead = await transport.subscribe(channel, "ticket_service", "dead-b")
     assert len(await dead.receive(2, 0)) == 2
     await transport.ensure_group(channel, "legacy_service")
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(silence)
     assert len(await worker.receive(1, 0)) == 1
     await transport.close()
 
@@ -56,8 +56,8 @@ def status_json(capsys: pytest.CaptureFixture[str], *flags: str) -> dict[str, An
 def test_json_figures_are_exact(
     redis_url: str, prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    asyncio.run(fill(redis_url, prefix))
-    flags = ("--url", redis_url, "--prefix", prefix, "--visibility-timeout", "0.5")
+    asyncio.run(fill(redis_url, prefix, 1.2))
+    flags = ("--url", redis_url, "--prefix", prefix, "--visibility-timeout", "1")
     doc = status_json(capsys, *flags)
     by_name = {c["channel"]: c for c in doc["channels"]}
     assert sorted(by_name) == ["billing_events", "ticket_commands", "user_events"]
@@ -75,7 +75,7 @@ def test_json_figures_are_exact(
         "retired": True,
     }
     age = tickets.pop("oldest_pending_age")
-    assert 0.5 < age < 30
+    assert 1.2 < age < 30
     dead_b, worker_a = tickets.pop("consumers")
     assert tickets == {
         "name": "ticket_service",
@@ -90,9 +90,9 @@ def test_json_figures_are_exact(
         True,
         False,
     )
-    assert dead_b["idle"] > 0.5
+    assert dead_b["idle"] > 1.2
     assert (worker_a["name"], worker_a["pending"], worker_a["dead"]) == ("worker-a", 3, False)
-    assert worker_a["idle"] < 0.5
+    assert worker_a["idle"] < 1
     users = by_name["user_events"]
     assert (users["length"], users["dead_letters"], users["groups"]) == (0, 0, [])
     assert users["missing_groups"] == ["billing_service", "ticket_service"]
@@ -131,11 +131,11 @@ def tmux(*args: str) -> str:
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_the_table_in_a_real_terminal_at_80_columns(redis_url: str, prefix: str) -> None:
-    asyncio.run(fill(redis_url, prefix))
+    asyncio.run(fill(redis_url, prefix, 3.5))
     session = f"tkstatus{uuid.uuid4().hex[:8]}"
     command = (
         f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m toolkit status --url {redis_url} "
-        f"--prefix {prefix} --visibility-timeout 0.5 --watch 0.5"
+        f"--prefix {prefix} --visibility-timeout 3 --watch 0.5"
     )
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(
@@ -163,7 +163,10 @@ def test_the_table_in_a_real_terminal_at_80_columns(redis_url: str, prefix: str)
         assert "  legacy_service   10        0         0       -  retired" in text
         assert "  ticket_service    3        5         1" in text
         assert "  dead-b    ticket_service        2   " in text
-        assert "  dead: silent for over 500ms with messages in hand; another consumer" in text
+        assert "  dead: idle over 3.0s holding messages; another consumer reclaims them" in text
+        [worker] = [line for line in lines if line.startswith("  worker-a  ")]
+        [dead] = [line for line in lines if line.startswith("  dead-b  ")]
+        assert dead.endswith("  dead") and not worker.rstrip().endswith("dead")
         assert (
             "  billing_service    -        -         -       -  not started (no group yet)" in text
         )

@@ -218,8 +218,8 @@ def render(statuses: Sequence[ChannelStatus], service_map: ServiceMap) -> list[s
             lines.extend(line.rstrip() for line in columns(consumers, right=(2, 3)))
         if dead:
             lines.append(
-                f"  dead: silent for over {duration(status.visibility_timeout)} with messages in "
-                "hand; another consumer reclaims them"
+                f"  dead: idle over {duration(status.visibility_timeout)} holding messages; "
+                "another consumer reclaims them"
             )
     return lines
 
