@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
 from toolkit.commands._redis import add_redis_flags, redis_url_from
+from toolkit.commands._telemetry import (
+    TelemetryError,
+    add_telemetry_flags,
+    start_telemetry,
+    use_log_format,
+)
 
 if TYPE_CHECKING:
     from toolkit.channels.redis import RedisTransport
@@ -143,6 +149,7 @@ def register(sub: Any) -> None:
         "default: --max-attempts + 10, so retries are never cut short and a few restarts "
         "for other reasons (deploys, slow batches reclaimed) are tolerated",
     )
+    add_telemetry_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -155,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.retry import RetryPolicy
     from toolkit.runner import RunOptions
 
+    use_log_format(args.log_format)
     config = config_from(args)
     try:
         retry = RetryPolicy(
@@ -231,9 +239,16 @@ def run(args: argparse.Namespace) -> int:
             await transport.close()
 
     try:
+        # After the app's module is imported: an SDK it configures is found.
+        stop_telemetry = start_telemetry(args.metrics_port, args.metrics_host)
+    except TelemetryError as exc:
+        return fail(f"toolkit run: {exc}")
+    try:
         return asyncio.run(main())
     except (RedisUnavailable, HostError, AppError) as exc:
         return fail(f"toolkit run: {exc}")
+    finally:
+        stop_telemetry()
 
 
 def which_service(
