@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host
+bench: bench-memory bench-generate bench-redis bench-host bench-telemetry
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -58,6 +58,10 @@ bench-generate:
 bench-redis:
     pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e
+
+# telemetry off vs metrics vs traces + metrics (OpenTelemetry SDK, exporter dropping all)
+bench-telemetry:
+    python -m bench.telemetry
 
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
 bench-host:

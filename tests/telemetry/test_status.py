@@ -131,11 +131,11 @@ def tmux(*args: str) -> str:
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_the_table_in_a_real_terminal_at_80_columns(redis_url: str, prefix: str) -> None:
-    asyncio.run(fill(redis_url, prefix, 3.5))
+    asyncio.run(fill(redis_url, prefix, 6.0))
     session = f"tkstatus{uuid.uuid4().hex[:8]}"
     command = (
         f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m toolkit status --url {redis_url} "
-        f"--prefix {prefix} --visibility-timeout 3 --watch 0.5"
+        f"--prefix {prefix} --visibility-timeout 5 --watch 0.5"
     )
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(
@@ -163,7 +163,7 @@ def test_the_table_in_a_real_terminal_at_80_columns(redis_url: str, prefix: str)
         assert "  legacy_service   10        0         0       -  retired" in text
         assert "  ticket_service    3        5         1" in text
         assert "  dead-b    ticket_service        2   " in text
-        assert "  dead: idle over 3.0s holding messages; another consumer reclaims them" in text
+        assert "  dead: idle over 5.0s holding messages; another consumer reclaims them" in text
         [worker] = [line for line in lines if line.startswith("  worker-a  ")]
         [dead] = [line for line in lines if line.startswith("  dead-b  ")]
         assert dead.endswith("  dead") and not worker.rstrip().endswith("dead")

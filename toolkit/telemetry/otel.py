@@ -8,12 +8,10 @@ Names and attributes are listed in ``docs/observability.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
@@ -55,6 +53,7 @@ A_TARGET: Final = "toolkit.target_service"
 A_CHANNEL: Final = "toolkit.channel"
 A_GROUP: Final = "toolkit.group"
 A_DELIVERY_COUNT: Final = "toolkit.delivery_count"
+A_OUTCOME: Final = "toolkit.outcome"
 
 
 class _Carrier(dict[str, str]):
@@ -109,7 +108,9 @@ class Telemetry:
         self._watched: dict[tuple[int, str], tuple[Any, str, weakref.ref[Consumer]]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
-        self.published = None
+        #: (routing key, kind, source service) -> messages built; counted here, read on
+        #: collection (an SDK counter's add costs more than building the message)
+        self.published: dict[tuple[str, str, str], int] | None = {} if metrics else None
         self.duration = None
         if metrics:
             meter = (
@@ -117,8 +118,9 @@ class Telemetry:
                 if meter_provider is not None
                 else otel_metrics.get_meter(INSTRUMENTATION)
             )
-            self.published = meter.create_counter(
+            meter.create_observable_counter(
                 "toolkit.messages.published",
+                [self._observe_published],
                 unit="{message}",
                 description="Messages a bus built and sent, per routing key",
             )
@@ -142,10 +144,10 @@ class Telemetry:
         """The envelope the bus sends: with the trace context of a new publish span when
         tracing, counted per routing key when metering."""
         h = envelope.headers
-        if self.published is not None:
-            self.published.add(
-                1, {A_ROUTING_KEY: h.routing_key, A_KIND: h.kind, A_SOURCE: h.source_service}
-            )
+        published = self.published
+        if published is not None:
+            key = (h.routing_key, h.kind, h.source_service)
+            published[key] = published.get(key, 0) + 1
         tracer = self.tracer
         if tracer is None:
             return envelope
@@ -220,51 +222,52 @@ class Telemetry:
             A_CHANNEL: consumer.channel,
             A_GROUP: consumer.group,
         }
-        timed = {
+        where = {
             A_ROUTING_KEY: route.routing_key,
             A_CHANNEL: consumer.channel,
             A_GROUP: consumer.group,
         }
-        handling = self._handling
+        #: the histogram's attributes, by "the handler returned"
+        timed = {True: {**where, A_OUTCOME: "ok"}, False: {**where, A_OUTCOME: "error"}}
+        begin, finish = self._begin, self._finish
         traced = Route(route.routing_key, route.kind, route.message_type, handler)
         traced.decode = route.decode
         traced.publishers = route.publishers
         if route.is_async:
 
             async def call_async(message: Any, delivery: Delivery) -> None:
-                with handling(delivery, base, timed):
+                state = begin(delivery, base)
+                try:
                     await handler(message, delivery)
+                except BaseException as exc:
+                    finish(state, timed, exc)
+                    raise
+                finish(state, timed, None)
 
             traced.handler = call_async
         else:
 
             def call(message: Any, delivery: Delivery) -> Any:
-                with handling(delivery, base, timed):
+                state = begin(delivery, base)
+                try:
                     returned = handler(message, delivery)
-                    if returned is not None and inspect.isawaitable(returned):
-                        # A synchronous function returning an awaitable: the dispatcher
-                        # awaits it, outside the span (which covers the call itself).
-                        return returned
-                    return None
+                except BaseException as exc:
+                    finish(state, timed, exc)
+                    raise
+                finish(state, timed, None)
+                # A synchronous function returning an awaitable: the dispatcher awaits
+                # it, outside the span (which covers the call itself).
+                return returned
 
             traced.handler = call
         traced.is_async = route.is_async
         return traced
 
-    @contextlib.contextmanager
-    def _handling(
-        self, delivery: Delivery, base: dict[str, Any], timed: dict[str, Any]
-    ) -> Iterator[None]:
+    def _begin(self, delivery: Delivery, base: dict[str, Any]) -> tuple[Any, Any, float]:
+        """Open the process span of ``delivery`` and make it current: (span, token, start)."""
         tracer = self.tracer
-        started = time.perf_counter()
         if tracer is None:
-            outcome = "error"
-            try:
-                yield
-                outcome = "ok"
-            finally:
-                self._timed(started, timed, outcome)
-            return
+            return None, None, time.perf_counter()
         h = delivery.envelope.headers
         attributes = dict(base)
         attributes[A_MESSAGE_ID] = h.message_id
@@ -281,24 +284,24 @@ class Telemetry:
             attributes=attributes,
         )
         token = otel_context.attach(trace.set_span_in_context(span))
-        outcome = "error"
-        try:
-            yield
-            outcome = "ok"
-        except BaseException as exc:
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
-        finally:
+        return span, token, time.perf_counter()
+
+    def _finish(
+        self,
+        state: tuple[Any, Any, float],
+        timed: dict[bool, dict[str, str]],
+        error: BaseException | None,
+    ) -> None:
+        span, token, started = state
+        elapsed = time.perf_counter() - started
+        if span is not None:
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             otel_context.detach(token)
             span.end()
-            self._timed(started, timed, outcome)
-
-    def _timed(self, started: float, attributes: dict[str, Any], outcome: str) -> None:
         if self.duration is not None:
-            self.duration.record(
-                time.perf_counter() - started, {**attributes, "toolkit.outcome": outcome}
-            )
+            self.duration.record(elapsed, timed[error is None])
 
     # -- metrics read on collection ------------------------------------------------------
 
@@ -312,6 +315,12 @@ class Telemetry:
             ]
 
         return observe
+
+    def _observe_published(self, _: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(count, {A_ROUTING_KEY: key, A_KIND: kind, A_SOURCE: source})
+            for (key, kind, source), count in list((self.published or {}).items())
+        ]
 
     def _observe_reading(self, key: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
         def observe(_: CallbackOptions) -> Iterable[Observation]:
