@@ -83,6 +83,9 @@ def test_metrics_endpoint_and_json_logs(redis_url: str, prefix: str) -> None:
             'toolkit_routing_key="ticket.create"}'
         )
         assert samples[timed] == 3
+        # Read from Redis by the poller when the subscription opened (then every 10s).
+        assert samples[f"toolkit_consumer_lag{labels}"] in (0, 5)
+        assert f"toolkit_consumer_pending{labels}" in samples
     finally:
         child.terminate()
         _, err = child.communicate(timeout=20)
@@ -101,3 +104,24 @@ def test_metrics_endpoint_and_json_logs(redis_url: str, prefix: str) -> None:
         assert re.fullmatch("[0-9a-f]{16}", line["span_id"]), line
         assert line["channel"] == "ticket_commands" and line["message_id"]
     assert {o["level"] for o in objects} >= {"INFO", "WARNING", "ERROR"}
+
+
+def test_exposition_escapes_label_values_and_sums_histogram_buckets() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from toolkit.telemetry.prometheus import exposition
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("t")
+    meter.create_counter("a.b", description="odd").add(2, {"k.x": 'say "hi"\n\\'})
+    histogram = meter.create_histogram("took", unit="s")
+    for value in (0.001, 0.003, 20.0):
+        histogram.record(value)
+    text = exposition(reader.get_metrics_data())
+    assert "# HELP a_b_total odd\n# TYPE a_b_total counter\n" in text
+    assert 'a_b_total{k_x="say \\"hi\\"\\n\\\\"} 2\n' in text
+    assert "# TYPE took_seconds histogram\n" in text
+    assert 'took_seconds_bucket{le="5.0"} 2\n' in text
+    assert 'took_seconds_bucket{le="+Inf"} 3\n' in text
+    assert "took_seconds_count 3\n" in text and "took_seconds_sum 20.004" in text
