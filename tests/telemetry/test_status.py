@@ -101,6 +101,29 @@ def test_json_figures_are_exact(
     assert [c["channel"] for c in only["channels"]] == ["ticket_commands"]
 
 
+def test_watch_json_prints_one_document_per_refresh(redis_url: str, prefix: str) -> None:
+    asyncio.run(fill(redis_url, prefix, 0))
+    command = [
+        sys.executable, "-m", "toolkit", "status", "ticket_commands", "--url", redis_url,
+        "--prefix", prefix, "--json", "--watch", "0.2",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    try:
+        documents = [json.loads(child.stdout.readline()) for _ in range(3)]
+    finally:
+        child.terminate()
+        child.wait(timeout=10)
+    for document in documents:
+        [channel] = document["channels"]
+        assert (channel["channel"], channel["length"], channel["dead_letters"]) == (
+            "ticket_commands",
+            10,
+            1,
+        )
+
+
 def test_unreachable_redis_and_unknown_channels_exit_2(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -56,7 +56,7 @@ class Order(msgspec.Struct, frozen=True):
     order_id: int
 
 
-async def shop(transport: Transport) -> tuple[str, list[Delivery]]:
+async def shop(transport: Transport, **options: Any) -> tuple[str, list[Delivery]]:
     """Send one command from web and run orders, shipping and billing until empty."""
     orders_bus = DistributedBus("orders", SHOP, transport)
     handled: list[Delivery] = []
@@ -78,7 +78,11 @@ async def shop(transport: Transport) -> tuple[str, list[Delivery]]:
     ]
     for service, channel, route in plan:
         consumer = Consumer(
-            transport, channel, Dispatcher(service, [route], service_map=SHOP), block_timeout=0.1
+            transport,
+            channel,
+            Dispatcher(service, [route], service_map=SHOP),
+            block_timeout=0.1,
+            **options,
         )
         await consumer.run(until_empty=True)
         await consumer.close()
@@ -149,8 +153,15 @@ def check_one_trace(otel: Otel, command_id: str, handled: list[Delivery]) -> Non
     )
 
 
-async def test_one_trace_across_three_services_in_memory(otel: Otel) -> None:
-    command_id, handled = await shop(InMemoryTransport())
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"concurrency": 2, "sync_handlers": "thread"}],
+    ids=["inline", "worker-threads"],
+)
+async def test_one_trace_across_three_services_in_memory(
+    otel: Otel, options: dict[str, Any]
+) -> None:
+    command_id, handled = await shop(InMemoryTransport(), **options)
     check_one_trace(otel, command_id, handled)
 
 
