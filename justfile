@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host bench-postgres
+bench: bench-memory bench-generate bench-redis bench-host bench-postgres bench-telemetry
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -62,6 +62,10 @@ bench-redis:
 # PostgreSQL end to end vs the hand-written psycopg 3 visibility-timeout loop (issue 10)
 bench-postgres *ARGS:
     python -m bench.postgres_e2e {{ARGS}}
+
+# telemetry off vs metrics vs traces + metrics (OpenTelemetry SDK, exporter dropping all)
+bench-telemetry:
+    python -m bench.telemetry
 
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
 bench-host:

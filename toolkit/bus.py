@@ -9,6 +9,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
+from toolkit import telemetry
 from toolkit.channels.base import Delivery, SyncTransport, Transport
 from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
@@ -110,7 +111,7 @@ class _Sender:
                 meta = {k: carried[k] for k in self.propagate if k in carried} | meta
         else:
             correlation_id, causation_id = message_id, ""
-        return Envelope(
+        envelope = Envelope(
             Headers(
                 message_id,
                 routing_key,
@@ -125,6 +126,9 @@ class _Sender:
             ),
             body,
         )
+        if telemetry.ACTIVE is not None:  # off: this check is all tracing costs
+            return telemetry.ACTIVE.publishing(self, envelope, caused_by)
+        return envelope
 
 
 class DistributedBus(_Sender):

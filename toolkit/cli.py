@@ -33,6 +33,7 @@ _COMMANDS = (
     "pipes",
     "dlq",
     "groups",
+    "status",
 )
 
 

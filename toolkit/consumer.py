@@ -37,6 +37,7 @@ from typing import Final
 
 import msgspec
 
+from toolkit import telemetry
 from toolkit.channels.base import (
     DelayedRetry,
     Delivery,
@@ -127,6 +128,9 @@ class Consumer:
         self.retry = retry
         self.concurrency = concurrency
         self.workers = Workers(self.dispatcher, concurrency, sync_handlers, channel)
+        self._sync_handlers = sync_handlers
+        #: the telemetry self.workers was made for (toolkit.telemetry.ACTIVE when it was)
+        self._telemetry: object = None
         self.stats = ConsumerStats()
         self._subscription: Subscription | None = None
         self._stopping = asyncio.Event()
@@ -140,7 +144,21 @@ class Consumer:
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
+            if telemetry.ACTIVE is not self._telemetry:
+                self._instrument()
         return self._subscription
+
+    @property
+    def closed(self) -> bool:
+        """No subscription is open (not yet, or no longer)."""
+        return self._subscription is None
+
+    def _instrument(self) -> None:
+        """Run the handlers the way the telemetry in force wants (toolkit.telemetry)."""
+        active = self._telemetry = telemetry.ACTIVE
+        dispatcher = self.dispatcher if active is None else active.instrument(self)
+        self.workers.close()
+        self.workers = Workers(dispatcher, self.concurrency, self._sync_handlers, self.channel)
 
     def stop(self) -> None:
         """Ask ``run`` to finish the batch in hand, settle it and return."""
@@ -278,6 +296,8 @@ class Consumer:
         done = owed.acks
         retry = self.retry
         can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
+        if telemetry.ACTIVE is not self._telemetry:  # turned on or off since the last batch
+            self._instrument()
         keeper = (
             None
             if self._leases is None

@@ -29,6 +29,8 @@ from toolkit.wire import (
     F_SOURCE,
     F_TARGET,
     F_TIMESTAMP,
+    F_TRACEPARENT,
+    F_TRACESTATE,
     JSON,
     WIRE_FIELDS,
     Kind,
@@ -68,6 +70,8 @@ class Headers(msgspec.Struct, frozen=True, gc=False):
     correlation_id: str = ""
     causation_id: str = ""
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    traceparent: str = ""
+    tracestate: str = ""
 
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
@@ -94,6 +98,10 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
             fields[F_CAUSATION] = h.causation_id
         if h.metadata:
             fields[F_METADATA] = _META_ENCODER.encode(h.metadata)
+        if h.traceparent:
+            fields[F_TRACEPARENT] = h.traceparent
+            if h.tracestate:
+                fields[F_TRACESTATE] = h.tracestate
         fields[F_BODY] = self.body
         return fields
 
@@ -168,6 +176,8 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 correlation_id=text.get(F_CORRELATION) or message_id,
                 causation_id=text.get(F_CAUSATION, ""),
                 metadata=metadata,
+                traceparent=text.get(F_TRACEPARENT, ""),
+                tracestate=text.get(F_TRACESTATE, ""),
             ),
             body,
         )

@@ -30,10 +30,12 @@ from typing import Any, TypeVar
 from toolkit.channels.base import (
     DeadLetter,
     DeadLetterStore,
+    ReportsStatus,
     Subscription,
     SyncTransport,
     Transport,
 )
+from toolkit.channels.status import ChannelStatus
 from toolkit.config import Config, load_config
 from toolkit.envelope import Envelope
 from toolkit.pipe_settings import (
@@ -197,6 +199,22 @@ class Pipes:
 
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int:
         return await self.dead_letter_store(channel).purge(channel, dead_letter_ids)
+
+    # -- ReportsStatus ------------------------------------------------------------------
+
+    def reports_status(self, channel: str) -> bool:
+        """Whether the pipe carrying ``channel`` can say what the channel holds."""
+        return isinstance(self.transport(channel), ReportsStatus)
+
+    async def status(self, channel: str) -> ChannelStatus:
+        transport = self.transport(channel)
+        if not isinstance(transport, ReportsStatus):
+            pipe = self.bindings.pipe_of(channel)
+            raise BindingError(
+                f"channel {channel!r} is on pipe {pipe!r} ({redact(self.bindings.pipes[pipe])}), "
+                "which reports no status"
+            )
+        return await transport.status(channel)
 
 
 class SyncPipes:

@@ -23,6 +23,8 @@ __all__ = [
     "F_SOURCE",
     "F_TARGET",
     "F_TIMESTAMP",
+    "F_TRACEPARENT",
+    "F_TRACESTATE",
     "JSON",
     "WIRE_FIELDS",
     "Kind",
@@ -44,6 +46,9 @@ F_CONTENT_TYPE: Final = "content_type"
 F_CORRELATION: Final = "correlation_id"
 F_CAUSATION: Final = "causation_id"
 F_METADATA: Final = "metadata"
+#: W3C trace context (https://www.w3.org/TR/trace-context/), written when tracing is on
+F_TRACEPARENT: Final = "traceparent"
+F_TRACESTATE: Final = "tracestate"
 F_BODY: Final = "body"
 #: every wire field, in the order they are written
 WIRE_FIELDS: Final = (
@@ -57,5 +62,7 @@ WIRE_FIELDS: Final = (
     F_CORRELATION,
     F_CAUSATION,
     F_METADATA,
+    F_TRACEPARENT,
+    F_TRACESTATE,
     F_BODY,
 )

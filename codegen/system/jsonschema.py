@@ -174,6 +174,16 @@ def headers_schema() -> dict[str, Any]:
             "contentMediaType": "application/json",
             "description": "User metadata: a JSON object of string values, written as one string.",
         },
+        wire.F_TRACEPARENT: {
+            **text,
+            "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+            "description": "W3C trace context: the publishing span (www.w3.org/TR/trace-context); "
+            "written when tracing is on, continued by the consumer's span.",
+        },
+        wire.F_TRACESTATE: {
+            **text,
+            "description": "W3C trace context: vendor trace state, beside traceparent only.",
+        },
     }
     return {
         "type": "object",

@@ -144,6 +144,8 @@ def test_messages_headers_and_payloads(example: SystemModel) -> None:
         "correlation_id",
         "causation_id",
         "metadata",
+        "traceparent",
+        "tracestate",
     ]
     assert headers["required"] == ["message_id", "routing_key", "kind", "source_service"]
 

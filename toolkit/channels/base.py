@@ -38,8 +38,9 @@ Optional capabilities have their own protocols: :class:`DelayedRetry` (hand a
 message back for redelivery after a delay, without blocking the consumer),
 :class:`SettlesOnReceipt` (how many entries ``receive`` dead-lettered or
 skipped by itself), :class:`RenewsLeases` (keep a message in hand from being
-handed to another consumer) and :class:`DeadLetterStore` (list, replay and
-purge dead letters).
+handed to another consumer), :class:`DeadLetterStore` (list, replay and
+purge dead letters) and :class:`ReportsStatus` (length, lag, pending and
+consumers of a channel, for ``toolkit status`` and the metrics).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
+from toolkit.channels.status import ChannelStatus
 from toolkit.envelope import Envelope, Headers
 
 #: the default body size limit of every transport (16 MiB); larger bodies are dead-lettered
@@ -59,6 +61,7 @@ __all__ = [
     "DelayedRetry",
     "Delivery",
     "RenewsLeases",
+    "ReportsStatus",
     "SettlesOnReceipt",
     "Subscription",
     "SyncTransport",
@@ -287,6 +290,20 @@ class DeadLetterStore(Protocol):
         ...
 
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int: ...
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """Optional transport capability: what a channel holds right now.
+
+    Read-only and cheap enough to call every few seconds (the lag gauges do):
+    a handful of round trips per channel, never a scan of its messages.
+    """
+
+    async def status(self, channel: str) -> ChannelStatus:
+        """The channel's length, dead letters and groups; a channel that does not
+        exist yet is empty and has no groups."""
+        ...
 
 
 def too_large(size: int, limit: int) -> str:

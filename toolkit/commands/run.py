@@ -14,6 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
 from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
+from toolkit.commands._telemetry import (
+    TelemetryError,
+    add_telemetry_flags,
+    start_telemetry,
+    use_log_format,
+)
 
 if TYPE_CHECKING:
     from toolkit.channels.base import Transport
@@ -144,6 +150,7 @@ def register(sub: Any) -> None:
         "default: --max-attempts + 10, so retries are never cut short and a few restarts "
         "for other reasons (deploys, slow batches reclaimed) are tolerated",
     )
+    add_telemetry_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -158,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.retry import RetryPolicy
     from toolkit.runner import RunOptions
 
+    use_log_format(args.log_format)
     config = config_from(args)
     try:
         retry = RetryPolicy(
@@ -239,9 +247,16 @@ def run(args: argparse.Namespace) -> int:
             await pipes.close()
 
     try:
+        # After the app's module is imported: an SDK it configures is found.
+        stop_telemetry = start_telemetry(args.metrics_port, args.metrics_host)
+    except TelemetryError as exc:
+        return fail(f"toolkit run: {exc}")
+    try:
         return asyncio.run(main())
     except (TransportError, HostError, AppError, BindingError) as exc:
         return fail(f"toolkit run: {exc}")
+    finally:
+        stop_telemetry()
 
 
 def which_service(

@@ -19,6 +19,7 @@ from toolkit.channels.memory.wire import (
     unchanged_by_wire,
     wire_fields,
 )
+from toolkit.channels.status import ChannelStatus, ConsumerStatus, GroupStatus
 from toolkit.envelope import Envelope
 
 __all__ = ["DEFAULT_HISTORY", "InMemoryTransport"]
@@ -167,6 +168,37 @@ class InMemoryTransport:
         Invalid entries are dead-lettered by the subscription that reads them.
         """
         self._append(self._channel(channel), [WireEntry(raw_fields(fields))])
+
+    async def status(self, channel: str) -> ChannelStatus:
+        """ReportsStatus: what the channel holds; consumers are those holding messages
+        (memory keeps no record of when a consumer last read)."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return ChannelStatus(channel=channel, length=0, dead_letters=0)
+        now_ms = time.time() * 1000
+        groups = []
+        for name, group in sorted(ch.groups.items()):
+            holding: dict[str, int] = {}
+            for _, consumer in group.pending.values():
+                holding[consumer] = holding.get(consumer, 0) + 1
+            oldest = next(iter(group.pending.values()), None)
+            groups.append(
+                GroupStatus(
+                    name=name,
+                    lag=ch.end - group.offset,
+                    pending=len(group.pending),
+                    retrying=len(group.delayed),
+                    oldest_pending_age=None
+                    if oldest is None
+                    else max(now_ms - oldest[0].headers.timestamp_ms, 0.0) / 1000,
+                    consumers=[
+                        ConsumerStatus(name=c, pending=n) for c, n in sorted(holding.items())
+                    ],
+                )
+            )
+        return ChannelStatus(
+            channel=channel, length=len(ch.entries), dead_letters=len(ch.dead), groups=groups
+        )
 
     # -- dead letters -----------------------------------------------------------------
 

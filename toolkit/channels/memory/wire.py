@@ -93,6 +93,8 @@ def unchanged_by_wire(envelope: Envelope) -> bool:
                 h.correlation_id,
                 h.causation_id,
                 h.content_type,
+                h.traceparent,
+                h.tracestate,
             )
         )
     except TypeError:  # a header that is not a string

@@ -22,6 +22,7 @@ import msgspec
 
 from toolkit.channels.base import DeadLetter, Delivery, too_large
 from toolkit.channels.memory.wire import unchanged_by_wire, wire_fields
+from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES
 from toolkit.envelope import Envelope, Headers, WireError
 from toolkit.wire import COMMAND, EVENT, F_BODY, F_ROUTING_KEY, F_TIMESTAMP, JSON, WIRE_FIELDS
 
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 #: the message columns, in wire field order (``timestamp`` quoted: a keyword)
-COLUMNS: Final = tuple(f'"{f}"' if f == F_TIMESTAMP else f for f in WIRE_FIELDS) + ("raw",)
+COLUMNS: Final = tuple(column for column, _ in WIRE_COLUMN_TYPES)
 #: column values of a message: the wire fields (str, the timestamp int, the body bytes) and raw
 Row = tuple[Any, ...]
 
@@ -73,11 +74,14 @@ def row_of_envelope(envelope: Envelope) -> Row:
             None if h.correlation_id == mid else h.correlation_id,
             h.causation_id or None,
             None,
+            h.traceparent or None,
+            h.tracestate or None,
             envelope.body,
             None,
         )
         text = "".join((mid, h.routing_key, h.source_service, h.target_service, h.correlation_id))
-        if "\x00" in text or "\x00" in h.causation_id or "\x00" in h.content_type:
+        rest = "".join((h.causation_id, h.content_type, h.traceparent, h.tracestate))
+        if "\x00" in text or "\x00" in rest:
             return row_of_fields(wire_fields(envelope))
         return row
     return row_of_fields(wire_fields(envelope))
@@ -160,7 +164,7 @@ def read_row(
 
     Nothing a row holds can raise out of here: whatever fails, it is this row's fault alone.
     """
-    mid, key, kind, source, target, ts, ctype, corr, cause, meta, body, raw = row
+    mid, key, kind, source, target, ts, ctype, corr, cause, meta, parent, state, body, raw = row
     if (
         raw is None
         and meta is None
@@ -183,6 +187,8 @@ def read_row(
                 corr or mid,
                 cause or "",
                 {},
+                parent or "",
+                state or "",
             ),
             body,
         )

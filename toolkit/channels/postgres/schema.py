@@ -33,13 +33,23 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Final
 
+from toolkit.wire import F_BODY, F_TIMESTAMP, WIRE_FIELDS
+
 if TYPE_CHECKING:
     import psycopg
+
+_TYPES: Final = {F_TIMESTAMP: "bigint", F_BODY: "bytea"}
 
 __all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
 
 #: bumped when the layout changes; ``install`` brings older schemas up to it
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+
+#: (column, SQL type) of each wire field and ``raw``, from the one list of wire fields:
+#: a header added to the wire format becomes a column (added to existing tables too)
+WIRE_COLUMN_TYPES: Final = tuple(
+    (f'"{f}"' if f == F_TIMESTAMP else f, _TYPES.get(f, "text")) for f in WIRE_FIELDS
+) + (("raw", "bytea"),)
 
 #: the advisory lock key (first half) that serialises installs in one database
 _INSTALL_LOCK: Final = 0x746B6974  # "tkit"
@@ -56,18 +66,7 @@ def lock_namespace(schema: str) -> int:
 
 #: a message's wire fields (``docs/wire-format.md``) and ``raw``: in ``messages`` and
 #: ``dead_letters`` alike (the order of :data:`~toolkit.channels.postgres.rows.COLUMNS`)
-_WIRE_COLUMNS: Final = """    message_id text,
-    routing_key text,
-    kind text,
-    source_service text,
-    target_service text,
-    "timestamp" bigint,
-    content_type text,
-    correlation_id text,
-    causation_id text,
-    metadata text,
-    body bytea,
-    raw bytea"""
+_WIRE_COLUMNS: Final = ",\n".join(f"    {column} {kind}" for column, kind in WIRE_COLUMN_TYPES)
 
 
 def schema_sql(schema: str) -> str:
@@ -189,9 +188,19 @@ END $$;
 CREATE OR REPLACE TRIGGER fan_out AFTER INSERT ON {s}.messages
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {s}.fan_out();
 
+{_added_columns(s)}
 DELETE FROM {s}.schema_version;
 INSERT INTO {s}.schema_version VALUES ({SCHEMA_VERSION});
 """
+
+
+def _added_columns(s: str) -> str:
+    """Wire columns a schema made by an older version lacks (a no-op on a new one)."""
+    return "\n".join(
+        f"ALTER TABLE {s}.{table} ADD COLUMN IF NOT EXISTS {column} {kind};"
+        for table in ("messages", "dead_letters")
+        for column, kind in WIRE_COLUMN_TYPES
+    )
 
 
 async def installed(conn: psycopg.AsyncConnection[tuple[object, ...]], schema: str) -> bool:

@@ -27,7 +27,7 @@ from toolkit.channels.postgres.connection import Connection, Pool, connect, unre
 from toolkit.channels.postgres.dead_letters import PostgresDeadLetters
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
 from toolkit.channels.postgres.rows import COLUMNS, Row, row_of_envelope, row_of_fields
-from toolkit.channels.postgres.schema import install, quote_ident
+from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES, install, quote_ident
 from toolkit.channels.postgres.subscription import PostgresSubscription
 from toolkit.envelope import Envelope
 from toolkit.pipe_settings import DEFAULT_PREFIX
@@ -76,9 +76,8 @@ class PostgresTransport(PostgresDeadLetters):
         self._insert = (
             f"INSERT INTO {self._s}.messages (channel_id, {', '.join(COLUMNS)}) "
             f"SELECT c, {', '.join(f'u{i}' for i in range(len(COLUMNS)))} FROM unnest("
-            "%s::int[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-            "%s::int8[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bytea[], %s::bytea[]"
-            f") WITH ORDINALITY AS u(c, {', '.join(f'u{i}' for i in range(len(COLUMNS)))}, o) "
+            + ", ".join(["%s::int[]", *(f"%s::{kind}[]" for _, kind in WIRE_COLUMN_TYPES)])
+            + f") WITH ORDINALITY AS u(c, {', '.join(f'u{i}' for i in range(len(COLUMNS)))}, o) "
             "ORDER BY o"
         ).encode()
         self._wakers: dict[int, asyncio.Future[None]] = {}

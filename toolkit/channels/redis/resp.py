@@ -80,6 +80,7 @@ def pack_envelope(envelope: Envelope, parts: list[bytes]) -> int:
         h.metadata
         or h.causation_id
         or h.content_type != JSON
+        or h.traceparent
         or (h.correlation_id and h.correlation_id != h.message_id)
     ):
         return _pack_entry(envelope.to_fields(), parts)

@@ -38,14 +38,16 @@ from toolkit.channels.redis.scripts import (
     TICK,
     TRIM_ACKED,
 )
+from toolkit.channels.redis.status import RedisStatus
 from toolkit.channels.redis.subscription import RedisSubscription
 from toolkit.envelope import Envelope
 
 __all__ = ["RedisTransport"]
 
 
-class RedisTransport(RedisDeadLetters, RedisGroups):
-    """Channels on Redis Streams (asyncio). Implements Transport and DeadLetterStore.
+class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
+    """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore and
+    ReportsStatus.
 
     ``RedisTransport(url)`` connects lazily; ``await transport.check()``
     raises :class:`~toolkit.channels.redis.RedisUnavailable` with a clear message
