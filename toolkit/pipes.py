@@ -25,7 +25,7 @@ import importlib
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from toolkit.channels.base import (
     DeadLetter,
@@ -98,7 +98,28 @@ def bindings_of_config(
     )
 
 
-class Pipes:
+class _Bound:
+    """Bindings and settings, from the arguments or from the configuration."""
+
+    def __init__(self, bindings: Bindings | None = None, settings: PipeSettings | None = None):
+        self.bindings = bindings or Bindings()
+        self.settings = settings or PipeSettings()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config | None = None,
+        settings: PipeSettings | None = None,
+        *,
+        url: str | None = None,
+    ) -> Self:
+        """As ``[tool.toolkit]`` (``config``, else the nearest pyproject.toml's) and the
+        environment bind the channels (see :func:`~toolkit.pipe_settings.bindings_from`);
+        ``url``: the default pipe's URL."""
+        return cls(bindings_of_config(config, url=url), settings)
+
+
+class Pipes(_Bound):
     """A transport that sends each channel through the pipe bound to it.
 
     ``transports`` gives ready transports for some pipes by name (tests, or a
@@ -112,21 +133,9 @@ class Pipes:
         *,
         transports: Mapping[str, Transport] | None = None,
     ) -> None:
-        self.bindings = bindings or Bindings()
-        self.settings = settings or PipeSettings()
+        super().__init__(bindings, settings)
         self._open: dict[str, Transport] = dict(transports or {})
         self._owned: set[str] = set()
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Config | None = None,
-        settings: PipeSettings | None = None,
-        *,
-        url: str | None = None,
-    ) -> Pipes:
-        """Pipes as ``[tool.toolkit]`` and the environment bind them (see :func:`bindings_from`)."""
-        return cls(bindings_of_config(config, url=url), settings)
 
     def transport(self, channel: str) -> Transport:
         """The transport carrying ``channel`` (opened on first use)."""
@@ -172,16 +181,17 @@ class Pipes:
         for name in sorted(owned):
             await self._open.pop(name).close()
 
+    def _lacks(self, channel: str, what: str) -> BindingError:
+        pipe = self.bindings.pipe_of(channel)
+        url = redact(self.bindings.pipes[pipe])
+        return BindingError(f"channel {channel!r} is on pipe {pipe!r} ({url}), which {what}")
+
     # -- DeadLetterStore ----------------------------------------------------------------
 
     def dead_letter_store(self, channel: str) -> DeadLetterStore:
         transport = self.transport(channel)
         if not isinstance(transport, DeadLetterStore):
-            pipe = self.bindings.pipe_of(channel)
-            raise BindingError(
-                f"channel {channel!r} is on pipe {pipe!r} ({redact(self.bindings.pipes[pipe])}), "
-                "which keeps no dead letters to list"
-            )
+            raise self._lacks(channel, "keeps no dead letters to list")
         return transport
 
     async def dead_letters(
@@ -209,15 +219,11 @@ class Pipes:
     async def status(self, channel: str) -> ChannelStatus:
         transport = self.transport(channel)
         if not isinstance(transport, ReportsStatus):
-            pipe = self.bindings.pipe_of(channel)
-            raise BindingError(
-                f"channel {channel!r} is on pipe {pipe!r} ({redact(self.bindings.pipes[pipe])}), "
-                "which reports no status"
-            )
+            raise self._lacks(channel, "reports no status")
         return await transport.status(channel)
 
 
-class SyncPipes:
+class SyncPipes(_Bound):
     """:class:`Pipes` for code without an event loop: ``send_sync`` blocks until stored.
 
     A pipe whose package offers a synchronous transport (``open_sync_transport``
@@ -227,23 +233,12 @@ class SyncPipes:
     """
 
     def __init__(self, bindings: Bindings | None = None, settings: PipeSettings | None = None):
-        self.bindings = bindings or Bindings()
-        self.settings = settings or PipeSettings()
+        super().__init__(bindings, settings)
         #: None: the pipe has no synchronous transport, its sends go through the loop thread
         self._sync: dict[str, SyncTransport | None] = {}
         self._pipes = Pipes(self.bindings, self.settings)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_config(
-        cls,
-        config: Config | None = None,
-        settings: PipeSettings | None = None,
-        *,
-        url: str | None = None,
-    ) -> SyncPipes:
-        return cls(bindings_of_config(config, url=url), settings)
 
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         name = self.bindings.pipe_of(channel)
