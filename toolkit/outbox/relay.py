@@ -159,6 +159,7 @@ class Relay:
                         break
                     await self._pause(self.poll_interval)
         finally:
+            self._stopping = False  # the stop is spent: run() may be called again
             await self.store.close()
         return self.stats
 

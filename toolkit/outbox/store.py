@@ -206,6 +206,7 @@ class SqliteStore:
         self._delete = f"DELETE FROM {t} WHERE id = ?"
         self._count = f"SELECT count(*) FROM {t}"
         self._conn: sqlite3.Connection | None = None
+        self._ready = False
 
     def _connection(self) -> sqlite3.Connection:
         import sqlite3
@@ -215,8 +216,14 @@ class SqliteStore:
             self._conn = sqlite3.connect(
                 self.path, timeout=30, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute(sqlite_ddl(self.prefix))
         return self._conn
+
+    def _table(self) -> sqlite3.Connection:
+        conn = self._connection()
+        if not self._ready:
+            conn.execute(sqlite_ddl(self.prefix))
+            self._ready = True
+        return conn
 
     async def _call(self, what: str, function: Any, *args: Any) -> Any:
         import sqlite3
@@ -238,14 +245,14 @@ class SqliteStore:
             found = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
             ).fetchone()
-            conn.execute(sqlite_ddl(self.prefix))
+            self._table()
             return found is None
 
         created: bool = await self._call("creating the outbox table", create)
         return created
 
     def _claim_rows(self, size: int) -> list[Claimed]:
-        conn = self._connection()
+        conn = self._table()
         conn.execute("BEGIN IMMEDIATE")
         try:
             return conn.execute(self._claim, (size,)).fetchall()
@@ -279,7 +286,7 @@ class SqliteStore:
 
     async def pending(self) -> int:
         def count() -> int:
-            row = self._connection().execute(self._count).fetchone()
+            row = self._table().execute(self._count).fetchone()
             return int(row[0]) if row else 0
 
         found: int = await self._call("counting outbox rows", count)
