@@ -3,7 +3,7 @@ also the outbox's prefix), SQLite files in tmp_path, and a private Redis for the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
