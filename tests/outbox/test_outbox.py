@@ -7,6 +7,7 @@ import asyncio
 import random
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from generated.user_service import (
 from tests.outbox.conftest import stream_ids
 from tests.redis.messages import user_registered
 from tests.redis.server import RedisServer
+from toolkit import Envelope, Subscription
 from toolkit.channels.redis import RedisTransport
 from toolkit.cli import main
 from toolkit.outbox import Relay, install_outbox, outbox_for
@@ -140,6 +142,24 @@ async def test_install_outbox_creates_the_table_ahead_of_time(tmp_path: Path) ->
     assert await install_outbox(url) is False
 
 
+class Unhurried:
+    """A real transport whose sends take a little, and a varying, while: relays overlap."""
+
+    def __init__(self, transport: Pipes, seed: int) -> None:
+        self.transport = transport
+        self.rng = random.Random(seed)
+
+    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        await asyncio.sleep(self.rng.uniform(0, 0.01))
+        await self.transport.send(channel, envelopes)
+
+    async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        pass
+
+
 async def test_order_per_key_is_kept_with_two_relays_at_once(
     postgres_url: str, schema: str, pipes: Pipes, redis_url: str, prefix: str
 ) -> None:
@@ -157,8 +177,8 @@ async def test_order_per_key_is_kept_with_two_relays_at_once(
                         sequence[e.headers.message_id] = (key, n * 10 + i)
 
     relays = [
-        Relay(postgres_url, pipes, prefix=schema, batch_size=23, poll_interval=0.01)
-        for _ in range(2)
+        Relay(postgres_url, Unhurried(pipes, r), prefix=schema, batch_size=23, poll_interval=0.01)
+        for r in range(2)
     ]
     async with relays[0].running(), relays[1].running():
         await asyncio.gather(*(writer(keys[w::3], random.Random(w)) for w in range(3)))
