@@ -7,6 +7,8 @@ On a private redis-server and a schema of its own on the PostgreSQL at
 publishes ``user.registered`` events:
 
 * direct: through the Redis transport, each publish awaited (one round trip each);
+* bare INSERT (reference): the same transactions inserting a msgspec-encoded row by hand
+  with psycopg: what the database costs without the toolkit;
 * outbox, write: each publish in a PostgreSQL transaction of its own (``--batch``
   publishes per transaction), through ``outbox_for(conn)``: what the application waits for;
 * outbox, end to end: the same writes with a :class:`~toolkit.outbox.Relay` running
@@ -85,6 +87,29 @@ async def write_only(redis_url: str, postgres_url: str, n: int, batch: int) -> N
         await _drop(postgres_url, schema)
 
 
+async def bare_insert(redis_url: str, postgres_url: str, n: int, batch: int) -> None:
+    """The reference: the same transactions inserting a msgspec-encoded row by hand."""
+    import msgspec
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    encode = msgspec.json.Encoder().encode
+    all_events = events(n)
+    try:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            await conn.execute(f"CREATE SCHEMA {schema}")
+            await conn.execute(f"CREATE TABLE {schema}.t (id bigserial PRIMARY KEY, body bytea)")
+            await conn.commit()
+            for start in range(0, n, batch):
+                async with conn.transaction():
+                    for event in all_events[start : start + batch]:
+                        await conn.execute(
+                            f"INSERT INTO {schema}.t (body) VALUES (%s)", (encode(event),)
+                        )
+    finally:
+        await _drop(postgres_url, schema)
+
+
 async def end_to_end(redis_url: str, postgres_url: str, n: int, batch: int) -> None:
     from toolkit.outbox import Relay
     from toolkit.pipe_settings import Bindings, PipeSettings
@@ -112,6 +137,7 @@ async def _drop(postgres_url: str, schema: str) -> None:
 
 MODES: dict[str, Mode] = {
     "direct to Redis": direct,
+    "bare INSERT (reference)": bare_insert,
     "outbox: write": write_only,
     "outbox: write + relay": end_to_end,
 }
@@ -147,12 +173,13 @@ def main() -> None:
         f"outbox vs direct, {args.messages:,} user.registered events, {args.batch} per "
         f"transaction, median of {args.runs}, {os.cpu_count()} CPUs"
     )
-    print(f"  {'mode':<24}{'msg/s':>10}{'CPU us/msg':>12}{'rate vs direct':>16}")
+    print(f"  {'mode':<24}{'msg/s':>10}{'CPU us/msg':>12}{'vs direct':>11}{'vs bare INSERT':>16}")
     base = statistics.median(rate for rate, _ in results["direct to Redis"])
+    bare = statistics.median(rate for rate, _ in results["bare INSERT (reference)"])
     for name, runs in results.items():
         rate = statistics.median(r for r, _ in runs)
         cpu = statistics.median(c for _, c in runs)
-        print(f"  {name:<24}{rate:>10,.0f}{cpu:>12.1f}{rate / base:>15.2f}x")
+        print(f"  {name:<24}{rate:>10,.0f}{cpu:>12.1f}{rate / base:>10.2f}x{rate / bare:>15.2f}x")
 
 
 if __name__ == "__main__":
