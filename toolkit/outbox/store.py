@@ -101,10 +101,16 @@ class PostgresStore:
         self.schema = prefix
         s = f'"{prefix}".outbox'
         ns = partition_lock_namespace(prefix)
+        # The partitions of the oldest rows, each try-locked once (MATERIALIZED: a lock's
+        # answer must not change halfway through the scan), then their rows in order.
         self._claim = (
+            f"WITH mine AS MATERIALIZED (SELECT channel, key FROM "
+            f"(SELECT DISTINCT channel, key FROM (SELECT channel, key FROM {s} "
+            "ORDER BY id LIMIT %(n)s) oldest) p "
+            f"WHERE pg_try_advisory_xact_lock({ns}, hashtext(channel || chr(31) || key))) "
             f"SELECT id, channel, fields FROM {s} "
-            f"WHERE pg_try_advisory_xact_lock({ns}, hashtext(channel || chr(31) || key)) "
-            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+            "WHERE (channel, key) IN (SELECT channel, key FROM mine) "
+            "ORDER BY id LIMIT %(n)s FOR UPDATE SKIP LOCKED"
         )
         self._delete = f"DELETE FROM {s} WHERE id = ANY(%s::bigint[])"
         self._count = f"SELECT count(*) FROM {s}"
@@ -170,7 +176,7 @@ class PostgresStore:
         conn = await self._connection("claiming outbox rows")
         try:
             async with conn.transaction():
-                cur = await conn.execute(self._claim, (size,))
+                cur = await conn.execute(self._claim, {"n": size})
                 batch = Batch(await cur.fetchall())
                 yield batch
                 if batch.sent:
