@@ -5,14 +5,17 @@ those sent, commit. A relay that dies anywhere in between leaves its rows in
 the table (the transaction never commits) and they are sent again: at least
 once, duplicates only from the batch in flight.
 
-PostgreSQL (several relays at once): a relay claims rows in ``id`` order,
-only of the (channel, key) partitions whose advisory lock it wins
-(``pg_try_advisory_xact_lock``, held to the end of its transaction), with
-``FOR UPDATE SKIP LOCKED``. Another relay skips a partition that is taken,
-whole, so it can never send a later row of a partition before an earlier one
-has been sent and deleted; when it takes the partition over, the rows
-deleted meanwhile are skipped by ``FOR UPDATE`` (a deleted row is not
-returned), so nothing is sent twice in the normal case.
+PostgreSQL (several relays at once): a relay try-locks, once each, the
+(channel, key) partitions of the oldest rows (``pg_try_advisory_xact_lock``,
+held to the end of its transaction), then claims the rows of the partitions
+it won in ``id`` order with ``FOR UPDATE SKIP LOCKED``. Another relay skips a
+partition that is taken, whole, so it can never send a later row of a
+partition before an earlier one has been sent and deleted; when it takes the
+partition over, the rows deleted meanwhile are skipped by ``FOR UPDATE`` (a
+deleted row is not returned), so nothing is sent twice in the normal case.
+Each lock is asked once per claim: asked per row, a lock freed halfway
+through the scan would let the later rows of a partition go without the
+earlier ones it had skipped.
 
 SQLite (one writer at a time anyway): ``BEGIN IMMEDIATE`` takes the database's
 write lock for the batch; a second relay waits for it, then sees what is left.
