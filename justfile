@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host bench-postgres bench-telemetry
+bench: bench-memory bench-generate bench-redis bench-host bench-postgres bench-telemetry bench-outbox
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -70,3 +70,7 @@ bench-telemetry:
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
 bench-host:
     python -m bench.host
+
+# publishing through the transactional outbox (PostgreSQL transaction + relay to Redis) vs directly to Redis
+bench-outbox *ARGS:
+    python -m bench.outbox {{ARGS}}

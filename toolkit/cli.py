@@ -34,6 +34,7 @@ _COMMANDS = (
     "dlq",
     "groups",
     "status",
+    "relay",
 )
 
 
