@@ -53,6 +53,10 @@ _MAX_BLOCK: Final = 5.0
 _NEVER: Final = float("inf")
 
 
+def _int_bulk(n: int) -> bytes:
+    return bulk(b"%d" % n)
+
+
 class RedisSubscription:
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry
     and RenewsLeases."""
@@ -82,7 +86,11 @@ class RedisSubscription:
         self._last_id = "0"
         self._group_arg = group.encode()
         self._ack_head = bulk(self._stream.encode()) + bulk(self._group_arg)
-        self._read_head = ("XREADGROUP", "GROUP", group, consumer, "COUNT")
+        # XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key >, packed by hand but n and ms.
+        self._read_head = b"".join(
+            bulk(a.encode()) for a in ("XREADGROUP", "GROUP", group, consumer, "COUNT")
+        )
+        self._read_tail = b"".join(bulk(a.encode()) for a in ("STREAMS", self._stream, ">"))
         self._next_trim = time.monotonic() + options.trim_interval
         self._idle_check_every = options.idle_check_every
         #: monotonic time of the next look for idle consumers (the first at once)
@@ -110,15 +118,25 @@ class RedisSubscription:
                     if found:
                         return found
                     now = time.monotonic()
-                args: list[Any] = [*self._read_head, max_count]
                 remaining = deadline - now
                 if remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
                     wake = min(self._next_tick, self._next_due)
-                    block = min(remaining, wake - now, _MAX_BLOCK)
-                    args += ["BLOCK", max(int(block * 1000), 1)]
-                args += ["STREAMS", self._stream, ">"]
-                reply = await execute(self._redis, *args)
+                    block = max(int(min(remaining, wake - now, _MAX_BLOCK) * 1000), 1)
+                    payload = b"*11\r\n%s%s$5\r\nBLOCK\r\n%s%s" % (
+                        self._read_head,
+                        _int_bulk(max_count),
+                        _int_bulk(block),
+                        self._read_tail,
+                    )
+                else:
+                    payload = b"*9\r\n%s%s%s" % (
+                        self._read_head,
+                        _int_bulk(max_count),
+                        self._read_tail,
+                    )
+                # Packed by hand and sent past redis-py's command machinery, like XACK.
+                reply = await self._transport._call_packed(payload)
                 if reply:
                     entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
                     found = await self._deliveries(entries, None)
