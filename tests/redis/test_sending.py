@@ -201,3 +201,33 @@ def _user_registered() -> Any:
         full_name="Ann",
         registered_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
     )
+
+
+async def test_sends_and_reads_keep_their_connection_between_round_trips(
+    make_transport: Any,
+) -> None:
+    # Checking a connection out of redis-py's pool and back in per round trip costs
+    # about as much CPU as the round trip (connection.HeldConnection).
+    transport: RedisTransport = make_transport()
+    publisher = UserServicePublisher(transport)
+    event = _user_registered()
+    sub = await transport.subscribe("user_events", "ticket_service", "c1")
+    await publisher.publish_user_registered(event)
+    await sub.ack(await sub.receive(10, 0))
+    pool = transport.redis.connection_pool
+    taken = 0
+    get_connection = pool.get_connection
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal taken
+        taken += 1
+        return await get_connection(*args, **kwargs)
+
+    pool.get_connection = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        await publisher.publish_user_registered(event)
+        deliveries = await sub.receive(10, 0)
+        assert len(deliveries) == 1
+        await sub.ack(deliveries)
+    assert taken == 0
+    await sub.close()

@@ -64,6 +64,8 @@ class RedisSubscription:
     def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
         self._transport = transport
         self._redis = transport.redis
+        #: reads and acknowledgements go on one connection, kept between them
+        self._conn = transport.held_connection()
         self.channel = channel
         self.group = group
         self.consumer = consumer
@@ -136,7 +138,7 @@ class RedisSubscription:
                         self._read_tail,
                     )
                 # Packed by hand and sent past redis-py's command machinery, like XACK.
-                reply = await self._transport._call_packed(payload)
+                reply = await self._transport._call_packed(payload, self._conn)
                 if reply:
                     entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
                     found = await self._deliveries(entries, None)
@@ -294,7 +296,7 @@ class RedisSubscription:
                     *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
                 ]
             )
-            await self._transport._call_packed(payload)
+            await self._transport._call_packed(payload, self._conn)
             if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
                 self._next_trim = time.monotonic() + self.options.trim_interval
                 removed = await self._transport.trim(self.channel)
@@ -368,6 +370,7 @@ class RedisSubscription:
         if self._closed:
             return
         self._closed = True
+        await self._conn.release()
         try:
             await self._transport._leave(keys=[self._stream], args=[self.group, self.consumer])
         except Exception as exc:
