@@ -36,6 +36,7 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
 
 Optional capabilities have their own protocols: :class:`DelayedRetry` (hand a
 message back for redelivery after a delay, without blocking the consumer),
+:class:`AcksOnReceive` (acknowledge a batch and receive the next in one go),
 :class:`SettlesOnReceipt` (how many entries ``receive`` dead-lettered or
 skipped by itself), :class:`RenewsLeases` (keep a message in hand from being
 handed to another consumer) and :class:`DeadLetterStore` (list, replay and
@@ -54,6 +55,7 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
+    "AcksOnReceive",
     "DeadLetter",
     "DeadLetterStore",
     "DelayedRetry",
@@ -216,6 +218,23 @@ class SettlesOnReceipt(Protocol):
     def settled_on_receipt(self) -> tuple[int, int]:
         """(dead-lettered, skipped) entries since the last call."""
         ...
+
+
+@runtime_checkable
+class AcksOnReceive(Protocol):
+    """Optional subscription capability: acknowledge a batch and receive the next at once.
+
+    ``receive_acking(acked, ...)`` is ``ack(acked)`` then ``receive(...)``, in one
+    round trip where the transport can (the acknowledgement goes first, so it is
+    made before the read waits). It returns only once both are done; when it
+    raises, the acknowledgement may or may not have been made (acknowledging
+    again is harmless). The consumer uses it for a batch that needs nothing but
+    acknowledgements.
+    """
+
+    async def receive_acking(
+        self, acked: Sequence[Delivery], max_count: int, timeout: float
+    ) -> Sequence[Delivery]: ...
 
 
 @runtime_checkable

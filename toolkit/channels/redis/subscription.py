@@ -11,7 +11,8 @@
   in hand: one script resets the idle time of the entries it still owns
   (``XCLAIM`` by the owner, ``JUSTID``: no delivery counted), so they are not
   reclaimed by another consumer however long the batch takes.
-* ``ack``: one ``XACK`` per batch.
+* ``ack``: one ``XACK`` per batch; ``receive_acking`` writes it ahead of the
+  next ``XREADGROUP``, so a batch costs one round trip.
 * ``retry_later``: the entry stays pending (a crash cannot lose it); its id
   goes into the group's delay set scored by its due time (server clock). It is
   claimed back, delivery count + 1, once due.
@@ -58,14 +59,16 @@ def _int_bulk(n: int) -> bytes:
 
 
 class RedisSubscription:
-    """One consumer in one group on one channel. Implements Subscription, DelayedRetry
-    and RenewsLeases."""
+    """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
+    RenewsLeases and AcksOnReceive."""
 
     def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
         self._transport = transport
         self._redis = transport.redis
         #: reads and acknowledgements go on one connection, kept between them
         self._conn = transport.held_connection()
+        #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
+        self._ack_first = b""
         self.channel = channel
         self.group = group
         self.consumer = consumer
@@ -138,7 +141,17 @@ class RedisSubscription:
                         self._read_tail,
                     )
                 # Packed by hand and sent past redis-py's command machinery, like XACK.
-                reply = await self._transport._call_packed(payload, self._conn)
+                ack, self._ack_first = self._ack_first, b""
+                if ack:
+                    # The XACK goes first in the same write: made before the read blocks.
+                    acked, reply = await self._transport._round_trip(ack + payload, 2, self._conn)
+                    if isinstance(acked, Exception):
+                        raise acked
+                    if isinstance(reply, Exception):
+                        raise reply
+                    await self._acknowledged()
+                else:
+                    reply = await self._transport._call_packed(payload, self._conn)
                 if reply:
                     entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
                     found = await self._deliveries(entries, None)
@@ -281,29 +294,50 @@ class RedisSubscription:
             raise unavailable(f"{what} on {self.channel!r}", exc) from exc
         raise exc
 
+    async def receive_acking(
+        self, acked: Sequence[Delivery], max_count: int, timeout: float
+    ) -> Sequence[Delivery]:
+        """``ack(acked)`` then ``receive``: one round trip when the read comes first
+        (no due retry or reclaim check, no unreadable entry left to dead-letter)."""
+        now = time.monotonic()
+        if not acked or self._unreadable or now >= self._next_tick or self._next_due <= now:
+            await self.ack(acked)
+            return await self.receive(max_count, timeout)
+        self._ack_first = self._ack_payload(acked)
+        try:
+            return await self.receive(max_count, timeout)
+        finally:
+            self._ack_first = b""
+
     # -- settling ----------------------------------------------------------------------
+
+    def _ack_payload(self, deliveries: Sequence[Delivery]) -> bytes:
+        ids = [d.delivery_id.encode() for d in deliveries]
+        # Packed by hand: redis-py's per-argument packing is most of an XACK's cost.
+        return b"".join(
+            [
+                b"*%d\r\n$4\r\nXACK\r\n" % (3 + len(ids)),
+                self._ack_head,
+                *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
+            ]
+        )
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
         try:
-            ids = [d.delivery_id.encode() for d in deliveries]
-            # Packed by hand: redis-py's per-argument packing is most of an XACK's cost.
-            payload = b"".join(
-                [
-                    b"*%d\r\n$4\r\nXACK\r\n" % (3 + len(ids)),
-                    self._ack_head,
-                    *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
-                ]
-            )
-            await self._transport._call_packed(payload, self._conn)
-            if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
-                self._next_trim = time.monotonic() + self.options.trim_interval
-                removed = await self._transport.trim(self.channel)
-                if removed:
-                    log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
+            await self._transport._call_packed(self._ack_payload(deliveries), self._conn)
+            await self._acknowledged()
         except Exception as exc:
             await self._handle_error("acknowledging", exc)
+
+    async def _acknowledged(self) -> None:
+        """After an acknowledgement: trim, when asked to and due."""
+        if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
+            self._next_trim = time.monotonic() + self.options.trim_interval
+            removed = await self._transport.trim(self.channel)
+            if removed:
+                log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None

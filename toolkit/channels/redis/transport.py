@@ -219,13 +219,16 @@ class RedisTransport(RedisDeadLetters, RedisGroups):
         error.__cause__ = exc
         return error
 
-    async def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
-        """Send packed commands, read their replies (an error reply as its exception).
+    async def _round_trip(
+        self, payload: bytes, replies: int, held: HeldConnection | None = None
+    ) -> list[Any]:
+        """Send packed commands on ``held`` (the writer's connection by default), read
+        their replies (an error reply as its exception).
 
         A dropped connection is retried on a fresh one: what the first attempt
         stored may be stored twice (delivery is at least once).
         """
-        held = self._writer_conn
+        held = held or self._writer_conn
         for attempt in range(3):
             conn = await held.get()
             try:
