@@ -84,6 +84,20 @@ class Event(msgspec.Struct):
     referrer: str | None = None
 
 
+def encoded_payloads(n: int) -> list[bytes]:
+    """The hand-written loops' messages: up to 1,000 distinct JSON bodies, reused in turn."""
+    return [msgspec.json.encode(event_payload(i)) for i in range(min(n, 1000))]
+
+
+def xadd_batch(client: Any, payloads: list[bytes], first: int, n: int) -> Any:
+    """A pipeline (sync or asyncio client) of the XADDs of messages ``first`` to
+    ``first + BATCH`` (at most ``n``), ready to execute."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(first, min(first + BATCH, n)):
+        pipe.xadd("raw", {"data": payloads[i % len(payloads)]})
+    return pipe
+
+
 def event_payload(i: int) -> dict[str, Any]:
     return {
         "user_id": str(uuid.uuid4()),
@@ -202,16 +216,12 @@ def sync_produce(url: str, n: int, mode: str) -> dict[str, float]:
 
     client = redis.Redis.from_url(url)
     client.ping()
-    encode = msgspec.json.encode
-    payloads = [encode(event_payload(i)) for i in range(min(n, 1000))]
+    payloads = encoded_payloads(n)
     m = len(payloads)
     start = time.time()
     if mode == "batched":
         for first in range(0, n, BATCH):
-            pipe = client.pipeline(transaction=False)
-            for i in range(first, min(first + BATCH, n)):
-                pipe.xadd("raw", {"data": payloads[i % m]})
-            pipe.execute()
+            xadd_batch(client, payloads, first, n).execute()
     elif mode == "paced":
         tick = 0.005
         per_tick = max(1, int(LATENCY_RATE * tick))
@@ -274,7 +284,7 @@ def sync_fill(url: str, n: int) -> None:
 
     client = redis.Redis.from_url(url)
     client.xgroup_create("raw", GROUP, "0", mkstream=True)
-    payloads = [msgspec.json.encode(event_payload(i)) for i in range(min(n, 1000))]
+    payloads = encoded_payloads(n)
     for first in range(0, n, 1000):
         pipe = client.pipeline(transaction=False)
         for i in range(first, min(first + 1000, n)):
@@ -291,16 +301,12 @@ async def async_produce(url: str, n: int, mode: str) -> dict[str, float]:
 
     client = redis.asyncio.from_url(url)
     await client.ping()
-    encode = msgspec.json.encode
-    payloads = [encode(event_payload(i)) for i in range(min(n, 1000))]
+    payloads = encoded_payloads(n)
     m = len(payloads)
     start = time.time()
     if mode == "batched":
         for first in range(0, n, BATCH):
-            pipe = client.pipeline(transaction=False)
-            for i in range(first, min(first + BATCH, n)):
-                pipe.xadd("raw", {"data": payloads[i % m]})
-            await pipe.execute()
+            await xadd_batch(client, payloads, first, n).execute()
     elif mode == "single":
         for i in range(n):
             await client.xadd("raw", {"data": payloads[i % m]})
