@@ -297,7 +297,6 @@ class Consumer:
         owed = self._owed
         done = owed.acks
         retry = self.retry
-        can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
         keeper = (
             None
             if self._leases is None
@@ -328,6 +327,8 @@ class Consumer:
                     {"channel": self.channel, "attempts": str(delivery.delivery_count)},
                 )
             )
+        # Checked only when needed: isinstance against a runtime protocol is slow.
+        can_retry = bool(batch.failed) and retry.attempts > 1 and isinstance(sub, DelayedRetry)
         for delivery, exc in batch.failed:
             count = delivery.delivery_count
             if can_retry and retry.should_retry(count):
