@@ -54,7 +54,7 @@ bench-memory:
 bench-generate:
     python -m bench.generate
 
-# Redis Streams end to end vs hand-written redis-py and FastStream
+# Redis Streams end to end through `toolkit run` vs the hand-written sync redis-py loop, redis.asyncio and FastStream: each ratio beside its goal
 bench-redis:
     pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e

@@ -39,6 +39,7 @@ import msgspec
 
 from toolkit import telemetry
 from toolkit.channels.base import (
+    AcksOnReceive,
     DelayedRetry,
     Delivery,
     RenewsLeases,
@@ -137,6 +138,7 @@ class Consumer:
         self._owed = Owed()
         self._receipts: Callable[[], tuple[int, int]] | None = None
         self._leases: RenewsLeases | None = None
+        self._acks_on_receive: AcksOnReceive | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
@@ -144,6 +146,7 @@ class Consumer:
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
+            self._acks_on_receive = sub if isinstance(sub, AcksOnReceive) else None
             if telemetry.ACTIVE is not self._telemetry:
                 self._instrument()
         return self._subscription
@@ -205,15 +208,23 @@ class Consumer:
             bad_before = stats.failed + stats.retried + stats.rejected
             try:
                 sub = await self.subscription()
-                if self._owed:
-                    await self._owed.settle(sub)
-                deliveries = await sub.receive(
-                    want, timeout if retries_due or not until_empty else 0
-                )
+                owed = self._owed
+                acking = self._acks_on_receive
+                if owed.rejects or owed.retries or (owed.acks and acking is None):
+                    await owed.settle(sub)
+                wait = timeout if retries_due or not until_empty else 0
+                if owed.acks and acking is not None:
+                    # Only acknowledgements owed: they go with the next read, one round trip.
+                    deliveries = await acking.receive_acking(owed.acks, want, wait)
+                    owed.acks = []
+                else:
+                    deliveries = await sub.receive(want, wait)
                 settled = self._count_receipts()
                 if deliveries:
                     retries_due = False
-                    await self.process(sub, deliveries)
+                    await self._handle(sub, deliveries)
+                    if acking is None or owed.rejects or owed.retries:
+                        await owed.settle(sub)
                 elif until_empty:
                     # "Empty" includes retries any consumer of the group scheduled:
                     # the channel knows them all, this consumer only its own.
@@ -290,12 +301,20 @@ class Consumer:
         Raises :class:`TransportError` when settling fails; what is still owed
         is kept and settled first by the next ``run`` iteration.
         """
+        await self._handle(sub, deliveries)
+        await self._owed.settle(sub)
+
+    async def _handle(self, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
+        """Dispatch a batch and record what each message is owed (see ``process``).
+
+        ``run`` settles a batch that needs only acknowledgements with its next
+        read (:class:`~toolkit.channels.base.AcksOnReceive`), anything else at once.
+        """
         stats = self.stats
         stats.received += len(deliveries)
         owed = self._owed
         done = owed.acks
         retry = self.retry
-        can_retry = retry.attempts > 1 and isinstance(sub, DelayedRetry)
         if telemetry.ACTIVE is not self._telemetry:  # turned on or off since the last batch
             self._instrument()
         keeper = (
@@ -328,6 +347,8 @@ class Consumer:
                     {"channel": self.channel, "attempts": str(delivery.delivery_count)},
                 )
             )
+        # Checked only when needed: isinstance against a runtime protocol is slow.
+        can_retry = bool(batch.failed) and retry.attempts > 1 and isinstance(sub, DelayedRetry)
         for delivery, exc in batch.failed:
             count = delivery.delivery_count
             if can_retry and retry.should_retry(count):
@@ -360,7 +381,6 @@ class Consumer:
                 owed.rejects.append(
                     (delivery, describe_failure(exc), failure_details(exc, count, self.channel))
                 )
-        await owed.settle(sub)
 
     async def close(self) -> None:
         self.workers.close()

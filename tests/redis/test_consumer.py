@@ -139,3 +139,48 @@ async def test_consumer_of_a_stopped_server_backs_off_and_comes_back(tmp_path: A
         await transport.close()
     finally:
         server.stop()
+
+
+async def test_receive_acking_acknowledges_the_batch_and_reads_the_next(
+    make_transport: Any,
+) -> None:
+    transport: RedisTransport = make_transport()
+    sub = await transport.subscribe(CHANNEL, "ticket_service", "c1")
+    envelopes = [ticket_create(i) for i in range(5)]
+    await transport.send(CHANNEL, envelopes[:3])
+    first = await sub.receive(10, 0)
+    await transport.send(CHANNEL, envelopes[3:])
+    second = await sub.receive_acking(first, 10, 0)
+    assert [d.message_id for d in second] == [e.headers.message_id for e in envelopes[3:]]
+    # The first three are acknowledged; the two just read are pending.
+    assert await transport.pending_count(CHANNEL, "ticket_service") == 2
+    await sub.ack(second)
+    assert await transport.pending_count(CHANNEL, "ticket_service") == 0
+    await sub.close()
+
+
+async def test_a_batch_that_needs_only_acknowledgements_costs_one_round_trip(
+    make_transport: Any,
+) -> None:
+    # Its XACK goes in one write with the next XREADGROUP (AcksOnReceive).
+    transport: RedisTransport = make_transport()
+    handlers = Memory()
+    consumer = Consumer(transport, CHANNEL, ticket_service.bind(handlers), batch_size=10)
+    sub = await consumer.subscription()
+    await transport.send(CHANNEL, [ticket_create(i) for i in range(50)])
+    writes = 0
+    conn = await sub._conn.get()  # type: ignore[attr-defined]
+    send = conn.send_packed_command
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return await send(*args, **kwargs)
+
+    conn.send_packed_command = counting
+    stats = await consumer.run(until_empty=True)
+    assert stats.handled == 50
+    # Five batches, one write each, and the read that finds the stream empty.
+    assert writes == 6, writes
+    assert await transport.pending_count(CHANNEL, "ticket_service") == 0
+    await consumer.close()

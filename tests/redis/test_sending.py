@@ -161,3 +161,73 @@ async def test_a_generated_publisher_sends_with_the_callers_message_id(
     await transport.redis.delete(transport.keys("ticket_commands").stream)
     assert await users.send_ticket_create(command, message_id="req-42") == "req-42"
     assert await stored_ids(transport, "ticket_commands") == ["req-42"]
+
+
+async def test_a_lone_publish_costs_no_task_per_write(make_transport: Any) -> None:
+    # redis-py wraps each write in asyncio.wait_for (a task) when socket_timeout is set;
+    # the transport's connections bound writes without one (connection._timed_writes).
+    transport: RedisTransport = make_transport()
+    publisher = UserServicePublisher(transport)
+    event = _user_registered()
+    await publisher.publish_user_registered(event)  # connected, script loaded
+    loop = asyncio.get_running_loop()
+    made: list[object] = []
+    default = loop.get_task_factory()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro)
+        if default is not None:
+            return default(loop, coro, **kwargs)  # type: ignore[arg-type]
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(factory)
+    try:
+        for _ in range(10):
+            await publisher.publish_user_registered(event)
+    finally:
+        loop.set_task_factory(default)
+    # One writer task per publish (it drains the outbox), none per socket write.
+    assert len(made) == 10, [getattr(c, "__qualname__", c) for c in made]
+
+
+def _user_registered() -> Any:
+    import datetime
+
+    from generated.user_service import UserRegistered
+
+    return UserRegistered(
+        user_id=uuid.uuid4(),
+        email="ann@example.com",
+        full_name="Ann",
+        registered_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+    )
+
+
+async def test_sends_and_reads_keep_their_connection_between_round_trips(
+    make_transport: Any,
+) -> None:
+    # Checking a connection out of redis-py's pool and back in per round trip costs
+    # about as much CPU as the round trip (connection.HeldConnection).
+    transport: RedisTransport = make_transport()
+    publisher = UserServicePublisher(transport)
+    event = _user_registered()
+    sub = await transport.subscribe("user_events", "ticket_service", "c1")
+    await publisher.publish_user_registered(event)
+    await sub.ack(await sub.receive(10, 0))
+    pool = transport.redis.connection_pool
+    taken = 0
+    get_connection = pool.get_connection
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal taken
+        taken += 1
+        return await get_connection(*args, **kwargs)
+
+    pool.get_connection = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        await publisher.publish_user_registered(event)
+        deliveries = await sub.receive(10, 0)
+        assert len(deliveries) == 1
+        await sub.ack(deliveries)
+    assert taken == 0
+    await sub.close()

@@ -8,6 +8,7 @@ Without a URL, ``REDIS_URL`` from the environment, else
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any, Final
 
@@ -63,7 +64,47 @@ def async_client(url: str | None = None, **options: Any) -> redis.asyncio.Redis:
     options.setdefault(
         "retry", AsyncRetry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
     )
-    return redis.asyncio.from_url(resolve_url(url), **options)
+    client = redis.asyncio.from_url(resolve_url(url), **options)
+    pool = client.connection_pool
+    pool.connection_class = _timed_writes(pool.connection_class)
+    return client
+
+
+_TIMED: dict[type[Any], type[Any]] = {}
+
+
+def _timed_writes(base: type[Any]) -> type[Any]:
+    """``base`` (TCP, TLS or Unix socket connection) with writes bounded by ``asyncio.timeout``.
+
+    With ``socket_timeout`` set, redis-py wraps every write in ``asyncio.wait_for``:
+    a new task and an extra turn of the event loop per command, which costs a
+    lone publish about as much as the rest of its round trip. The same bound
+    without a task: the write runs with the timeout lifted (connecting, if it
+    must, keeps ``socket_connect_timeout``), inside ``asyncio.timeout``. Reads keep
+    redis-py's own timeout.
+    """
+    made = _TIMED.get(base)
+    if made is None:
+
+        class TimedWrites(base):  # type: ignore[misc]
+            async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+                timeout: float | None = self.socket_timeout  # type: ignore[has-type]
+                if not timeout:
+                    await super().send_packed_command(command, check_health)
+                    return
+                self.socket_timeout = None
+                try:
+                    async with asyncio.timeout(timeout):
+                        await super().send_packed_command(command, check_health)
+                except TimeoutError:
+                    await self.disconnect(nowait=True)
+                    raise redis.TimeoutError("Timeout writing to socket") from None
+                finally:
+                    self.socket_timeout = timeout
+
+        TimedWrites.__name__ = TimedWrites.__qualname__ = f"TimedWrites{base.__name__}"
+        made = _TIMED[base] = TimedWrites
+    return made
 
 
 def sync_client(url: str | None = None, **options: Any) -> redis.Redis:
@@ -95,3 +136,40 @@ def check_sync(client: redis.Redis, url: str) -> None:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise _unreachable(url, exc) from exc
+
+
+class HeldConnection:
+    """One connection of a pool, kept by one user between round trips: the transport's
+    writer, or one subscription (whose methods never run concurrently).
+
+    Checking a connection out of redis-py's pool and back in costs about as much
+    CPU as the round trip itself; one user sending one command at a time gains
+    nothing from it. A connection that failed is disconnected and given back
+    (:meth:`drop`); the next :meth:`get` takes a fresh one.
+    """
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
+        self._pool = pool
+        self._conn: Any = None
+
+    async def get(self) -> Any:
+        if self._conn is None:
+            self._conn = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        return self._conn
+
+    async def drop(self) -> None:
+        """Disconnect the connection in hand (after an error or a cancellation) and give it back."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.disconnect()
+            finally:
+                await self._pool.release(conn)
+
+    async def release(self) -> None:
+        """Give the connection back to the pool, as it is."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.release(conn)

@@ -11,7 +11,8 @@
   in hand: one script resets the idle time of the entries it still owns
   (``XCLAIM`` by the owner, ``JUSTID``: no delivery counted), so they are not
   reclaimed by another consumer however long the batch takes.
-* ``ack``: one ``XACK`` per batch.
+* ``ack``: one ``XACK`` per batch; ``receive_acking`` writes it ahead of the
+  next ``XREADGROUP``, so a batch costs one round trip.
 * ``retry_later``: the entry stays pending (a crash cannot lose it); its id
   goes into the group's delay set scored by its due time (server clock). It is
   claimed back, delivery count + 1, once due.
@@ -53,13 +54,21 @@ _MAX_BLOCK: Final = 5.0
 _NEVER: Final = float("inf")
 
 
+def _int_bulk(n: int) -> bytes:
+    return bulk(b"%d" % n)
+
+
 class RedisSubscription:
-    """One consumer in one group on one channel. Implements Subscription, DelayedRetry
-    and RenewsLeases."""
+    """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
+    RenewsLeases and AcksOnReceive."""
 
     def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
         self._transport = transport
         self._redis = transport.redis
+        #: reads and acknowledgements go on one connection, kept between them
+        self._conn = transport.held_connection()
+        #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
+        self._ack_first = b""
         self.channel = channel
         self.group = group
         self.consumer = consumer
@@ -82,7 +91,11 @@ class RedisSubscription:
         self._last_id = "0"
         self._group_arg = group.encode()
         self._ack_head = bulk(self._stream.encode()) + bulk(self._group_arg)
-        self._read_head = ("XREADGROUP", "GROUP", group, consumer, "COUNT")
+        # XREADGROUP GROUP g c COUNT n [BLOCK ms] STREAMS key >, packed by hand but n and ms.
+        self._read_head = b"".join(
+            bulk(a.encode()) for a in ("XREADGROUP", "GROUP", group, consumer, "COUNT")
+        )
+        self._read_tail = b"".join(bulk(a.encode()) for a in ("STREAMS", self._stream, ">"))
         self._next_trim = time.monotonic() + options.trim_interval
         self._idle_check_every = options.idle_check_every
         #: monotonic time of the next look for idle consumers (the first at once)
@@ -110,15 +123,35 @@ class RedisSubscription:
                     if found:
                         return found
                     now = time.monotonic()
-                args: list[Any] = [*self._read_head, max_count]
                 remaining = deadline - now
                 if remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
                     wake = min(self._next_tick, self._next_due)
-                    block = min(remaining, wake - now, _MAX_BLOCK)
-                    args += ["BLOCK", max(int(block * 1000), 1)]
-                args += ["STREAMS", self._stream, ">"]
-                reply = await execute(self._redis, *args)
+                    block = max(int(min(remaining, wake - now, _MAX_BLOCK) * 1000), 1)
+                    payload = b"*11\r\n%s%s$5\r\nBLOCK\r\n%s%s" % (
+                        self._read_head,
+                        _int_bulk(max_count),
+                        _int_bulk(block),
+                        self._read_tail,
+                    )
+                else:
+                    payload = b"*9\r\n%s%s%s" % (
+                        self._read_head,
+                        _int_bulk(max_count),
+                        self._read_tail,
+                    )
+                # Packed by hand and sent past redis-py's command machinery, like XACK.
+                ack, self._ack_first = self._ack_first, b""
+                if ack:
+                    # The XACK goes first in the same write: made before the read blocks.
+                    acked, reply = await self._transport._round_trip(ack + payload, 2, self._conn)
+                    if isinstance(acked, Exception):
+                        raise acked
+                    if isinstance(reply, Exception):
+                        raise reply
+                    await self._acknowledged()
+                else:
+                    reply = await self._transport._call_packed(payload, self._conn)
                 if reply:
                     entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
                     found = await self._deliveries(entries, None)
@@ -261,29 +294,50 @@ class RedisSubscription:
             raise unavailable(f"{what} on {self.channel!r}", exc) from exc
         raise exc
 
+    async def receive_acking(
+        self, acked: Sequence[Delivery], max_count: int, timeout: float
+    ) -> Sequence[Delivery]:
+        """``ack(acked)`` then ``receive``: one round trip when the read comes first
+        (no due retry or reclaim check, no unreadable entry left to dead-letter)."""
+        now = time.monotonic()
+        if not acked or self._unreadable or now >= self._next_tick or self._next_due <= now:
+            await self.ack(acked)
+            return await self.receive(max_count, timeout)
+        self._ack_first = self._ack_payload(acked)
+        try:
+            return await self.receive(max_count, timeout)
+        finally:
+            self._ack_first = b""
+
     # -- settling ----------------------------------------------------------------------
+
+    def _ack_payload(self, deliveries: Sequence[Delivery]) -> bytes:
+        ids = [d.delivery_id.encode() for d in deliveries]
+        # Packed by hand: redis-py's per-argument packing is most of an XACK's cost.
+        return b"".join(
+            [
+                b"*%d\r\n$4\r\nXACK\r\n" % (3 + len(ids)),
+                self._ack_head,
+                *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
+            ]
+        )
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
         try:
-            ids = [d.delivery_id.encode() for d in deliveries]
-            # Packed by hand: redis-py's per-argument packing is most of an XACK's cost.
-            payload = b"".join(
-                [
-                    b"*%d\r\n$4\r\nXACK\r\n" % (3 + len(ids)),
-                    self._ack_head,
-                    *[b"$%d\r\n%s\r\n" % (len(i), i) for i in ids],
-                ]
-            )
-            await self._transport._call_packed(payload)
-            if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
-                self._next_trim = time.monotonic() + self.options.trim_interval
-                removed = await self._transport.trim(self.channel)
-                if removed:
-                    log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
+            await self._transport._call_packed(self._ack_payload(deliveries), self._conn)
+            await self._acknowledged()
         except Exception as exc:
             await self._handle_error("acknowledging", exc)
+
+    async def _acknowledged(self) -> None:
+        """After an acknowledgement: trim, when asked to and due."""
+        if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
+            self._next_trim = time.monotonic() + self.options.trim_interval
+            removed = await self._transport.trim(self.channel)
+            if removed:
+                log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
@@ -350,6 +404,7 @@ class RedisSubscription:
         if self._closed:
             return
         self._closed = True
+        await self._conn.release()
         try:
             await self._transport._leave(keys=[self._stream], args=[self.group, self.consumer])
         except Exception as exc:

@@ -21,7 +21,12 @@ import redis.asyncio
 from redis.exceptions import NoScriptError, ResponseError
 
 from toolkit.channels.base import TransportError
-from toolkit.channels.redis.connection import async_client, check_async, resolve_url
+from toolkit.channels.redis.connection import (
+    HeldConnection,
+    async_client,
+    check_async,
+    resolve_url,
+)
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.groups import RedisGroups
@@ -76,6 +81,8 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         self.prefix = self._channels.prefix
         self._outbox: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]] = []
         self._writer: asyncio.Future[None] | None = None
+        #: the writer's connection (one round of sends at a time)
+        self._writer_conn = self.held_connection()
         self._tick = self.redis.register_script(TICK)
         self._retry_later = self.redis.register_script(RETRY_LATER)
         self._renew = self.redis.register_script(RENEW)
@@ -214,15 +221,18 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         error.__cause__ = exc
         return error
 
-    async def _round_trip(self, payload: bytes, replies: int) -> list[Any]:
-        """Send packed commands, read their replies (an error reply as its exception).
+    async def _round_trip(
+        self, payload: bytes, replies: int, held: HeldConnection | None = None
+    ) -> list[Any]:
+        """Send packed commands on ``held`` (the writer's connection by default), read
+        their replies (an error reply as its exception).
 
         A dropped connection is retried on a fresh one: what the first attempt
         stored may be stored twice (delivery is at least once).
         """
-        pool = self.redis.connection_pool
+        held = held or self._writer_conn
         for attempt in range(3):
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            conn = await held.get()
             try:
                 await conn.send_packed_command(payload)
                 out: list[Any] = []
@@ -233,37 +243,37 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
                         out.append(exc)
                 return out
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                await conn.disconnect()
+                await held.drop()
                 if attempt == 2:
                     raise
                 await asyncio.sleep(0.05 * (attempt + 1))
             except BaseException:
-                await conn.disconnect()
+                await held.drop()
                 raise
-            finally:
-                await pool.release(conn)
         raise AssertionError("unreachable")
 
-    async def _call_packed(self, payload: bytes) -> Any:
-        """Send one hand-packed command; its reply. A dropped connection is retried once."""
-        pool = self.redis.connection_pool
+    async def _call_packed(self, payload: bytes, held: HeldConnection) -> Any:
+        """Send one hand-packed command on ``held``; its reply. A dropped connection is
+        retried once."""
         for attempt in range(2):
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            conn = await held.get()
             try:
                 await conn.send_packed_command(payload)
                 return await conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError, OSError):
-                await conn.disconnect()
+                await held.drop()
                 if attempt:
                     raise
             except ResponseError:
                 raise
             except BaseException:
-                await conn.disconnect()
+                await held.drop()
                 raise
-            finally:
-                await pool.release(conn)
         raise AssertionError("unreachable")
+
+    def held_connection(self) -> HeldConnection:
+        """A connection of this transport's pool for one user's round trips, one at a time."""
+        return HeldConnection(self.redis.connection_pool)
 
     async def add_raw(self, channel: str, fields: Mapping[str, str | bytes]) -> str:
         """Append an entry given as raw wire fields (as another program would); returns its id."""
@@ -318,5 +328,6 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         return removed
 
     async def close(self) -> None:
+        await self._writer_conn.release()
         if self._owns_client:
             await self.redis.connection_pool.disconnect()
