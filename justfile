@@ -59,6 +59,10 @@ bench-redis:
     pip install -q -e ".[bench]" --config-settings editable_mode=strict
     python -m bench.redis_e2e
 
+# Consumer CPU per message with deduplication on vs off, Redis (issue 12)
+bench-dedup *ARGS:
+    python -m bench.dedup {{ARGS}}
+
 # PostgreSQL end to end vs the hand-written psycopg 3 visibility-timeout loop (issue 10)
 bench-postgres *ARGS:
     python -m bench.postgres_e2e {{ARGS}}

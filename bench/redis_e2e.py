@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -487,11 +487,21 @@ def _wait_for_group(url: str, stream: str) -> None:
 class Consumer:
     """A consumer child process: started, ready, then its result and CPU time."""
 
-    def __init__(self, role: str, url: str, n: int, *, latency: bool, until_empty: bool) -> None:
+    def __init__(
+        self,
+        role: str,
+        url: str,
+        n: int,
+        *,
+        latency: bool,
+        until_empty: bool,
+        extra: Sequence[str] = (),
+    ) -> None:
         self.role = role
         self.out = Path(tempfile.mktemp(prefix="bench-out-"))
         if role == "ours":
             options = ["--until-empty"] if until_empty else ["--limit", str(n)]
+            options.extend(extra)
             env = {**os.environ, "BENCH_OUT": str(self.out), "BENCH_LATENCY": str(int(latency))}
             self.process = subprocess.Popen(
                 ours_command(url, *options),
@@ -582,9 +592,10 @@ def producer_alone(role: str, url: str, n: int) -> float:
     return n / (times["end"] - times["start"])
 
 
-def consumer_cpu(role: str, url: str, n: int) -> float:
+def consumer_cpu(role: str, url: str, n: int, extra: Sequence[str] = ()) -> float:
     """CPU microseconds per message of a consumer process draining ``n`` prefilled
-    messages, less those of the same process on an empty stream (start-up, shutdown)."""
+    messages, less those of the same process on an empty stream (start-up, shutdown);
+    ``extra``: more ``toolkit run`` options (ours only)."""
     fill: Callable[[], None] = (
         (lambda: asyncio.run(ours_fill(url, n))) if role == "ours" else lambda: sync_fill(url, n)
     )
@@ -597,7 +608,8 @@ def consumer_cpu(role: str, url: str, n: int) -> float:
             asyncio.run(ours_fill(url, 0))
         else:
             sync_fill(url, 0)
-        _, cpu[count] = Consumer(role, url, count, latency=False, until_empty=True).finish()
+        consumer = Consumer(role, url, count, latency=False, until_empty=True, extra=extra)
+        _, cpu[count] = consumer.finish()
     return (cpu[n] - cpu[0]) / n * 1e6
 
 

@@ -40,6 +40,7 @@ import msgspec
 from toolkit import telemetry
 from toolkit.channels.base import (
     AcksOnReceive,
+    Deduplicates,
     DelayedRetry,
     Delivery,
     RenewsLeases,
@@ -48,7 +49,7 @@ from toolkit.channels.base import (
     Transport,
     TransportError,
 )
-from toolkit.dispatcher import Dispatcher
+from toolkit.dispatcher import BatchResult, Dispatcher
 from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
 from toolkit.settlement import Owed, describe_failure, failure_details
@@ -57,6 +58,7 @@ from toolkit.workers import SyncHandlers, Workers
 __all__ = [
     "Consumer",
     "ConsumerStats",
+    "DeduplicationUnsupported",
     "default_consumer_name",
     "describe_failure",
     "failure_details",
@@ -69,6 +71,13 @@ _OUTAGE_BASE: Final = 0.1
 _OUTAGE_CAP: Final = 5.0
 #: seconds between throughput lines at debug level
 _RATE_EVERY: Final = 10.0
+#: with deduplication, handled messages are recorded this many at a time: what a crash
+#: makes a consumer handle twice (bench/dedup.py measures the cost)
+_RECORD_EVERY: Final = 10
+
+
+class DeduplicationUnsupported(ValueError):
+    """Deduplication was asked for on a pipe whose subscriptions cannot deduplicate."""
 
 
 class ConsumerStats(msgspec.Struct):
@@ -81,6 +90,8 @@ class ConsumerStats(msgspec.Struct):
     failed: int = 0
     #: the handler raised and another attempt was scheduled
     retried: int = 0
+    #: of ``skipped``: handled already by the group within the deduplication window
+    deduplicated: int = 0
 
     @property
     def processed(self) -> int:
@@ -101,6 +112,11 @@ class Consumer:
     ``retry`` defaults to no retries, the behaviour tests built on
     :class:`~toolkit.testing.InMemorySystem` expect; the runner
     (``toolkit run``) defaults to :class:`~toolkit.retry.RetryPolicy`'s defaults.
+    ``deduplicate``: a window in seconds; a message id the group handled
+    within it is acknowledged without calling the handler (counted as
+    skipped and deduplicated). The subscription must implement
+    :class:`~toolkit.channels.base.Deduplicates`, else ``subscription()``
+    raises :class:`DeduplicationUnsupported`.
     """
 
     def __init__(
@@ -115,9 +131,14 @@ class Consumer:
         retry: RetryPolicy = NO_RETRY,
         concurrency: int = 1,
         sync_handlers: SyncHandlers = "auto",
+        deduplicate: float | None = None,
     ) -> None:
         if batch_size < 1 or concurrency < 1:
             raise ValueError("batch_size and concurrency must be at least 1")
+        if deduplicate is not None and not deduplicate > 0:
+            raise ValueError(f"the deduplication window must be positive, not {deduplicate!r}")
+        self.deduplicate = deduplicate
+        self._window = deduplicate or 0.0
         self.transport = transport
         self.channel = channel
         # Events of this channel only: its subscriptions, with their publisher filters.
@@ -139,10 +160,19 @@ class Consumer:
         self._receipts: Callable[[], tuple[int, int]] | None = None
         self._leases: RenewsLeases | None = None
         self._acks_on_receive: AcksOnReceive | None = None
+        self._dedup: Deduplicates | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
+            if self.deduplicate is not None:
+                if not isinstance(sub, Deduplicates):
+                    await sub.close()
+                    raise DeduplicationUnsupported(
+                        f"deduplication was asked for on channel {self.channel!r}, but its pipe "
+                        f"({type(self.transport).__name__}) cannot deduplicate"
+                    )
+                self._dedup = sub
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
@@ -317,13 +347,21 @@ class Consumer:
         retry = self.retry
         if telemetry.ACTIVE is not self._telemetry:  # turned on or off since the last batch
             self._instrument()
+        dedup = self._dedup
+        if dedup is not None:
+            deliveries = await self._drop_duplicates(dedup, deliveries)
+            if not deliveries:
+                return
         keeper = (
             None
             if self._leases is None
             else LeaseKeeper(self._leases, deliveries, self.channel, self.group)
         )
         try:
-            batch = await self.workers.handle(deliveries, retry.delivery_limit)
+            if dedup is None:
+                batch = await self.workers.handle(deliveries, retry.delivery_limit)
+            else:
+                batch = await self._handle_recording(dedup, deliveries, retry.delivery_limit)
         finally:
             # Before settling: nothing settled is renewed.
             if keeper is not None:
@@ -381,6 +419,55 @@ class Consumer:
                 owed.rejects.append(
                     (delivery, describe_failure(exc), failure_details(exc, count, self.channel))
                 )
+
+    async def _handle_recording(
+        self, dedup: Deduplicates, deliveries: Sequence[Delivery], max_deliveries: int
+    ) -> BatchResult:
+        """Run the handlers ``_RECORD_EVERY`` messages at a time, recording the handled ones
+        after each step: after their handlers, before their acknowledgement (with the
+        next read). A crash runs again only the handlers of the step in hand, never
+        loses a message; the rest of its batch, recorded, is skipped when redelivered."""
+        workers = self.workers
+        if len(deliveries) <= _RECORD_EVERY:
+            batch = await workers.handle(deliveries, max_deliveries)
+            if batch.handled:
+                await dedup.remember(batch.handled, self._window)
+            return batch
+        batch = BatchResult()
+        for i in range(0, len(deliveries), _RECORD_EVERY):
+            step = await workers.handle(deliveries[i : i + _RECORD_EVERY], max_deliveries)
+            if step.handled:
+                await dedup.remember(step.handled, self._window)
+                batch.handled.extend(step.handled)
+                batch.skipped += step.skipped
+            batch.rejected.extend(step.rejected)
+            batch.failed.extend(step.failed)
+        return batch
+
+    async def _drop_duplicates(
+        self, dedup: Deduplicates, deliveries: Sequence[Delivery]
+    ) -> Sequence[Delivery]:
+        """The deliveries whose message id the group has not handled within the window
+        (nor an earlier delivery of this batch carries); the others are owed an ack."""
+        seen = await dedup.seen(deliveries)
+        fresh: list[Delivery] = []
+        duplicates = self._owed.acks
+        before = len(duplicates)
+        for delivery in deliveries:
+            message_id = delivery.message_id
+            if message_id in seen:
+                duplicates.append(delivery)
+            else:
+                # A second copy in the same batch is a duplicate of the first.
+                seen.add(message_id)
+                fresh.append(delivery)
+        dropped = len(duplicates) - before
+        if dropped:
+            stats = self.stats
+            stats.skipped += dropped
+            stats.deduplicated += dropped
+            log.debug("%d duplicate(s) acknowledged unhandled on %s", dropped, self.channel)
+        return fresh
 
     async def close(self) -> None:
         self.workers.close()

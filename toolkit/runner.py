@@ -73,6 +73,9 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: longest wait for new messages before checking limits again, seconds
     block_timeout: float = 1.0
     retry: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
+    #: deduplication window, seconds: a message id the service handled within it is
+    #: acknowledged without calling the handler again (docs/delivery.md#deduplication)
+    deduplicate: float | None = None
 
 
 def stats_sum(*stats: ConsumerStats, minus: Sequence[ConsumerStats] = ()) -> ConsumerStats:
@@ -114,6 +117,7 @@ class Runner:
                 retry=options.retry,
                 concurrency=options.concurrency,
                 sync_handlers=options.sync_handlers,
+                deduplicate=options.deduplicate,
             )
             for name in channels
         ]

@@ -21,6 +21,7 @@ A new transport is done when its module (about twenty lines) passes.
 ``consumer``        the consumer over the transport: retries, dead letters, poison
 ``leases``          renewing the lease on messages in hand (``RenewsLeases``)
 ``subscriptions``   per channel, only the keys and publishers subscribed there
+``deduplication``   handled message ids skipped within a window (``Deduplicates``)
 ==================  ===========================================================
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from tests.channels.suite.consumer import *  # noqa: F403
 from tests.channels.suite.dead_letters import *  # noqa: F403
+from tests.channels.suite.deduplication import *  # noqa: F403
 from tests.channels.suite.delivery import *  # noqa: F403
 from tests.channels.suite.helpers import *  # noqa: F403
 from tests.channels.suite.leases import *  # noqa: F403

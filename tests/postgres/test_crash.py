@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.pipes.crash import CHANNEL, kill_consumers_repeatedly
+from tests.pipes.crash import CHANNEL, CrashRun, kill_consumers_repeatedly
 from tests.redis.messages import ticket_create
 from toolkit.channels.postgres import PostgresTransport
 
@@ -14,6 +14,17 @@ from toolkit.channels.postgres import PostgresTransport
 def test_consumers_killed_mid_batch_lose_nothing(
     postgres_url: str, schema: str, tmp_path: Path
 ) -> None:
+    print(crash_run(postgres_url, schema, tmp_path, None))
+
+
+def test_with_deduplication_only_the_crash_windows_are_handled_twice(
+    postgres_url: str, schema: str, tmp_path: Path
+) -> None:
+    """With ``--deduplicate`` and a copy of every tenth message: see tests/pipes/crash.py."""
+    print(crash_run(postgres_url, schema, tmp_path, "1h"))
+
+
+def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
     async def count() -> int:
         transport = PostgresTransport(postgres_url, prefix=schema)
         async with transport.pool.connection("counting") as conn:
@@ -23,12 +34,13 @@ def test_consumers_killed_mid_batch_lose_nothing(
         return int(row[0]) if row else -1
 
     sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
-    run = kill_consumers_repeatedly(
+    run: CrashRun = kill_consumers_repeatedly(
         postgres_url,
         schema,
         tmp_path,
         sent,
         left=lambda: asyncio.run(count()),
         flags=("--visibility-timeout", "1"),
+        deduplicate=deduplicate,
     )
-    print(run)
+    return run

@@ -41,6 +41,25 @@ def test_consumers_killed_mid_batch_lose_nothing(
     print(run)
 
 
+def test_with_deduplication_only_the_crash_windows_are_handled_twice(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """The same run with ``--deduplicate``, and a copy of every tenth message published
+    with its message id: the copies are never handled, duplicates are at most a record
+    step per kill (the run above: up to a batch per kill)."""
+    sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
+    run = kill_consumers_repeatedly(
+        redis_url,
+        prefix,
+        tmp_path,
+        sent,
+        left=pending(redis_url, prefix, sent),
+        flags=FLAGS,
+        deduplicate="1h",
+    )
+    print(run)
+
+
 def test_a_host_of_two_channels_killed_mid_batch_loses_nothing(
     redis_url: str, prefix: str, tmp_path: Path
 ) -> None:

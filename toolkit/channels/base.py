@@ -40,8 +40,10 @@ message back for redelivery after a delay, without blocking the consumer),
 :class:`SettlesOnReceipt` (how many entries ``receive`` dead-lettered or
 skipped by itself), :class:`RenewsLeases` (keep a message in hand from being
 handed to another consumer), :class:`DeadLetterStore` (list, replay and
-purge dead letters) and :class:`ReportsStatus` (length, lag, pending and
-consumers of a channel, for ``toolkit status`` and the metrics).
+purge dead letters), :class:`ReportsStatus` (length, lag, pending and
+consumers of a channel, for ``toolkit status`` and the metrics) and
+:class:`Deduplicates` (remember the message ids a group handled, for
+idempotent consumers: ``docs/delivery.md#deduplication``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ __all__ = [
     "AcksOnReceive",
     "DeadLetter",
     "DeadLetterStore",
+    "Deduplicates",
     "DelayedRetry",
     "Delivery",
     "RenewsLeases",
@@ -260,6 +263,27 @@ class RenewsLeases(Protocol):
         """Restart the lease of those ``deliveries`` this consumer still holds, without
         counting a delivery; return the others (settled, or already given to another
         consumer), which are left as they are."""
+        ...
+
+
+@runtime_checkable
+class Deduplicates(Protocol):
+    """Optional subscription capability: the message ids this group handled lately.
+
+    The store is the pipe's own and shared by every consumer of the group (a
+    Redis key per group, a PostgreSQL table, a dict in memory). ``remember``
+    records ids for ``window`` seconds from now; ``seen`` answers for a whole
+    batch at once (one round trip). The consumer remembers a batch only after
+    its handlers succeeded and before acknowledging it, so a crash in between
+    runs a handler again (at least once), never loses a message.
+    """
+
+    async def seen(self, deliveries: Sequence[Delivery]) -> set[str]:
+        """The message ids among ``deliveries`` remembered and not yet expired."""
+        ...
+
+    async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
+        """Record the message ids of ``deliveries`` as handled, for ``window`` seconds."""
         ...
 
 

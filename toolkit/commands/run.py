@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from toolkit.commands._common import add_location_flags, config_from, fail
 from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
@@ -150,14 +150,39 @@ def register(sub: Any) -> None:
         "default: --max-attempts + 10, so retries are never cut short and a few restarts "
         "for other reasons (deploys, slow batches reclaimed) are tolerated",
     )
+    dedup = parser.add_argument_group("deduplication (docs/delivery.md#deduplication)")
+    dedup.add_argument(
+        "--deduplicate",
+        metavar="WINDOW",
+        help="acknowledge without calling the handler a message whose id the service handled "
+        "within WINDOW (90s, 30m, 24h, 7d or seconds); the pipe must support it",
+    )
     add_telemetry_flags(parser)
     parser.set_defaults(func=run)
+
+
+_UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_window(text: str) -> float:
+    """Seconds of a window written ``90s``, ``30m``, ``24h``, ``7d`` or as plain seconds."""
+    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(
+            f"--deduplicate {text!r} is not a window: write 90s, 30m, 24h, 7d or seconds"
+        ) from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"--deduplicate {text!r} must be a positive, finite window")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
     from toolkit.channels.base import TransportError
     from toolkit.commands._app import AppError, app_for, load_app, service_map_of
     from toolkit.commands.groups import consumers_of
+    from toolkit.consumer import DeduplicationUnsupported
     from toolkit.health import HealthOptions
     from toolkit.host import HostError, ServiceHost, select_channels
     from toolkit.pipe_settings import BindingError, PipeSettings
@@ -186,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             sync_handlers=_SYNC_HANDLERS[args.threads],
             retry=retry,
+            deduplicate=None if args.deduplicate is None else parse_window(args.deduplicate),
         )
         idle = PipeSettings().idle_consumer_timeout
         if args.idle_consumer_timeout is not None:
@@ -253,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"toolkit run: {exc}")
     try:
         return asyncio.run(main())
-    except (TransportError, HostError, AppError, BindingError) as exc:
+    except (TransportError, HostError, AppError, BindingError, DeduplicationUnsupported) as exc:
         return fail(f"toolkit run: {exc}")
     finally:
         stop_telemetry()

@@ -34,6 +34,8 @@ class Features:
     #: its subscriptions implement RenewsLeases: a message held past the visibility
     #: timeout goes to another consumer unless renewed
     leases: bool = True
+    #: its subscriptions implement Deduplicates (seen / remember handled message ids)
+    deduplication: bool = True
 
 
 def needs(available: bool, what: str) -> None:

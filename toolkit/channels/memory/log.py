@@ -25,7 +25,7 @@ TRIM_STEP: Final = 1024
 class Group:
     """A consumer group: its read offset, pending table, redeliveries and delayed retries."""
 
-    __slots__ = ("counts", "delayed", "offset", "pending", "returned")
+    __slots__ = ("counts", "delayed", "offset", "pending", "returned", "seen")
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
@@ -36,6 +36,8 @@ class Group:
         self.counts: dict[int, int] = {}
         #: (due monotonic time, delivery id): pending messages waiting for a retry
         self.delayed: list[tuple[float, int]] = []
+        #: message id -> monotonic time its deduplication record expires; oldest first
+        self.seen: dict[str, float] = {}
 
     def release_due(self, now: float) -> float | None:
         """Move due retries to ``returned``; the next due time, if any is left."""
@@ -45,6 +47,19 @@ class Group:
             if delivery_id in self.pending and delivery_id not in self.returned:
                 self.returned.append(delivery_id)
         return delayed[0][0] if delayed else None
+
+    def remember(self, message_ids: list[str], expires: float, now: float) -> None:
+        """Record handled message ids until ``expires``; drop the oldest expired records."""
+        seen = self.seen
+        for message_id in message_ids:
+            # Moved to the end: the dict stays (roughly) in expiry order.
+            seen.pop(message_id, None)
+            seen[message_id] = expires
+        while seen:
+            oldest = next(iter(seen))
+            if seen[oldest] > now:
+                break
+            del seen[oldest]
 
     def oldest_needed(self) -> int:
         """The delivery id of the oldest entry this group may still receive."""

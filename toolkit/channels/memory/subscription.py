@@ -27,7 +27,7 @@ __all__ = ["InMemorySubscription"]
 
 
 class InMemorySubscription:
-    """One consumer in one group. Implements Subscription and DelayedRetry."""
+    """One consumer in one group. Implements Subscription, DelayedRetry and Deduplicates."""
 
     def __init__(
         self, transport: InMemoryTransport, name: str, channel: Channel, group: str, consumer: str
@@ -161,6 +161,21 @@ class InMemorySubscription:
             if d.delivery_id in self._group.pending and d.delivery_id not in self._group.returned:
                 self._group.returned.append(d.delivery_id)
         self._ch.wakeup.set()
+
+    async def seen(self, deliveries: Sequence[Delivery]) -> set[str]:
+        now = time.monotonic()
+        seen = self._group.seen
+        found = set()
+        for delivery in deliveries:
+            message_id = delivery.message_id
+            expires = seen.get(message_id)
+            if expires is not None and expires > now:
+                found.add(message_id)
+        return found
+
+    async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
+        now = time.monotonic()
+        self._group.remember([d.message_id for d in deliveries], now + window, now)
 
     async def close(self) -> None:
         """Close; this consumer's unacknowledged messages go back to the group

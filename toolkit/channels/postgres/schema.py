@@ -43,7 +43,7 @@ _TYPES: Final = {F_TIMESTAMP: "bigint", F_BODY: "bytea"}
 __all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
 
 #: bumped when the layout changes; ``install`` brings older schemas up to it
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 #: (column, SQL type) of each wire field and ``raw``, from the one list of wire fields:
 #: a header added to the wire format becomes a column (added to existing tables too)
@@ -125,6 +125,16 @@ CREATE TABLE IF NOT EXISTS {s}.dead_letters (
 );
 
 CREATE INDEX IF NOT EXISTS dead_letters_channel ON {s}.dead_letters (channel_id, id);
+
+-- Deduplication: message ids a group handled, until expires_at (toolkit.channels.postgres.dedup).
+CREATE TABLE IF NOT EXISTS {s}.handled (
+    group_id int NOT NULL,
+    message_id text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (group_id, message_id)
+);
+
+CREATE INDEX IF NOT EXISTS handled_expiry ON {s}.handled (group_id, expires_at);
 
 CREATE OR REPLACE FUNCTION {s}.channel_id(channel text) RETURNS int
 LANGUAGE plpgsql AS $$

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from toolkit.channels.base import Delivery
+from toolkit.channels.postgres.dedup import PostgresDeduplication
 from toolkit.channels.postgres.rows import COLUMNS, encode_details, read_row, row_of_envelope
 
 if TYPE_CHECKING:
@@ -39,9 +40,9 @@ log = logging.getLogger("toolkit.postgres")
 _M_COLUMNS: Final = ", ".join(f"m.{c}" for c in COLUMNS)
 
 
-class PostgresSubscription:
+class PostgresSubscription(PostgresDeduplication):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
-    RenewsLeases and SettlesOnReceipt."""
+    RenewsLeases, SettlesOnReceipt and Deduplicates (:mod:`toolkit.channels.postgres.dedup`)."""
 
     def __init__(
         self,

@@ -13,6 +13,10 @@ key                             what
 ``{prefix}:{<channel>}:delay:<group>``
                                 sorted set: entry ids of the group waiting for
                                 a retry, scored by due time (Unix ms)
+``{prefix}:{<channel>}:seen:<group>``
+                                sorted set: message ids the group handled,
+                                scored by when their record expires (Unix ms;
+                                deduplication, ``toolkit.channels.redis.dedup``)
 ==============================  =============================================
 
 ``prefix`` defaults to ``tk``; with it, channel ``ticket_commands`` is the
@@ -51,6 +55,9 @@ class ChannelKeys:
 
     def delay(self, group: str) -> str:
         return f"{self.stream}:delay:{validate_name('group', group)}"
+
+    def seen(self, group: str) -> str:
+        return f"{self.stream}:seen:{validate_name('group', group)}"
 
     def __repr__(self) -> str:
         return f"ChannelKeys({self.stream!r})"

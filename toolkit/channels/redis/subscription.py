@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from toolkit.channels.base import Delivery
+from toolkit.channels.redis.dedup import RedisDeduplication
 from toolkit.channels.redis.entries import (
     B_MESSAGE_ID,
     Unreadable,
@@ -58,9 +59,9 @@ def _int_bulk(n: int) -> bytes:
     return bulk(b"%d" % n)
 
 
-class RedisSubscription:
+class RedisSubscription(RedisDeduplication):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
-    RenewsLeases and AcksOnReceive."""
+    RenewsLeases, AcksOnReceive and Deduplicates (:mod:`toolkit.channels.redis.dedup`)."""
 
     def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
         self._transport = transport
