@@ -53,6 +53,44 @@ async def test_claims_and_acks_stay_on_the_indexes_with_a_large_backlog(
     await transport.close()
 
 
+async def test_the_status_stays_on_the_indexes_with_a_large_backlog(
+    postgres_url: str, schema: str
+) -> None:
+    """``status`` on a 20,000 message backlog, statistics that know nothing of it: the
+    length an index-only count, each group one index range aggregated without a sort,
+    the oldest pending message one primary key lookup; and every figure right."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    first = await transport.subscribe(CHANNEL, "early", "c1")
+    for _ in range(20):
+        await transport.send(CHANNEL, [envelope() for _ in range(1000)])
+    await transport.subscribe(CHANNEL, "late", "c2")
+    batch = await first.receive(100, 1.0)
+    await first.retry_later(batch[0], 3600)
+    channel_query, groups_query = transport._status_queries()
+    length = await plan(transport, channel_query, (CHANNEL,))
+    assert "Index Only Scan using messages_pkey" in length, length
+    assert "Index Only Scan using dead_letters_channel" in length, length
+    groups = await plan(transport, groups_query, {"ch": await transport.channel_id(CHANNEL)})
+    assert "Index Scan using deliveries_due on deliveries" in groups, groups
+    assert "Index Cond: ((channel_id = 1) AND (id = (min(d.entry)" in groups, groups
+    for text in (length, groups):
+        assert "Seq Scan" not in text and "Bitmap" not in text, text
+        assert "Sort" not in text and "Hash" not in text and "Materialize" not in text, text
+    status = await transport.status(CHANNEL)
+    assert status.length == 20_000 and status.dead_letters == 0
+    early, late = status.groups
+    assert (early.name, early.lag, early.pending, early.retrying) == ("early", 19_900, 100, 1)
+    assert [(c.name, c.pending) for c in early.consumers] == [("c1", 99)]
+    assert (late.name, late.lag, late.pending, late.retrying, late.consumers) == (
+        "late",
+        20_000,
+        0,
+        0,
+        [],
+    )
+    await transport.close()
+
+
 async def test_a_group_created_while_messages_are_sent_misses_none(
     postgres_url: str, schema: str
 ) -> None:

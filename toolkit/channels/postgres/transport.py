@@ -11,7 +11,9 @@
   subscriptions of the channel a notification names; it reconnects by itself,
   and subscriptions poll meanwhile (and every ``poll_interval`` anyway).
 * the dead-letter store comes from
-  :class:`~toolkit.channels.postgres.dead_letters.PostgresDeadLetters`.
+  :class:`~toolkit.channels.postgres.dead_letters.PostgresDeadLetters`, the status
+  (``toolkit status``, the lag gauges) from
+  :class:`~toolkit.channels.postgres.status.PostgresStatus`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from toolkit.channels.postgres.dead_letters import PostgresDeadLetters
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
 from toolkit.channels.postgres.rows import COLUMNS, Row, row_of_envelope, row_of_fields
 from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES, install, quote_ident
+from toolkit.channels.postgres.status import PostgresStatus
 from toolkit.channels.postgres.subscription import PostgresSubscription
 from toolkit.envelope import Envelope
 from toolkit.pipe_settings import DEFAULT_PREFIX
@@ -43,8 +46,9 @@ POLL_WITHOUT_LISTENER: Final = 0.2
 _Pending = tuple[str, Sequence[Row], asyncio.Future[None]]
 
 
-class PostgresTransport(PostgresDeadLetters):
-    """Channels on PostgreSQL tables (asyncio). Implements Transport and DeadLetterStore.
+class PostgresTransport(PostgresDeadLetters, PostgresStatus):
+    """Channels on PostgreSQL tables (asyncio). Implements Transport, DeadLetterStore and
+    ReportsStatus.
 
     ``PostgresTransport(url)`` does no I/O; the first operation connects and
     installs the schema (``prefix``) if it is missing. ``await transport.check()``
