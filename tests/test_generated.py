@@ -114,6 +114,10 @@ def test_misuse_of_generated_code_fails_mypy(monkeypatch: pytest.MonkeyPatch) ->
         'Argument "message_id" to "send_ticket_create" of "UserServicePublisher" has '
         'incompatible type "int"; expected "str | None"' in output
     )
+    assert (
+        'Argument "deliver_at" to "send_ticket_create" of "UserServicePublisher" has '
+        'incompatible type "str"; expected "datetime | None"' in output
+    )
 
 
 def _output_cases() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -14,12 +15,14 @@ from toolkit.channels.base import Delivery, SyncTransport, Transport
 from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.publish_result import PartialPublishError, PublishResult, raise_partial
+from toolkit.scheduling import SchedulingUnsupportedError, due_ms, unsupported
 from toolkit.service_map import ServiceMap
 
 __all__ = [
     "DistributedBus",
     "PartialPublishError",
     "PublishResult",
+    "SchedulingUnsupportedError",
     "SyncDistributedBus",
     "publisher_bus",
     "sync_publisher_bus",
@@ -59,6 +62,14 @@ class _Sender:
             )
         return channels
 
+    def _due(self, delay: timedelta | float | None, deliver_at: datetime | None) -> int:
+        """The ``deliver_at_ms`` header; refuses a due time the transport cannot hold."""
+        due = due_ms(delay, deliver_at)
+        transport = getattr(self, "transport", None)
+        if due and not getattr(transport, "schedules_messages", False):
+            raise SchedulingUnsupportedError(unsupported(type(transport).__name__))
+        return due
+
     def _command(
         self,
         target_service: str,
@@ -68,6 +79,7 @@ class _Sender:
         metadata: Mapping[str, str] | None,
         caused_by: Delivery | None,
         message_id: str | None,
+        due: int = 0,
     ) -> tuple[str, Envelope]:
         """The target's channel and the command's envelope; raises before anything is sent."""
         channel = self.service_map.command_channel(target_service)
@@ -80,6 +92,7 @@ class _Sender:
             metadata,
             caused_by,
             message_id,
+            due,
         )
         return channel, envelope
 
@@ -93,6 +106,7 @@ class _Sender:
         metadata: Mapping[str, str] | None,
         caused_by: Delivery | None,
         message_id: str | None = None,
+        due: int = 0,
     ) -> Envelope:
         if message_id is None:
             message_id = new_message_id()
@@ -123,6 +137,7 @@ class _Sender:
                 correlation_id,
                 causation_id,
                 meta,
+                deliver_at_ms=due,
             ),
             body,
         )
@@ -160,6 +175,8 @@ class DistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send a command to ``target_service``'s channel; returns the message id.
 
@@ -174,6 +191,8 @@ class DistributedBus(_Sender):
             metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     async def send_command_raw(
@@ -186,9 +205,12 @@ class DistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by, message_id
+            target_service, routing_key, body, content_type, metadata, caused_by, message_id, due
         )
         await self.transport.send(channel, (envelope,))
         return envelope.headers.message_id
@@ -201,12 +223,15 @@ class DistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish once to every channel with a matching subscription."""
         # Inlined rather than delegating to publish_event_raw: this is the hot path.
         channels = self._event_routes.get(routing_key) or self._event_channels(routing_key)
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelope = self._envelope(
-            routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, message_id
+            routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, message_id, due
         )
         batch = (envelope,)
         if len(channels) == 1:
@@ -224,11 +249,14 @@ class DistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish a body that is already encoded (``content_type`` says how)."""
         channels = self._event_channels(routing_key)
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelope = self._envelope(
-            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id
+            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id, due
         )
         await self._send_to_all(routing_key, channels, (envelope,))
         return PublishResult(envelope.headers.message_id, channels)
@@ -240,14 +268,19 @@ class DistributedBus(_Sender):
         metadata: Mapping[str, str] | None = None,
         *,
         caused_by: Delivery | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> list[PublishResult]:
         """Publish many events of one key: one send (one round trip) per channel.
 
         Each event is its own message with its own id; order is kept.
         """
         channels = self._event_channels(routing_key)
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelopes = [
-            self._envelope(routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by)
+            self._envelope(
+                routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, None, due
+            )
             for event in events
         ]
         if envelopes:
@@ -291,6 +324,8 @@ class SyncDistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         return self.send_command_raw(
             target_service,
@@ -300,6 +335,8 @@ class SyncDistributedBus(_Sender):
             metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     def send_command_raw(
@@ -312,9 +349,12 @@ class SyncDistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by, message_id
+            target_service, routing_key, body, content_type, metadata, caused_by, message_id, due
         )
         self.transport.send_sync(channel, (envelope,))
         return envelope.headers.message_id
@@ -327,9 +367,18 @@ class SyncDistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         return self.publish_event_raw(
-            routing_key, _encode(event), JSON, metadata, caused_by=caused_by, message_id=message_id
+            routing_key,
+            _encode(event),
+            JSON,
+            metadata,
+            caused_by=caused_by,
+            message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     def publish_event_raw(
@@ -341,10 +390,13 @@ class SyncDistributedBus(_Sender):
         *,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         channels = self._event_channels(routing_key)
+        due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelope = self._envelope(
-            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id
+            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id, due
         )
         batch = (envelope,)
         failed: dict[str, Exception] | None = None

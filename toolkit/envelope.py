@@ -22,6 +22,7 @@ from toolkit.wire import (
     F_CAUSATION,
     F_CONTENT_TYPE,
     F_CORRELATION,
+    F_DELIVER_AT,
     F_KIND,
     F_MESSAGE_ID,
     F_METADATA,
@@ -72,6 +73,8 @@ class Headers(msgspec.Struct, frozen=True, gc=False):
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     traceparent: str = ""
     tracestate: str = ""
+    #: a scheduled message: when it is due (Unix ms); 0 for a message delivered at once
+    deliver_at_ms: int = 0
 
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
@@ -90,6 +93,8 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         if h.target_service:
             fields[F_TARGET] = h.target_service
         fields[F_TIMESTAMP] = str(h.timestamp_ms)
+        if h.deliver_at_ms:
+            fields[F_DELIVER_AT] = str(h.deliver_at_ms)
         if h.content_type != JSON:
             fields[F_CONTENT_TYPE] = h.content_type
         if h.correlation_id and h.correlation_id != h.message_id:
@@ -148,6 +153,15 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 timestamp = int(raw_ts)
             except ValueError:
                 raise WireError(f"timestamp must be integer milliseconds, not {raw_ts!r}") from None
+        raw_due = text.get(F_DELIVER_AT)
+        deliver_at = 0
+        if raw_due:
+            try:
+                deliver_at = int(raw_due)
+            except ValueError:
+                raise WireError(
+                    f"deliver_at must be integer milliseconds, not {raw_due!r}"
+                ) from None
         meta_raw = text.get(F_METADATA)
         metadata: dict[str, str] = {}
         if meta_raw:
@@ -178,6 +192,7 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 metadata=metadata,
                 traceparent=text.get(F_TRACEPARENT, ""),
                 tracestate=text.get(F_TRACESTATE, ""),
+                deliver_at_ms=deliver_at,
             ),
             body,
         )

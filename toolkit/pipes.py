@@ -31,6 +31,8 @@ from toolkit.channels.base import (
     DeadLetter,
     DeadLetterStore,
     ReportsStatus,
+    ScheduledMessage,
+    Schedules,
     Subscription,
     SyncTransport,
     Transport,
@@ -47,6 +49,7 @@ from toolkit.pipe_settings import (
     redact,
     scheme,
 )
+from toolkit.scheduling import SchedulingUnsupportedError, scheduled_any
 
 __all__ = ["BindingError", "Pipes", "SyncPipes", "bindings_of_config", "open_transport"]
 
@@ -170,7 +173,10 @@ class Pipes(_Bound):
     # -- Transport ----------------------------------------------------------------------
 
     async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        await self.transport(channel).send(channel, envelopes)
+        transport = self.transport(channel)
+        if not getattr(transport, "schedules_messages", False) and scheduled_any(envelopes):
+            raise SchedulingUnsupportedError(str(self._lacks(channel, "cannot schedule messages")))
+        await transport.send(channel, envelopes)
 
     async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
         return await self.transport(channel).subscribe(channel, group, consumer)
@@ -210,6 +216,23 @@ class Pipes(_Bound):
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int:
         return await self.dead_letter_store(channel).purge(channel, dead_letter_ids)
 
+    # -- Schedules ----------------------------------------------------------------------
+
+    #: the bus lets scheduled messages through; ``send`` refuses them per channel
+    schedules_messages = True
+
+    def scheduler(self, channel: str) -> Schedules:
+        transport = self.transport(channel)
+        if not isinstance(transport, Schedules):
+            raise self._lacks(channel, "cannot schedule messages")
+        return transport
+
+    async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
+        return await self.scheduler(channel).scheduled(channel, count=count)
+
+    async def cancel_scheduled(self, channel: str, message_ids: Sequence[str]) -> int:
+        return await self.scheduler(channel).cancel_scheduled(channel, message_ids)
+
     # -- ReportsStatus ------------------------------------------------------------------
 
     def reports_status(self, channel: str) -> bool:
@@ -240,10 +263,17 @@ class SyncPipes(_Bound):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
+    #: as :attr:`Pipes.schedules_messages`
+    schedules_messages = True
+
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         name = self.bindings.pipe_of(channel)
         direct = self._sync_transport(name)
         if direct is not None:
+            if not getattr(direct, "schedules_messages", False) and scheduled_any(envelopes):
+                raise SchedulingUnsupportedError(
+                    str(self._pipes._lacks(channel, "cannot schedule messages"))
+                )
             direct.send_sync(channel, envelopes)
             return
         self._call(self._pipes.send(channel, envelopes))

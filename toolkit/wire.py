@@ -16,6 +16,7 @@ __all__ = [
     "F_CAUSATION",
     "F_CONTENT_TYPE",
     "F_CORRELATION",
+    "F_DELIVER_AT",
     "F_KIND",
     "F_MESSAGE_ID",
     "F_METADATA",
@@ -42,6 +43,8 @@ F_KIND: Final = "kind"
 F_SOURCE: Final = "source_service"
 F_TARGET: Final = "target_service"
 F_TIMESTAMP: Final = "timestamp"
+#: when a scheduled message is due: Unix time in milliseconds (docs/delivery.md#scheduled-messages)
+F_DELIVER_AT: Final = "deliver_at"
 F_CONTENT_TYPE: Final = "content_type"
 F_CORRELATION: Final = "correlation_id"
 F_CAUSATION: Final = "causation_id"
@@ -58,6 +61,7 @@ WIRE_FIELDS: Final = (
     F_SOURCE,
     F_TARGET,
     F_TIMESTAMP,
+    F_DELIVER_AT,
     F_CONTENT_TYPE,
     F_CORRELATION,
     F_CAUSATION,

@@ -103,7 +103,7 @@ def publisher_imports(service: ServiceModel) -> tuple[str, ...]:
         elif p.class_name in own:
             relative.setdefault(".messages", set()).add(p.class_name)
     return _sections(
-        ["from collections.abc import Mapping"],
+        ["from collections.abc import Mapping", "from datetime import datetime, timedelta"],
         [
             _from("toolkit", toolkit_names),
             "from toolkit.bus import publisher_bus, sync_publisher_bus",

@@ -159,6 +159,8 @@ def _publisher(publisher: PublisherMethod) -> PublisherView:
             "metadata=metadata",
             "caused_by=caused_by",
             "message_id=message_id",
+            "delay=delay",
+            "deliver_at=deliver_at",
         ),
     )
 

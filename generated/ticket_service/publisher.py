@@ -6,6 +6,7 @@ One method per command it sends and per event it publishes.
 """
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from toolkit import (
     Delivery,
@@ -40,6 +41,8 @@ class TicketServicePublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``ticket.opened`` to every subscribed channel.
 
@@ -51,6 +54,8 @@ class TicketServicePublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
 
@@ -71,6 +76,8 @@ class TicketServiceSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``ticket.opened`` to every subscribed channel.
 
@@ -82,4 +89,6 @@ class TicketServiceSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )

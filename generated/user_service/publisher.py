@@ -6,6 +6,7 @@ One method per command it sends and per event it publishes.
 """
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from toolkit import (
     Delivery,
@@ -41,6 +42,8 @@ class UserServicePublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -53,6 +56,8 @@ class UserServicePublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     async def publish_user_billing_changed(
@@ -62,6 +67,8 @@ class UserServicePublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -73,6 +80,8 @@ class UserServicePublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     async def publish_user_registered(
@@ -82,6 +91,8 @@ class UserServicePublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -93,6 +104,8 @@ class UserServicePublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
 
@@ -113,6 +126,8 @@ class UserServiceSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -125,6 +140,8 @@ class UserServiceSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     def publish_user_billing_changed(
@@ -134,6 +151,8 @@ class UserServiceSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -145,6 +164,8 @@ class UserServiceSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
     def publish_user_registered(
@@ -154,6 +175,8 @@ class UserServiceSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -165,4 +188,6 @@ class UserServiceSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )

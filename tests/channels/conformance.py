@@ -22,6 +22,7 @@ A new transport is done when its module (about twenty lines) passes.
 ``leases``          renewing the lease on messages in hand (``RenewsLeases``)
 ``subscriptions``   per channel, only the keys and publishers subscribed there
 ``deduplication``   handled message ids skipped within a window (``Deduplicates``)
+``scheduling``      held until due, listed, cancelled by id (``Schedules``)
 ==================  ===========================================================
 """
 
@@ -34,5 +35,6 @@ from tests.channels.suite.delivery import *  # noqa: F403
 from tests.channels.suite.helpers import *  # noqa: F403
 from tests.channels.suite.leases import *  # noqa: F403
 from tests.channels.suite.retry import *  # noqa: F403
+from tests.channels.suite.scheduling import *  # noqa: F403
 from tests.channels.suite.subscriptions import *  # noqa: F403
 from tests.channels.suite.wire import *  # noqa: F403

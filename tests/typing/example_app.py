@@ -22,6 +22,7 @@ from generated.user_service import (
     Address,
     Plan,
     UserBillingChanged,
+    UserRegistered,
     UserServicePublisher,
     UserServiceSyncPublisher,
 )
@@ -84,6 +85,20 @@ async def wire() -> tuple[Dispatcher, Dispatcher]:
     sync_users.send_ticket_create(
         CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"),
         message_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "https://shop.example/requests/42")),
+    )
+    # Scheduled: in ten minutes, or at a given (timezone-aware) instant.
+    await users.send_ticket_create(
+        CreateTicket(ticket_id=uuid.uuid4(), subject="later", requester_email="e"),
+        delay=datetime.timedelta(minutes=10),
+    )
+    sync_users.publish_user_registered(
+        UserRegistered(
+            user_id=uuid.uuid4(),
+            email="a@example.com",
+            full_name="A",
+            registered_at=datetime.datetime.now(datetime.UTC),
+        ),
+        deliver_at=datetime.datetime(2030, 1, 1, 9, tzinfo=datetime.UTC),
     )
     _ = datetime.datetime.now(datetime.UTC)
     return bind_tickets(tickets), bind_billing(billing)

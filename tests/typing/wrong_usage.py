@@ -25,4 +25,7 @@ async def misuse() -> None:
     await users.send_ticket_create(
         CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"), message_id=42
     )  # E: a message id is a string
+    await users.send_ticket_create(
+        CreateTicket(ticket_id=uuid.uuid4(), subject="s", requester_email="e"), deliver_at="9:00"
+    )  # E: a due time is a datetime
     assert handlers

@@ -43,7 +43,9 @@ handed to another consumer), :class:`DeadLetterStore` (list, replay and
 purge dead letters), :class:`ReportsStatus` (length, lag, pending and
 consumers of a channel, for ``toolkit status`` and the metrics) and
 :class:`Deduplicates` (remember the message ids a group handled, for
-idempotent consumers: ``docs/delivery.md#deduplication``).
+idempotent consumers: ``docs/delivery.md#deduplication``) and :class:`Schedules`
+(hold an envelope whose ``deliver_at_ms`` header is in the future until it is due:
+``docs/delivery.md#scheduled-messages``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ __all__ = [
     "Delivery",
     "RenewsLeases",
     "ReportsStatus",
+    "ScheduledMessage",
+    "Schedules",
     "SettlesOnReceipt",
     "Subscription",
     "SyncTransport",
@@ -284,6 +288,45 @@ class Deduplicates(Protocol):
 
     async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
         """Record the message ids of ``deliveries`` as handled, for ``window`` seconds."""
+        ...
+
+
+class ScheduledMessage(msgspec.Struct, frozen=True):
+    """A scheduled message waiting on its channel until it is due."""
+
+    channel: str
+    message_id: str
+    #: when it is due, Unix time in milliseconds
+    deliver_at_ms: int
+    #: None when what is stored is not a valid envelope
+    envelope: Envelope | None
+
+
+@runtime_checkable
+class Schedules(Protocol):
+    """Optional transport capability: scheduled messages.
+
+    ``send`` holds an envelope whose ``deliver_at_ms`` header is later than
+    the pipe's clock (the server's, where there is a server) invisible to
+    every group until then, durably where the pipe is durable; once due it
+    joins the channel as if sent then, whether or not a consumer is running
+    (whichever client touches the channel next moves it). A due time already
+    passed means at once. A message scheduled with the id of one still
+    waiting on the channel replaces it.
+
+    ``schedules_messages`` is True: the flag the bus checks before sending a
+    scheduled message (a pipe without it refuses ``delay=`` with a clear error).
+    """
+
+    schedules_messages: bool
+
+    async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
+        """The messages waiting on ``channel``, soonest due first, at most ``count``."""
+        ...
+
+    async def cancel_scheduled(self, channel: str, message_ids: Sequence[str]) -> int:
+        """Drop waiting messages by message id; how many were dropped (those already
+        delivered or unknown are not counted)."""
         ...
 
 

@@ -36,6 +36,8 @@ class Features:
     leases: bool = True
     #: its subscriptions implement Deduplicates (seen / remember handled message ids)
     deduplication: bool = True
+    #: it implements Schedules: messages held until their ``deliver_at`` time
+    scheduling: bool = True
 
 
 def needs(available: bool, what: str) -> None:

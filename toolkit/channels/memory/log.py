@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 from typing import Final
 
 from toolkit.channels.base import DeadLetter
@@ -20,6 +21,7 @@ __all__ = ["TRIM_STEP", "Channel", "Group"]
 
 #: trimming runs when the log has grown by at least this many entries since the last time
 TRIM_STEP: Final = 1024
+_SEQUENCE: Final = itertools.count()
 
 
 class Group:
@@ -69,7 +71,7 @@ class Group:
 class Channel:
     """A channel: its log, its groups, its dead letters, and the event receivers wait on."""
 
-    __slots__ = ("dead", "entries", "first", "groups", "trim_at", "wakeup")
+    __slots__ = ("dead", "due", "entries", "first", "groups", "scheduled", "trim_at", "wakeup")
 
     def __init__(self) -> None:
         # An entry's delivery id is its position in the whole log: entries[id - first].
@@ -80,6 +82,40 @@ class Channel:
         self.dead: dict[str, DeadLetter] = {}
         self.wakeup = asyncio.Event()
         self.trim_at = TRIM_STEP
+        #: scheduled messages by message id: (due Unix ms, sequence, entry)
+        self.scheduled: dict[str, tuple[int, int, Envelope | WireEntry]] = {}
+        #: (due Unix ms, sequence, message id), soonest first; entries no longer in
+        #: ``scheduled`` (cancelled, replaced) are dropped when they come up
+        self.due: list[tuple[int, int, str]] = []
+
+    def hold(self, due_ms: int, message_id: str, entry: Envelope | WireEntry) -> None:
+        """Keep a scheduled message apart until ``due_ms`` (replacing one with its id)."""
+        seq = next(_SEQUENCE)  # keeps equal due times in the order they were sent
+        self.scheduled[message_id] = (due_ms, seq, entry)
+        heapq.heappush(self.due, (due_ms, seq, message_id))
+
+    def take_due(self, now_ms: int) -> list[Envelope | WireEntry]:
+        """The scheduled messages due by ``now_ms``, soonest first, no longer held."""
+        out: list[Envelope | WireEntry] = []
+        due, scheduled = self.due, self.scheduled
+        while due and due[0][0] <= now_ms:
+            _, seq, message_id = heapq.heappop(due)
+            held = scheduled.get(message_id)
+            if held is not None and held[1] == seq:
+                del scheduled[message_id]
+                out.append(held[2])
+        return out
+
+    def next_due(self) -> int | None:
+        """When the soonest scheduled message is due (Unix ms), if any is held."""
+        due, scheduled = self.due, self.scheduled
+        while due:
+            _, seq, message_id = due[0]
+            held = scheduled.get(message_id)
+            if held is not None and held[1] == seq:
+                return due[0][0]
+            heapq.heappop(due)
+        return None
 
     @property
     def end(self) -> int:

@@ -43,6 +43,7 @@ class InMemorySubscription:
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
         next_due = self._group.release_due(time.monotonic())
+        scheduled_due = self._transport.release_due(self._ch) if self._ch.scheduled else None
         deliveries = self._take(max_count)
         if deliveries or timeout <= 0:
             return deliveries
@@ -54,10 +55,13 @@ class InMemorySubscription:
                 break
             if next_due is not None:
                 remaining = min(remaining, max(next_due - now, 0.0))
+            if scheduled_due is not None:
+                remaining = min(remaining, max(scheduled_due / 1000 - time.time(), 0.0))
             self._ch.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ch.wakeup.wait(), remaining)
             next_due = self._group.release_due(time.monotonic())
+            scheduled_due = self._transport.release_due(self._ch) if self._ch.scheduled else None
             deliveries = self._take(max_count)
         return deliveries
 

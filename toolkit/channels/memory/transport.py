@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from toolkit.channels.base import MAX_MESSAGE_BYTES, DeadLetter
+from toolkit.channels.base import MAX_MESSAGE_BYTES, DeadLetter, ScheduledMessage
 from toolkit.channels.memory.log import TRIM_STEP, Channel, Group
 from toolkit.channels.memory.subscription import InMemorySubscription
 from toolkit.channels.memory.wire import (
@@ -21,6 +21,7 @@ from toolkit.channels.memory.wire import (
 )
 from toolkit.channels.status import ChannelStatus, ConsumerStatus, GroupStatus
 from toolkit.envelope import Envelope
+from toolkit.scheduling import split_due
 
 __all__ = ["DEFAULT_HISTORY", "InMemoryTransport"]
 
@@ -38,11 +39,16 @@ def _stored(envelopes: Sequence[Envelope]) -> Sequence[Envelope | WireEntry]:
     return envelopes
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class InMemoryTransport:
     """Channels held in this process. Not shared between processes; nothing persists.
 
     ``history``: acknowledged messages kept per channel (see :mod:`toolkit.channels.memory`).
     ``max_message_bytes``: larger bodies are dead-lettered on receipt, as on Redis.
+    Scheduled messages (``Schedules``) wait apart, on this process's clock.
     """
 
     def __init__(
@@ -73,8 +79,13 @@ class InMemoryTransport:
         entries: Sequence[Envelope | WireEntry] = envelopes
         for envelope in envelopes:
             if not unchanged_by_wire(envelope):
-                entries = _stored(envelopes)
+                entries = self._hold_scheduled(ch, envelopes)
                 break
+        if ch.scheduled:
+            # A publisher touching the channel moves what fell due, before its own messages.
+            due = ch.take_due(_now_ms())
+            if due:
+                entries = [*due, *entries]
         ch.entries.extend(entries)
         if len(ch.entries) >= ch.trim_at:
             ch.trim(self.history, self._trim_step)
@@ -87,15 +98,78 @@ class InMemoryTransport:
         From a thread other than the consumers' loop, the append runs on that
         loop, in order with the thread's other sends.
         """
-        entries = _stored(envelopes)  # raises here, in the caller, as on Redis
+        now, scheduled = split_due(envelopes, _now_ms())
+        entries = _stored(now)  # raises here, in the caller, as on Redis
+        held = _stored(scheduled)
         loop = self._loop
         if loop is not None and threading.get_ident() != self._loop_thread and not loop.is_closed():
-            loop.call_soon_threadsafe(self._append_to, channel, entries)
+            loop.call_soon_threadsafe(self._append_to, channel, entries, scheduled, held)
             return
-        self._append_to(channel, entries)
+        self._append_to(channel, entries, scheduled, held)
 
-    def _append_to(self, channel: str, entries: Sequence[Envelope | WireEntry]) -> None:
-        self._append(self._channels.get(channel) or self._channel(channel), entries)
+    def _append_to(
+        self,
+        channel: str,
+        entries: Sequence[Envelope | WireEntry],
+        scheduled: Sequence[Envelope] = (),
+        held: Sequence[Envelope | WireEntry] = (),
+    ) -> None:
+        ch = self._channels.get(channel) or self._channel(channel)
+        for envelope, entry in zip(scheduled, held, strict=True):
+            ch.hold(envelope.headers.deliver_at_ms, envelope.headers.message_id, entry)
+        due = ch.take_due(_now_ms()) if ch.scheduled else None
+        self._append(ch, [*due, *entries] if due else entries)
+        if scheduled:
+            ch.wakeup.set()  # receivers waiting recompute how long to wait
+
+    def _hold_scheduled(
+        self, ch: Channel, envelopes: Sequence[Envelope]
+    ) -> Sequence[Envelope | WireEntry]:
+        """What of ``envelopes`` joins the log now; those due later are held apart
+        (in their stored form, so a bad one still fails ``send`` here, as on Redis)."""
+        now, later = split_due(envelopes, _now_ms())
+        held = _stored(later) if later else ()
+        entries = _stored(now)
+        for envelope, entry in zip(later, held, strict=True):
+            ch.hold(envelope.headers.deliver_at_ms, envelope.headers.message_id, entry)
+        if later:
+            ch.wakeup.set()
+        return entries
+
+    def release_due(self, ch: Channel) -> int | None:
+        """Move ``ch``'s scheduled messages that fell due into its log; when the
+        next one is due (Unix ms), if any is left."""
+        if not ch.scheduled:
+            return None
+        due = ch.take_due(_now_ms())
+        if due:
+            self._append(ch, due)
+        return ch.next_due()
+
+    # -- Schedules --------------------------------------------------------------------
+
+    schedules_messages = True
+
+    async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
+        ch = self._channels.get(channel)
+        if ch is None:
+            return []
+        self.release_due(ch)
+        waiting = sorted(ch.scheduled.items(), key=lambda item: item[1][:2])
+        if count is not None:
+            waiting = waiting[:count]
+        found = []
+        for message_id, (due, _, entry) in waiting:
+            envelope = parse_or_none(entry.fields) if isinstance(entry, WireEntry) else entry
+            found.append(ScheduledMessage(channel, message_id, due, envelope))
+        return found
+
+    async def cancel_scheduled(self, channel: str, message_ids: Sequence[str]) -> int:
+        ch = self._channels.get(channel)
+        if ch is None:
+            return 0
+        self.release_due(ch)  # what fell due is delivered, not cancelled
+        return sum(1 for m in set(message_ids) if ch.scheduled.pop(m, None) is not None)
 
     def _append(self, ch: Channel, entries: Sequence[Envelope | WireEntry]) -> None:
         ch.entries.extend(entries)

@@ -79,8 +79,9 @@ def unchanged_by_wire(envelope: Envelope) -> bool:
 
     True for ASCII string headers, a non-empty message id, routing key, source
     and correlation id, a known kind (a command with its target), an int
-    timestamp, no metadata and a bytes body: everything the wire form carries
-    unchanged and reads back as it was. False sends the envelope the long way.
+    timestamp, no metadata, no due time and a bytes body: everything the wire form
+    carries unchanged and reads back as it was, and that joins the channel at once.
+    False sends the envelope the long way (where a scheduled one is held apart).
     """
     h = envelope.headers
     try:
@@ -108,6 +109,7 @@ def unchanged_by_wire(envelope: Envelope) -> bool:
         and h.correlation_id != ""
         and (kind == EVENT or (kind == COMMAND and h.target_service != ""))
         and h.timestamp_ms.__class__ is int
+        and h.deliver_at_ms == 0
         and h.metadata.__class__ is dict
         and not h.metadata
         and envelope.body.__class__ is bytes

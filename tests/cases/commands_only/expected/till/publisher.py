@@ -6,6 +6,7 @@ One method per command it sends and per event it publishes.
 """
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from toolkit import (
     Delivery,
@@ -39,6 +40,8 @@ class TillPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -51,6 +54,8 @@ class TillPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
 
@@ -71,6 +76,8 @@ class TillSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -83,4 +90,6 @@ class TillSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )

@@ -6,6 +6,7 @@ One method per command it sends and per event it publishes.
 """
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from toolkit import (
     Delivery,
@@ -40,6 +41,8 @@ class OrdersPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``order.placed`` to every subscribed channel."""
         return await self.bus.publish_event(
@@ -48,6 +51,8 @@ class OrdersPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
 
@@ -68,6 +73,8 @@ class OrdersSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> PublishResult:
         """Publish event ``order.placed`` to every subscribed channel."""
         return self.bus.publish_event(
@@ -76,4 +83,6 @@ class OrdersSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )

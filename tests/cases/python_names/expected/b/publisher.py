@@ -6,6 +6,7 @@ One method per command it sends and per event it publishes.
 """
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from toolkit import (
     Delivery,
@@ -39,6 +40,8 @@ class BPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``a.create`` to a; returns the message id."""
         return await self.bus.send_command(
@@ -48,6 +51,8 @@ class BPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )
 
 
@@ -68,6 +73,8 @@ class BSyncPublisher:
         metadata: Mapping[str, str] | None = None,
         caused_by: Delivery | None = None,
         message_id: str | None = None,
+        delay: timedelta | float | None = None,
+        deliver_at: datetime | None = None,
     ) -> str:
         """Send command ``a.create`` to a; returns the message id."""
         return self.bus.send_command(
@@ -77,4 +84,6 @@ class BSyncPublisher:
             metadata=metadata,
             caused_by=caused_by,
             message_id=message_id,
+            delay=delay,
+            deliver_at=deliver_at,
         )

@@ -1,0 +1,140 @@
+"""Scheduled messages (Schedules): a message with a due time stays invisible until then,
+joins the channel once due whether or not a consumer was running, can be listed and
+cancelled by id before it is due, and outlives the consumers that were waiting for it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import generated.ticket_service as ticket_service
+from generated.ticket_service.messages import CreateTicket
+from generated.user_service import UserServicePublisher
+from tests.channels.suite.helpers import Features, channel_name, envelope, needs, receive_all
+from tests.redis.apps import Memory
+from toolkit import Consumer, Envelope, Transport
+from toolkit.channels.base import Schedules
+
+pytestmark = pytest.mark.asyncio
+
+#: how far ahead the tests schedule: long enough to look before it is due on a busy machine
+AHEAD = 1.0
+
+
+def scheduling(transport: Transport, features: Features) -> Schedules:
+    needs(features.scheduling, "scheduled messages")
+    assert isinstance(transport, Schedules) and transport.schedules_messages
+    return transport
+
+
+def create_ticket(n: int) -> CreateTicket:
+    return CreateTicket(ticket_id=uuid.uuid4(), subject=f"ticket {n}", requester_email="a@b.c")
+
+
+def due_in(seconds: float, **headers: Any) -> Envelope:
+    return envelope(deliver_at_ms=int((time.time() + seconds) * 1000), **headers)
+
+
+async def test_not_before_it_is_due_and_delivered_once_due(
+    transport: Transport, features: Features
+) -> None:
+    scheduler = scheduling(transport, features)
+    ch = channel_name()
+    sub = await transport.subscribe(ch, "svc", "c1")
+    later, now = due_in(AHEAD), envelope()
+    await transport.send(ch, [later, now])
+    first = await receive_all(sub, 2, timeout=AHEAD * 0.5)
+    assert [d.message_id for d in first] == [now.headers.message_id]
+    waiting = await scheduler.scheduled(ch)
+    assert [(s.message_id, s.deliver_at_ms) for s in waiting] == [
+        (later.headers.message_id, later.headers.deliver_at_ms)
+    ]
+    assert waiting[0].envelope == later
+    got = await receive_all(sub, 1, timeout=AHEAD + 5)
+    received_at = time.time() * 1000
+    assert [d.message_id for d in got] == [later.headers.message_id]
+    assert received_at >= later.headers.deliver_at_ms
+    assert got[0].envelope.headers.deliver_at_ms == later.headers.deliver_at_ms
+    assert await scheduler.scheduled(ch) == []
+    await sub.ack([*first, *got])
+    await sub.close()
+
+
+async def test_a_due_time_in_the_past_means_at_once(
+    transport: Transport, features: Features
+) -> None:
+    scheduling(transport, features)
+    ch = channel_name()
+    sub = await transport.subscribe(ch, "svc", "c1")
+    past = due_in(-60)
+    await transport.send(ch, [past])
+    got = await receive_all(sub, 1, timeout=2)
+    assert [d.message_id for d in got] == [past.headers.message_id]
+    await sub.ack(got)
+    await sub.close()
+
+
+async def test_cancelled_before_due_is_never_delivered(
+    transport: Transport, features: Features
+) -> None:
+    scheduler = scheduling(transport, features)
+    ch = channel_name()
+    sub = await transport.subscribe(ch, "svc", "c1")
+    kept, cancelled = due_in(AHEAD * 0.5), due_in(AHEAD * 0.5)
+    await transport.send(ch, [kept, cancelled])
+    ids = [cancelled.headers.message_id, "no-such-id"]
+    assert await scheduler.cancel_scheduled(ch, ids) == 1
+    assert [s.message_id for s in await scheduler.scheduled(ch)] == [kept.headers.message_id]
+    got = await receive_all(sub, 2, timeout=AHEAD + 2)
+    assert [d.message_id for d in got] == [kept.headers.message_id]
+    # Delivered: no longer cancellable.
+    assert await scheduler.cancel_scheduled(ch, [kept.headers.message_id]) == 0
+    await sub.ack(got)
+    await sub.close()
+
+
+async def test_delivered_once_due_though_no_consumer_ran_meanwhile(
+    transport: Transport, features: Features
+) -> None:
+    scheduling(transport, features)
+    ch = channel_name()
+    waiting = await transport.subscribe(ch, "svc", "c1")
+    sent = due_in(AHEAD * 0.3)
+    await transport.send(ch, [sent])
+    assert await waiting.receive(1, 0.05) == []
+    await waiting.close()  # every consumer gone before it is due
+    await asyncio.sleep(AHEAD * 0.3 + 0.1)
+    # A new consumer of the group, and a group that did not exist yet, both get it.
+    again = await transport.subscribe(ch, "svc", "c2")
+    other = await transport.subscribe(ch, "other", "c1")
+    for sub in (again, other):
+        got = await receive_all(sub, 1, timeout=5)
+        assert [d.message_id for d in got] == [sent.headers.message_id]
+        await sub.ack(got)
+        await sub.close()
+
+
+async def test_the_generated_publisher_schedules(transport: Transport, features: Features) -> None:
+    scheduler = scheduling(transport, features)
+    channel = "ticket_commands"
+    handlers = Memory()
+    consumer = Consumer(transport, channel, ticket_service.bind(handlers))
+    publisher = UserServicePublisher(transport)
+    start = time.time()
+    by_delay = await publisher.send_ticket_create(create_ticket(1), delay=timedelta(seconds=AHEAD))
+    at = datetime.fromtimestamp(start + AHEAD * 0.5, UTC)
+    by_time = await publisher.send_ticket_create(create_ticket(2), deliver_at=at)
+    assert {s.message_id for s in await scheduler.scheduled(channel)} == {by_delay, by_time}
+    assert (await consumer.run(until_empty=True)).handled == 0
+    deadline = time.monotonic() + AHEAD + 5
+    while len(handlers.ids) < 2 and time.monotonic() < deadline:
+        await consumer.run(until_empty=True)
+    await consumer.close()
+    assert handlers.ids == [by_time, by_delay]
+    dues = [d.envelope.headers.deliver_at_ms for d in handlers.deliveries]
+    assert dues[1] >= int((start + AHEAD) * 1000) - 1 and time.time() * 1000 >= max(dues)
