@@ -17,6 +17,12 @@ key                             what
                                 sorted set: message ids the group handled,
                                 scored by when their record expires (Unix ms;
                                 deduplication, ``toolkit.channels.redis.dedup``)
+``{prefix}:{<channel>}:scheduled``
+                                sorted set: message ids of scheduled messages,
+                                scored by due time (Unix ms)
+``{prefix}:{<channel>}:scheduled:entries``
+                                hash: message id -> the entry's fields, as
+                                netstrings (``toolkit.channels.redis.schedule``)
 ==============================  =============================================
 
 ``prefix`` defaults to ``tk``; with it, channel ``ticket_commands`` is the
@@ -58,6 +64,14 @@ class ChannelKeys:
 
     def seen(self, group: str) -> str:
         return f"{self.stream}:seen:{validate_name('group', group)}"
+
+    @property
+    def scheduled(self) -> str:
+        return f"{self.stream}:scheduled"
+
+    @property
+    def scheduled_entries(self) -> str:
+        return f"{self.stream}:scheduled:entries"
 
     def __repr__(self) -> str:
         return f"ChannelKeys({self.stream!r})"

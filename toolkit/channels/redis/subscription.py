@@ -42,6 +42,7 @@ from toolkit.channels.redis.entries import (
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.raw import execute
 from toolkit.channels.redis.resp import bulk, fields_args
+from toolkit.channels.redis.schedule import ScheduledRelease
 
 if TYPE_CHECKING:
     from toolkit.channels.redis.transport import RedisTransport
@@ -104,6 +105,8 @@ class RedisSubscription(RedisDeduplication):
         self._closed = False
         #: entries read but not handed out, by id: dead-letter (reason) or acknowledge (None)
         self._unreadable: Unreadable = {}
+        #: moves scheduled messages into the stream when due (and says when to look again)
+        self._scheduled = ScheduledRelease(transport, channel)
         self._dead_on_receipt = 0
         self._skipped_on_receipt = 0
 
@@ -119,6 +122,8 @@ class RedisSubscription(RedisDeduplication):
                 await self._settle_unreadable()
             while True:
                 now = time.monotonic()
+                if now >= self._scheduled.next_check:
+                    await self._scheduled.release()
                 if now >= self._next_tick or self._next_due <= now:
                     found = await self._run_tick(max_count)
                     if found:
@@ -127,7 +132,7 @@ class RedisSubscription(RedisDeduplication):
                 remaining = deadline - now
                 if remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
-                    wake = min(self._next_tick, self._next_due)
+                    wake = min(self._next_tick, self._next_due, self._scheduled.next_check)
                     block = max(int(min(remaining, wake - now, _MAX_BLOCK) * 1000), 1)
                     payload = b"*11\r\n%s%s$5\r\nBLOCK\r\n%s%s" % (
                         self._read_head,

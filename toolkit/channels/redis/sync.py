@@ -10,12 +10,13 @@ from toolkit.channels.redis.connection import check_sync, resolve_url, sync_clie
 from toolkit.channels.redis.errors import is_transient, unavailable
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys
 from toolkit.channels.redis.options import ChannelOptions, Channels
+from toolkit.channels.redis.schedule import SyncRedisSchedules
 from toolkit.envelope import Envelope
 
 __all__ = ["SyncRedisTransport"]
 
 
-class SyncRedisTransport:
+class SyncRedisTransport(SyncRedisSchedules):
     """Sending only, without asyncio: the transport of ``SyncDistributedBus`` (redis-py sync client)."""
 
     def __init__(
@@ -41,6 +42,8 @@ class SyncRedisTransport:
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
+        if any(e.headers.deliver_at_ms for e in envelopes):
+            return self._send_scheduled(channel, envelopes)
         xadd = self._channels.xadd(channel)
         try:
             pipe = self.redis.pipeline(transaction=False)

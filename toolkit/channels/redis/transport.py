@@ -34,6 +34,7 @@ from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_na
 from toolkit.channels.redis.options import ChannelOptions, Channels
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
+from toolkit.channels.redis.schedule import RedisSchedules
 from toolkit.channels.redis.scripts import (
     APPEND,
     FORGET_IDLE,
@@ -50,7 +51,7 @@ from toolkit.envelope import Envelope
 __all__ = ["RedisTransport"]
 
 
-class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
+class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules):
     """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore and
     ReportsStatus.
 
@@ -116,6 +117,9 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         """
         if not envelopes:
             return
+        for envelope in envelopes:
+            if envelope.headers.deliver_at_ms:
+                return await self._send_scheduled(channel, envelopes)
         done = asyncio.get_running_loop().create_future()
         self._outbox.append((channel, envelopes, done))
         if self._writer is None or self._writer.done():
