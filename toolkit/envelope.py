@@ -199,7 +199,7 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
 
 
 _REQUIRED: Final = (F_MESSAGE_ID, F_ROUTING_KEY, F_KIND, F_SOURCE, F_BODY)
-_HEADERS: Final = tuple(f for f in WIRE_FIELDS if f != F_BODY)
+_HEADERS: Final = (*(f for f in WIRE_FIELDS if f != F_BODY), F_DELIVER_AT)
 _META_ENCODER: Final = msgspec.json.Encoder()
 _META_DECODER: Final = msgspec.json.Decoder(dict[str, str])
 

@@ -53,7 +53,9 @@ F_METADATA: Final = "metadata"
 F_TRACEPARENT: Final = "traceparent"
 F_TRACESTATE: Final = "tracestate"
 F_BODY: Final = "body"
-#: every wire field, in the order they are written
+#: every wire field, in the order they are written (``deliver_at``, written after
+#: ``timestamp`` on scheduled messages only, is apart: pipes that store fields as
+#: columns keep it where they keep what they do not know)
 WIRE_FIELDS: Final = (
     F_MESSAGE_ID,
     F_ROUTING_KEY,
@@ -61,7 +63,6 @@ WIRE_FIELDS: Final = (
     F_SOURCE,
     F_TARGET,
     F_TIMESTAMP,
-    F_DELIVER_AT,
     F_CONTENT_TYPE,
     F_CORRELATION,
     F_CAUSATION,
