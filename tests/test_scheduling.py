@@ -44,6 +44,12 @@ def test_bad_due_times_are_refused(
         due_ms(delay, deliver_at)
 
 
+def _registered() -> UserRegistered:
+    return UserRegistered(
+        user_id=uuid.uuid4(), email="a@b.c", full_name="A", registered_at=datetime.now(UTC)
+    )
+
+
 class _NoScheduling:
     """A transport of a pipe that cannot hold messages (only its flag matters here)."""
 
@@ -63,12 +69,7 @@ class _NoScheduling:
 async def test_a_pipe_without_scheduling_refuses_a_due_time_and_sends_nothing() -> None:
     transport = _NoScheduling()
     bus = DistributedBus("user_service", SERVICE_MAP, transport)
-    body = UserRegistered(
-        user_id=uuid.uuid4(),
-        email="a@b.c",
-        full_name="A",
-        registered_at=datetime.now(UTC),
-    )
+    body = _registered()
     with pytest.raises(SchedulingUnsupportedError, match="cannot schedule messages"):
         await bus.publish_event("user.registered", body, delay=5)
     assert transport.sent == []
@@ -86,12 +87,7 @@ async def test_pipes_refuse_per_channel() -> None:
         transports={"default": memory, "plain": plain},  # type: ignore[dict-item]
     )
     bus = DistributedBus("user_service", SERVICE_MAP, pipes)
-    body = UserRegistered(
-        user_id=uuid.uuid4(),
-        email="a@b.c",
-        full_name="A",
-        registered_at=datetime.now(UTC),
-    )
+    body = _registered()
     with pytest.raises(SchedulingUnsupportedError, match="'user_events' is on pipe 'plain'"):
         await bus.publish_event("user.registered", body, delay=5)
 
