@@ -11,7 +11,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from toolkit import telemetry
-from toolkit.channels.base import Delivery, SyncTransport, Transport
+from toolkit.channels.base import Delivery, ExpectsGroups, SyncTransport, Transport
 from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
 from toolkit.publish_result import PartialPublishError, PublishResult, raise_partial
@@ -146,6 +146,13 @@ class _Sender:
         return envelope
 
 
+def expect_groups(transport: object, service_map: ServiceMap) -> None:
+    """Tell a transport that wants to know (:class:`ExpectsGroups`) each channel's consumers."""
+    if isinstance(transport, ExpectsGroups):
+        for name, spec in service_map.channels.items():
+            transport.expect_groups(name, spec.consumers)
+
+
 class DistributedBus(_Sender):
     """Sends on behalf of one service (``service``) through ``transport``.
 
@@ -165,6 +172,7 @@ class DistributedBus(_Sender):
     def __init__(self, service: str, service_map: ServiceMap, transport: Transport) -> None:
         super().__init__(service, service_map)
         self.transport = transport
+        expect_groups(transport, service_map)
 
     async def send_command(
         self,
@@ -314,6 +322,7 @@ class SyncDistributedBus(_Sender):
     def __init__(self, service: str, service_map: ServiceMap, transport: SyncTransport) -> None:
         super().__init__(service, service_map)
         self.transport = transport
+        expect_groups(transport, service_map)
 
     def send_command(
         self,

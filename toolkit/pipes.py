@@ -30,6 +30,7 @@ from typing import Any, Self, TypeVar
 from toolkit.channels.base import (
     DeadLetter,
     DeadLetterStore,
+    ExpectsGroups,
     ReportsStatus,
     ScheduledMessage,
     Schedules,
@@ -139,6 +140,8 @@ class Pipes(_Bound):
         super().__init__(bindings, settings)
         self._open: dict[str, Transport] = dict(transports or {})
         self._owned: set[str] = set()
+        #: channel -> groups, for pipes that want them before their first send
+        self._expected: dict[str, tuple[str, ...]] = {}
 
     def transport(self, channel: str) -> Transport:
         """The transport carrying ``channel`` (opened on first use)."""
@@ -151,7 +154,19 @@ class Pipes(_Bound):
             transport = open_transport(self.bindings.pipes[name], self.settings)
             self._open[name] = transport
             self._owned.add(name)
+            if isinstance(transport, ExpectsGroups):
+                for channel, groups in self._expected.items():
+                    if self.bindings.pipe_of(channel) == name:
+                        transport.expect_groups(channel, groups)
         return transport
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
+        """Pass on to the channel's pipe, now if it is open, else when it opens
+        (:class:`~toolkit.channels.base.ExpectsGroups`)."""
+        self._expected[channel] = tuple(groups)
+        transport = self._open.get(self.bindings.pipe_of(channel))
+        if isinstance(transport, ExpectsGroups):
+            transport.expect_groups(channel, self._expected[channel])
 
     def describe(self, channels: Iterable[str] | None = None) -> str:
         """Each pipe of ``channels`` with its redacted URL and the channels it carries."""

@@ -117,3 +117,26 @@ def test_sync_pipes_use_a_pipes_own_synchronous_transport(redis_url: str, prefix
     assert client.xlen(f"{prefix}:{{c}}") == 1
     client.close()
     pipes.close()
+
+
+async def test_pipes_pass_the_expected_groups_to_the_pipes_that_want_them() -> None:
+    import generated
+    from toolkit.bus import DistributedBus
+
+    told: list[tuple[str, tuple[str, ...]]] = []
+
+    class Wants(InMemoryTransport):
+        def expect_groups(self, channel: str, groups: object) -> None:
+            told.append((channel, tuple(groups)))  # type: ignore[call-overload]
+
+    bindings = Bindings(
+        pipes={"default": "memory://g", "other": "memory://h"}, channels={"user_events": "other"}
+    )
+    pipes = Pipes(bindings, transports={"default": InMemoryTransport()})
+    DistributedBus("user_service", generated.SERVICE_MAP, pipes)
+    assert told == []  # the pipe of user_events is not open yet
+    pipes._open["other"] = Wants()
+    pipes._owned.add("other")
+    pipes.expect_groups("user_events", ("billing_service", "ticket_service"))
+    assert told == [("user_events", ("billing_service", "ticket_service"))]
+    await pipes.close()

@@ -50,7 +50,7 @@ idempotent consumers: ``docs/delivery.md#deduplication``) and :class:`Schedules`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
@@ -69,6 +69,7 @@ __all__ = [
     "Deduplicates",
     "DelayedRetry",
     "Delivery",
+    "ExpectsGroups",
     "RenewsLeases",
     "ReportsStatus",
     "ScheduledMessage",
@@ -376,6 +377,22 @@ class DeadLetterStore(Protocol):
         ...
 
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int: ...
+
+
+@runtime_checkable
+class ExpectsGroups(Protocol):
+    """Optional transport capability: told ahead which groups a channel will have.
+
+    A pipe that stores a message only for the groups that exist when it is
+    sent (RabbitMQ: one queue per group, bound to the channel's exchange)
+    declares these groups before its first send to the channel, so that a
+    message sent before a group's first consumer started is not lost. Every
+    bus built from a service map tells its transport the consumers of every
+    channel (a pipe whose channels keep every message, as a stream does,
+    does not implement this).
+    """
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None: ...
 
 
 @runtime_checkable
