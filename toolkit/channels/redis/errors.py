@@ -24,9 +24,12 @@ from typing import Final
 import redis
 from redis.exceptions import (
     ClusterDownError,
+    ClusterError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 
@@ -54,6 +57,11 @@ _TRANSIENT_TYPES: Final = (
     ReadOnlyError,
     TryAgainError,
     ClusterDownError,
+    # a cluster that cannot be mapped now (no node answers, a slot without a
+    # master mid-failover, redirections that did not settle)
+    RedisClusterException,
+    SlotNotCoveredError,
+    ClusterError,
 )
 # Error codes of replies redis-py left a plain ResponseError, at the start of the
 # message or after a pipeline's "Command # n (...) of pipeline caused error: ('".

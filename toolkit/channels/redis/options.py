@@ -49,8 +49,15 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: consumers of a group that own nothing and have been idle this many seconds
     #: are removed from it (ones killed with SIGKILL never leave); None = never
     idle_consumer_timeout: float | None = 3600.0
+    #: a send returns once this many replicas hold it too (``WAIT`` after the append;
+    #: fails with TransportError when fewer confirm in ``durable_timeout_ms``). 0: once
+    #: the master holds it: a failover before it reached a replica loses it
+    durable_replicas: int = 0
+    durable_timeout_ms: int = 1000
 
     def __post_init__(self) -> None:
+        if self.durable_replicas < 0 or self.durable_timeout_ms < 0:
+            raise ValueError("durable_replicas and durable_timeout_ms must not be negative")
         if self.visibility_timeout <= 0:
             raise ValueError("visibility_timeout must be positive")
         if self.lossy_max_length is not None and self.lossy_max_length < 1:

@@ -1,4 +1,5 @@
-"""Opening a Redis Streams pipe from its URL (``redis://``, ``rediss://``, ``unix://``)."""
+"""Opening a Redis Streams pipe from its URL (``redis://``, ``rediss://``, ``unix://``,
+``redis+cluster://``, ``rediss+cluster://``)."""
 
 from __future__ import annotations
 
@@ -26,4 +27,6 @@ def _options(settings: PipeSettings) -> ChannelOptions:
         idle_consumer_timeout=settings.idle_consumer_timeout,
         trim_acknowledged=settings.trim_acknowledged,
         trim_interval=settings.trim_interval,
+        durable_replicas=settings.durable_replicas,
+        durable_timeout_ms=settings.durable_timeout_ms,
     )

@@ -66,7 +66,7 @@ class RedisSubscription:
         self._transport = transport
         self._redis = transport.redis
         #: reads and acknowledgements go on one connection, kept between them
-        self._conn = transport.held_connection()
+        self._conn = transport.held_connection(transport.keys(channel).stream)
         #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
         self._ack_first = b""
         self.channel = channel
