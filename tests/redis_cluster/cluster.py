@@ -165,7 +165,13 @@ class LocalCluster:
         try:
             info = client.execute_command("CLUSTER", "INFO")
             text = info.decode() if isinstance(info, bytes) else str(info)
-            return "cluster_state:ok" in text and "cluster_slots_ok:16384" in text
+            if "cluster_state:ok" not in text or "cluster_slots_ok:16384" not in text:
+                return False
+            # Replicas in sync: a durable send (WAIT) is confirmed from the start.
+            replication = client.info("replication")
+            if replication["role"] == "slave":
+                return bool(replication["master_link_status"] == "up")
+            return True
         except redis.RedisError:
             return False
         finally:

@@ -1,0 +1,145 @@
+"""The Redis transport on a local Redis Cluster: sends spread over the masters, durable
+sends, the command line against a cluster URL (and one that cannot be reached)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.redis.messages import ticket_create
+from tests.redis_cluster.cluster import LocalCluster
+from toolkit import TransportError
+from toolkit.channels.redis import ChannelOptions, RedisTransport
+from toolkit.channels.redis.connection import node_of_slot
+from toolkit.pipe_settings import cluster_nodes, redact
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def toolkit(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cluster_urls() -> None:
+    assert cluster_nodes("redis://h:1/0") is None
+    assert cluster_nodes("redis+cluster://a:1,b:2") == [("a", 1), ("b", 2)]
+    assert cluster_nodes("redis://u:pw@a:7000?cluster=true") == [("a", 7000)]
+    assert cluster_nodes("rediss+cluster://a") == [("a", 6379)]
+    assert redact("redis+cluster://u:pw@a:1,b:2") == "redis+cluster://u:***@a:1,b:2"
+
+
+async def test_sends_to_channels_on_every_master_in_one_round(
+    redis_cluster: LocalCluster,
+) -> None:
+    prefix = f"c{uuid.uuid4().hex[:8]}"
+    transport = RedisTransport(redis_cluster.url, prefix=prefix)
+    try:
+        channels = [f"chan{i}" for i in range(12)]
+        assert transport.cluster is not None
+        await transport.check()
+        nodes = set()
+        for channel in channels:
+            slot = transport.cluster.keyslot(transport.keys(channel).stream)
+            nodes.add((await node_of_slot(transport.cluster, slot)).name)
+        assert len(nodes) == 3
+        await asyncio.gather(
+            *(
+                transport.send(c, [ticket_create(i) for i in range(5)])
+                for c in channels
+                for _ in "ab"
+            )
+        )
+        for channel in channels:
+            sub = await transport.subscribe(channel, "g", "c1")
+            got = await sub.receive(100, 0.1)
+            assert len(got) == 10
+            await sub.ack(got)
+            await sub.close()
+    finally:
+        await transport.close()
+
+
+async def test_durable_send_waits_for_a_replica(redis_cluster: LocalCluster) -> None:
+    prefix = f"d{uuid.uuid4().hex[:8]}"
+    durable = RedisTransport(
+        redis_cluster.url, prefix=prefix, options=ChannelOptions(durable_replicas=1)
+    )
+    too_many = RedisTransport(
+        redis_cluster.url,
+        prefix=prefix,
+        options=ChannelOptions(durable_replicas=3, durable_timeout_ms=50),
+    )
+    try:
+        await asyncio.gather(*(durable.send(f"d{i}", [ticket_create(i)]) for i in range(6)))
+        with pytest.raises(TransportError, match="not confirmed by 3 replica"):
+            await too_many.send("d0", [ticket_create(9)])
+    finally:
+        await durable.close()
+        await too_many.close()
+
+
+def test_sync_sends_on_a_cluster(redis_cluster: LocalCluster) -> None:
+    from toolkit.channels.redis import SyncRedisTransport
+
+    prefix = f"s{uuid.uuid4().hex[:8]}"
+    for options in (ChannelOptions(), ChannelOptions(durable_replicas=1)):
+        transport = SyncRedisTransport(redis_cluster.url, prefix=prefix, options=options)
+        try:
+            transport.check()
+            for i in range(6):
+                transport.send_sync(f"s{i}", [ticket_create(i)])
+        finally:
+            transport.close()
+
+
+def test_the_command_line_works_against_the_cluster(redis_cluster: LocalCluster) -> None:
+    prefix = f"k{uuid.uuid4().hex[:8]}"
+
+    async def send() -> None:
+        transport = RedisTransport(redis_cluster.url, prefix=prefix)
+        await transport.send("ticket_commands", [ticket_create(1)])
+        await transport.ensure_group("ticket_commands", "ticket_service")
+        await transport.close()
+
+    asyncio.run(send())
+    common = ("--url", redis_cluster.url, "--prefix", prefix)
+    for args in (
+        ("status", *common),
+        ("groups", "list", *common),
+        ("dlq", "list", "ticket_commands", *common),
+        ("pipes", "--check", *common),
+    ):
+        done = toolkit(*args)
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+    done = toolkit("status", *common)
+    assert "ticket_commands" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("groups", "list"),
+        ("dlq", "list", "ticket_commands"),
+        ("pipes", "--check"),
+        ("run", "ticket_service", "--app", "tests.redis.apps:Memory"),
+    ],
+)
+def test_an_unreachable_cluster_is_a_clean_exit_2(args: tuple[str, ...]) -> None:
+    done = toolkit(*args, "--url", "redis+cluster://127.0.0.1:1,127.0.0.1:2")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "cannot reach Redis" in done.stderr + done.stdout
