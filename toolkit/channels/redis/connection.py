@@ -54,6 +54,7 @@ _BACKOFF_BASE: Final = 0.05
 #: longer than the longest XREADGROUP BLOCK the transport issues
 _SOCKET_TIMEOUT: Final = 15.0
 _CONNECT_TIMEOUT: Final = 5.0
+_CLUSTER_SOCKET_TIMEOUT: Final = 7.0
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -147,6 +148,9 @@ def _cluster_options(
 
 def cluster_client(url: str, **options: Any) -> AsyncRedisCluster:
     """An asyncio Redis Cluster client: one slot map, one connection pool per node."""
+    # Shorter than a single server's: a master that hangs is given up on (and the
+    # slot map asked again) sooner; still longer than the longest XREADGROUP BLOCK.
+    options.setdefault("socket_timeout", _CLUSTER_SOCKET_TIMEOUT)
     nodes, kwargs = _cluster_options(url, options)
     client = AsyncRedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in nodes], **kwargs
@@ -253,15 +257,21 @@ class HeldNodeConnection:
     slot's master as of then.
     """
 
-    __slots__ = ("_client", "_conn", "_node", "slot")
+    __slots__ = ("_client", "_conn", "_node", "_remap", "slot")
 
     def __init__(self, client: AsyncRedisCluster, slot: int) -> None:
         self._client = client
         self.slot = slot
         self._node: ClusterNode | None = None
         self._conn: Any = None
+        self._remap = False
 
     async def get(self) -> Any:
+        if self._remap:
+            # The node failed: ask the cluster who serves the slot now (a replica
+            # promoted by a failover) rather than knocking at the same door.
+            self._remap = False
+            await self._client.nodes_manager.initialize()
         if self._conn is None:
             node = await node_of_slot(self._client, self.slot)
             self._conn = node.acquire_connection()
@@ -275,6 +285,7 @@ class HeldNodeConnection:
     async def drop(self) -> None:
         conn, self._conn = self._conn, None
         node, self._node = self._node, None
+        self._remap = True
         if conn is not None and node is not None:
             try:
                 await conn.disconnect()

@@ -99,8 +99,14 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             # Our own client object on the same pool: raw reply callbacks must not
             # change the behaviour of a client the application also uses.
             self.redis = redis.asyncio.Redis(connection_pool=base.connection_pool)
-        #: the writer's connection per cluster node (by node name)
-        self._node_writers: dict[str, HeldNodeConnection] = {}
+        #: cluster: sends queued per master, and the writer of each (by node name)
+        self._node_outboxes: dict[
+            str, list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
+        ] = {}
+        self._node_tasks: dict[str, asyncio.Future[None]] = {}
+        #: cluster: a connection per (writer, node)
+        self._node_writers: dict[tuple[str, str], HeldNodeConnection] = {}
+        self._slots: dict[str, int] = {}
         for command in RAW_COMMANDS:
             self.redis.set_response_callback(command, raw_reply)
         self._channels = Channels(prefix, options, channels)
@@ -144,49 +150,79 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         """
         if not envelopes:
             return
+        if self.cluster is not None:
+            await self._send_to_node(channel, envelopes)
+            return
         done = asyncio.get_running_loop().create_future()
         self._outbox.append((channel, envelopes, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
         await done
 
-    async def _write(self) -> None:
-        """Drain the outbox: one round trip per round of queued sends, one command per channel.
+    async def _send_to_node(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Cluster: queue the send with the other sends to the same master; each master
+        has a writer of its own, so a master that hangs holds up only its own sends."""
+        assert self.cluster is not None
+        node = await node_of_slot(self.cluster, self._slot(channel))
+        done = asyncio.get_running_loop().create_future()
+        box = self._node_outboxes.setdefault(node.name, [])
+        box.append((channel, envelopes, done))
+        task = self._node_tasks.get(node.name)
+        if task is None or task.done():
+            self._node_tasks[node.name] = asyncio.ensure_future(self._write_node(node.name))
+        await done
 
-        Each send is settled by its own channel's reply: a failure on one
-        channel fails only the sends to it, never those stored elsewhere.
-        """
+    async def _write_node(self, name: str) -> None:
+        while self._node_outboxes.get(name):
+            batch = self._node_outboxes.pop(name)
+            await self._write_batch(batch, name)
+
+    def _slot(self, channel: str) -> int:
+        slot = self._slots.get(channel)
+        if slot is None:
+            slot = self._slots[channel] = key_slot(self._channels.keys(channel).stream.encode())
+        return slot
+
+    async def _write(self) -> None:
+        """Drain the outbox: one round trip per round of queued sends, one command per channel."""
         while self._outbox:
             batch, self._outbox = self._outbox, []
-            try:
-                failed = await self._append(batch)
-            except Exception as exc:
-                # The round trip as a whole failed: what was stored is unknown.
-                error: BaseException = exc
-                if is_transient(exc):
-                    error = unavailable("sending", exc)
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_exception(error)
-                continue
-            if not failed:
-                for _, _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-                continue
-            # A channel's command stops at its first failing entry: the sends
-            # wholly before it were stored, that one and those after it were not.
-            offsets: dict[str, int] = {}
-            for channel, envelopes, done in batch:
-                end = offsets.get(channel, 0) + len(envelopes)
-                offsets[channel] = end
-                failure = failed.get(channel)
-                if done.done():
-                    continue
-                if failure is None or end <= failure[0]:
+            await self._write_batch(batch, "")
+
+    async def _write_batch(
+        self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]], writer: str
+    ) -> None:
+        """Append a round of sends and settle each by its own channel's reply: a failure on
+        one channel fails only the sends to it, never those stored elsewhere."""
+        try:
+            failed = await self._append(batch, writer)
+        except Exception as exc:
+            # The round trip as a whole failed: what was stored is unknown.
+            error: BaseException = exc
+            if is_transient(exc):
+                error = unavailable("sending", exc)
+            for _, _, done in batch:
+                if not done.done():
+                    done.set_exception(error)
+            return
+        if not failed:
+            for _, _, done in batch:
+                if not done.done():
                     done.set_result(None)
-                else:
-                    done.set_exception(failure[1])
+            return
+        # A channel's command stops at its first failing entry: the sends
+        # wholly before it were stored, that one and those after it were not.
+        offsets: dict[str, int] = {}
+        for channel, envelopes, done in batch:
+            end = offsets.get(channel, 0) + len(envelopes)
+            offsets[channel] = end
+            failure = failed.get(channel)
+            if done.done():
+                continue
+            if failure is None or end <= failure[0]:
+                done.set_result(None)
+            else:
+                done.set_exception(failure[1])
 
     def _pack_append(
         self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
@@ -211,7 +247,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         return b"".join(chunks), channels
 
     async def _append(
-        self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]]
+        self, batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]], writer: str
     ) -> dict[str, tuple[int, BaseException]]:
         """Append every send of ``batch``; the channels that failed, each with the
         number of its entries stored (in batch order) and the error for the rest."""
@@ -222,7 +258,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
                 replies: Sequence[Any] = await self._round_trip(payload, len(channels))
                 replies = self._durable(channels, replies, failed)
             else:
-                channels, replies = await self._append_per_node(batch, failed)
+                channels, replies = await self._append_per_node(batch, failed, writer)
             missing: set[str] = set()
             for channel, reply in zip(channels, replies, strict=True):
                 if isinstance(reply, NoScriptError):
@@ -303,21 +339,24 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         self,
         batch: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]],
         failed: dict[str, tuple[int, BaseException]],
+        writer: str,
     ) -> tuple[list[str], list[Any]]:
-        """Cluster: the batch's appends grouped by the node serving each channel, written
-        to every node at once; the channels and their replies."""
+        """Cluster: the batch's appends grouped by the node serving each channel (one node
+        but after a MOVED), written to every node at once; the channels and their replies."""
         assert self.cluster is not None
         per_node: dict[str, tuple[ClusterNode, list[Any]]] = {}
         for pending in batch:
-            slot = key_slot(self._channels.keys(pending[0]).stream.encode())
-            node = await node_of_slot(self.cluster, slot)
+            node = await node_of_slot(self.cluster, self._slot(pending[0]))
             per_node.setdefault(node.name, (node, []))[1].append(pending)
 
         async def one(name: str, node: ClusterNode, part: list[Any]) -> list[Any]:
-            held = self._node_writers.get(name)
+            # One connection per writer and node: writers run at once, a connection
+            # serves one round trip at a time.
+            held = self._node_writers.get((writer, name))
             if held is None:
-                slot = key_slot(self._channels.keys(part[0][0]).stream.encode())
-                held = self._node_writers[name] = HeldNodeConnection(self.cluster, slot)  # type: ignore[arg-type]
+                slot = self._slot(part[0][0])
+                held = HeldNodeConnection(self.cluster, slot)  # type: ignore[arg-type]
+                self._node_writers[(writer, name)] = held
             payload, channels = self._pack_append(part)
             try:
                 replies = await self._round_trip(payload, self._replies(channels), held)
