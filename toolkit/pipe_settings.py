@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Final
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
@@ -29,6 +29,8 @@ __all__ = [
     "pipe_module",
     "redact",
     "scheme",
+    "url_options",
+    "without_toolkit_options",
 ]
 
 #: the prefix of every name a pipe creates (Redis keys, RabbitMQ queues, PostgreSQL schema)
@@ -81,6 +83,8 @@ class PipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     durable_replicas: int = 0
     #: Redis: milliseconds a durable send waits for its replicas before failing
     durable_timeout_ms: int = 1000
+    #: Redis: channel -> the number of streams it is split into (see docs/redis.md)
+    shards: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def scheme(url: str) -> str:
@@ -110,6 +114,22 @@ def redact(url: str) -> str:
 
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
+#: query options of a Redis pipe URL that are the toolkit's, not redis-py's
+TOOLKIT_OPTIONS: Final = frozenset({"cluster", "durable", "shards"})
+
+
+def url_options(url: str) -> dict[str, str]:
+    """The toolkit's own options in a pipe URL's query (``cluster``, ``durable``, ``shards``)."""
+    return {k: v for k, v in parse_qsl(urlsplit(url).query) if k in TOOLKIT_OPTIONS}
+
+
+def without_toolkit_options(url: str) -> str:
+    """``url`` without the toolkit's query options (what a client library is given)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k not in TOOLKIT_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def cluster_nodes(url: str) -> list[tuple[str, int]] | None:

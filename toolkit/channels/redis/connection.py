@@ -27,7 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from toolkit.channels.redis.errors import RedisUnavailable
-from toolkit.pipe_settings import cluster_nodes, redact
+from toolkit.pipe_settings import cluster_nodes, redact, without_toolkit_options
 
 __all__ = [
     "DEFAULT_URL",
@@ -76,7 +76,7 @@ def async_client(url: str | None = None, **options: Any) -> redis.asyncio.Redis:
     options.setdefault(
         "retry", AsyncRetry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
     )
-    client = redis.asyncio.from_url(resolve_url(url), **options)
+    client = redis.asyncio.from_url(without_toolkit_options(resolve_url(url)), **options)
     pool = client.connection_pool
     pool.connection_class = _timed_writes(pool.connection_class)
     return client
@@ -175,7 +175,7 @@ def sync_client(url: str | None = None, **options: Any) -> redis.Redis:
     options.setdefault(
         "retry", Retry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
     )
-    return redis.Redis.from_url(resolve_url(url), **options)
+    return redis.Redis.from_url(without_toolkit_options(resolve_url(url)), **options)
 
 
 def _unreachable(url: str, exc: BaseException) -> RedisUnavailable:

@@ -132,6 +132,8 @@ class RedisGroups:
         # scan_iter: every master's keys on a cluster, the one server's otherwise.
         async for key in self.redis.scan_iter(match=pattern, count=_SCAN_COUNT, _type="stream"):
             name = _text(key)[len(self.prefix) + 2 : -1]
+            # ``channel#i``: a shard of a channel, listed as that channel
+            name = name.partition("#")[0]
             if name and "{" not in name and "}" not in name:
                 found.add(name)
         return sorted(found)

@@ -50,6 +50,7 @@ from toolkit.channels.redis.scripts import (
     TICK,
     TRIM_ACKED,
 )
+from toolkit.channels.redis.shards import ShardedSubscription, shard_name, split
 from toolkit.channels.redis.status import RedisStatus
 from toolkit.channels.redis.subscription import RedisSubscription
 from toolkit.envelope import Envelope
@@ -111,6 +112,10 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             self.redis.set_response_callback(command, raw_reply)
         self._channels = Channels(prefix, options, channels)
         self.prefix = self._channels.prefix
+        #: whether any channel is split into shards (one check per send otherwise)
+        self._sharded = self._channels.default.shards > 1 or any(
+            o.shards > 1 for o in self._channels.per_channel.values()
+        )
         self._outbox: list[tuple[str, Sequence[Envelope], asyncio.Future[None]]] = []
         self._writer: asyncio.Future[None] | None = None
         #: the writer's connection (one round of sends at a time)
@@ -150,6 +155,14 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         """
         if not envelopes:
             return
+        if self._sharded and self._channels.options(channel).shards > 1:
+            parts = split(channel, envelopes, self._channels.options(channel).shards)
+            await asyncio.gather(*(self._send(name, part) for name, part in parts.items()))
+            return
+        await self._send(channel, envelopes)
+
+    async def _send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Append to one stream (a channel's, or one shard's)."""
         if self.cluster is not None:
             await self._send_to_node(channel, envelopes)
             return
@@ -524,9 +537,21 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         )
         return entry_id.decode()
 
-    async def subscribe(self, channel: str, group: str, consumer: str) -> RedisSubscription:
+    async def subscribe(
+        self, channel: str, group: str, consumer: str
+    ) -> RedisSubscription | ShardedSubscription:
         validate_name("group", group)
         validate_name("consumer", consumer)
+        shards = self._channels.options(channel).shards
+        if shards > 1:
+            sharded = ShardedSubscription(
+                [
+                    RedisSubscription(self, channel, group, consumer, shard_name(channel, i))
+                    for i in range(shards)
+                ]
+            )
+            await sharded.ensure_group()
+            return sharded
         sub = RedisSubscription(self, channel, group, consumer)
         await sub.ensure_group()
         return sub
