@@ -35,13 +35,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.redis.messages import ticket_create  # noqa: E402
-from tests.redis.server import RedisServer  # noqa: E402
-from tests.redis_cluster.cluster import LocalCluster  # noqa: E402
-from toolkit.channels.redis import RedisTransport  # noqa: E402
-from toolkit.channels.redis.shards import PARTITION_KEY  # noqa: E402
-from toolkit.pipe_settings import PipeSettings  # noqa: E402
-from toolkit.pipes import open_transport  # noqa: E402
+from tests.redis.messages import ticket_create
+from tests.redis.server import RedisServer
+from tests.redis_cluster.cluster import LocalCluster
+from toolkit.channels.redis import RedisTransport
+from toolkit.channels.redis.shards import PARTITION_KEY
+from toolkit.pipe_settings import PipeSettings
+from toolkit.pipes import open_transport
 
 EXAMPLE = ["user_events", "ticket_commands", "billing_events"]
 GROUP = "bench"
