@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import statistics
 import sys
@@ -178,7 +179,7 @@ async def failover(cluster: LocalCluster, durable: int, seconds: float = 12.0) -
         """The longest time without progress from the kill on (to the stop, if none)."""
         after = [t for t in times if killed < t <= stopped_at]
         points = [killed, *after] if after else [killed, stopped_at]
-        return max(b - a for a, b in zip(points, points[1:], strict=False))
+        return max(b - a for a, b in itertools.pairwise(points))
 
     await sub.close()
     await publisher.close()
