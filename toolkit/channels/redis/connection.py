@@ -267,6 +267,12 @@ class HeldNodeConnection:
         self._remap = False
 
     async def get(self) -> Any:
+        conn = self._conn
+        if conn is not None:
+            # The usual case, without a coroutine: the slot is still where it was.
+            served = self._client.nodes_manager.slots_cache.get(self.slot)
+            if served and served[0] is self._node:
+                return conn
         if self._remap:
             # The node failed: ask the cluster who serves the slot now (a replica
             # promoted by a failover) rather than knocking at the same door.
@@ -302,6 +308,9 @@ class HeldNodeConnection:
 async def node_of_slot(client: AsyncRedisCluster, slot: int) -> ClusterNode:
     """The master serving ``slot``, as the client's slot map says (mapped on first use)."""
     manager = client.nodes_manager
+    served = manager.slots_cache.get(slot)
+    if served:
+        return served[0]
     if not manager.slots_cache:
         await client.initialize()
     node: ClusterNode = manager.get_node_from_slot(slot)
