@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from tests.channels.conformance import *  # noqa: F403
-from tests.channels.conformance import MESSAGE_LIMIT, Features
+from tests.channels.conformance import MESSAGE_LIMIT
+from tests.channels.test_redis import VISIBILITY, add_raw, features  # noqa: F401
 from tests.redis_cluster.cluster import LocalCluster
 from tests.redis_cluster.conftest import redis_cluster  # noqa: F401
 from toolkit.channels.redis import ChannelOptions, RedisTransport
-
-VISIBILITY = 0.5
 
 
 @pytest.fixture
@@ -29,16 +27,3 @@ async def transport(redis_cluster: LocalCluster) -> AsyncIterator[RedisTransport
     assert t.cluster is not None
     yield t
     await t.close()
-
-
-@pytest.fixture
-def add_raw(transport: RedisTransport) -> Any:
-    async def add(channel: str, fields: dict[str, Any]) -> None:
-        await transport.add_raw(channel, fields)
-
-    return add
-
-
-@pytest.fixture
-def features() -> Features:
-    return Features(redelivery_wait=VISIBILITY + 0.1)

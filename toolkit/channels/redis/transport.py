@@ -415,13 +415,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         try:
             await conn.send_packed_command(b"*1\r\n$6\r\nASKING\r\n" + payload)
             await conn.read_response()
-            out: list[Any] = []
-            for _ in range(replies):
-                try:
-                    out.append(await conn.read_response())
-                except ResponseError as error:
-                    out.append(error)
-            return out
+            return await _read_replies(conn, replies)
         except BaseException:
             await conn.disconnect()
             raise
@@ -472,13 +466,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             conn = await held.get()
             try:
                 await conn.send_packed_command(payload)
-                out: list[Any] = []
-                for _ in range(replies):
-                    try:
-                        out.append(await conn.read_response())
-                    except ResponseError as exc:
-                        out.append(exc)
-                return out
+                return await _read_replies(conn, replies)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await held.drop()
                 if attempt == 2:
@@ -604,6 +592,17 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
                 await self.cluster.aclose()
             else:
                 await self.redis.connection_pool.disconnect()
+
+
+async def _read_replies(conn: Any, replies: int) -> list[Any]:
+    """``replies`` replies from ``conn``, an error reply as its exception."""
+    out: list[Any] = []
+    for _ in range(replies):
+        try:
+            out.append(await conn.read_response())
+        except ResponseError as exc:
+            out.append(exc)
+    return out
 
 
 def _own_cluster_client(client: AsyncRedisCluster) -> AsyncRedisCluster:
