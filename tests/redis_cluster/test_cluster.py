@@ -143,3 +143,36 @@ def test_an_unreachable_cluster_is_a_clean_exit_2(args: tuple[str, ...]) -> None
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert "cannot reach Redis" in done.stderr + done.stdout
+
+
+async def test_a_failing_close_does_not_hide_the_error_that_stopped_the_runner(
+    redis_cluster: LocalCluster,
+) -> None:
+    """The handler's error stops the runner; closing then fails too (the stream is no
+    longer a stream): the runner raises the handler's error, not the close's."""
+    import generated.ticket_service as ticket_service
+    from tests.redis.apps import Memory
+    from toolkit import Runner
+    from toolkit.channels.redis.connection import sync_cluster_client
+
+    prefix = f"r{uuid.uuid4().hex[:8]}"
+    transport = RedisTransport(redis_cluster.url, prefix=prefix)
+    stream = transport.keys("ticket_commands").stream
+
+    class Stop(BaseException):
+        pass
+
+    def behaviour(message: object, meta: object) -> None:
+        client = sync_cluster_client(redis_cluster.url)
+        client.delete(stream)
+        client.set(stream, "not a stream")
+        client.close()
+        raise Stop("the handler's error")
+
+    try:
+        await transport.send("ticket_commands", [ticket_create(1)])
+        runner = Runner(transport, "ticket_commands", ticket_service.bind(Memory(behaviour)))
+        with pytest.raises(Stop, match="the handler's error"):
+            await runner.run()
+    finally:
+        await transport.close()
