@@ -176,3 +176,45 @@ async def test_a_failing_close_does_not_hide_the_error_that_stopped_the_runner(
             await runner.run()
     finally:
         await transport.close()
+
+
+async def test_a_manual_failover_is_followed_by_sends_and_reads(
+    redis_cluster: LocalCluster,
+) -> None:
+    """The replica of a channel's master takes over (CLUSTER FAILOVER): the held
+    connections get MOVED from the old master and follow the slot to the new one."""
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    transport = RedisTransport(redis_cluster.url, prefix=prefix)
+    try:
+        stream = transport.keys("moving").stream
+        sub = await transport.subscribe("moving", "g", "c1")
+        await transport.send("moving", [ticket_create(0)])
+        first = await sub.receive(10, 1.0)
+        assert len(first) == 1
+        old = redis_cluster.master_of(stream)
+        client = old.client()
+        try:
+            replica_port = next(
+                int(r["port"]) for r in client.info("replication").values() if isinstance(r, dict)
+            )
+        finally:
+            client.close()
+        replica = next(n for n in redis_cluster.nodes if n.port == replica_port)
+        promote = replica.client()
+        try:
+            promote.execute_command("CLUSTER", "FAILOVER")
+        finally:
+            promote.close()
+        deadline = asyncio.get_running_loop().time() + 20
+        while redis_cluster.master_of(stream).port != replica_port:
+            assert asyncio.get_running_loop().time() < deadline, "no failover"
+            await asyncio.sleep(0.1)
+        await asyncio.to_thread(redis_cluster.wait_ok)
+        await transport.send("moving", [ticket_create(1)])
+        got = await sub.receive_acking(first, 10, 1.0)
+        assert len(got) == 1
+        await sub.ack(got)
+        assert await transport.pending_count("moving", "g") == 0
+        await sub.close()
+    finally:
+        await transport.close()

@@ -23,6 +23,7 @@ from typing import Final
 
 import redis
 from redis.exceptions import (
+    AskError,
     ClusterDownError,
     ClusterError,
     OutOfMemoryError,
@@ -62,6 +63,8 @@ _TRANSIENT_TYPES: Final = (
     RedisClusterException,
     SlotNotCoveredError,
     ClusterError,
+    # MOVED / ASK the transport did not follow itself (a slot moving): try again
+    AskError,
 )
 # Error codes of replies redis-py left a plain ResponseError, at the start of the
 # message or after a pipeline's "Command # n (...) of pipeline caused error: ('".

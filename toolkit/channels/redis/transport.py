@@ -291,7 +291,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
                     )
             if not missing:
                 return failed
-            await self.redis.script_load(APPEND)
+            await self._load_append(missing)
             batch = [pending for pending in batch if pending[0] in missing]
             if not batch:
                 return failed
@@ -366,7 +366,10 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             # One connection per writer and node: writers run at once, a connection
             # serves one round trip at a time.
             held = self._node_writers.get((writer, name))
-            if held is None:
+            if held is None or await node_of_slot(self.cluster, held.slot) is not node:  # type: ignore[arg-type]
+                # New, or its slot has moved to another master since: one of this part's.
+                if held is not None:
+                    await held.release()
                 slot = self._slot(part[0][0])
                 held = HeldNodeConnection(self.cluster, slot)  # type: ignore[arg-type]
                 self._node_writers[(writer, name)] = held
@@ -399,8 +402,13 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
         ]
 
     async def _moved(self, exc: MovedError) -> None:
-        """Follow a MOVED reply: the shared slot map learns the slot's new master."""
+        """Follow a MOVED reply: the shared slot map learns the slot's new master, and
+        which nodes are masters now (a script is loaded on every master: a promoted
+        replica has none of them yet)."""
         if self.cluster is not None:
+            # The map as a node sees it first, then the MOVED over it: the node that
+            # answered may not have heard of the failover yet, the MOVED is news.
+            await self.cluster.nodes_manager.initialize()
             await self.cluster.nodes_manager.move_slot(exc)
 
     async def _asking(self, exc: AskError, payload: bytes, replies: int) -> list[Any]:
@@ -421,6 +429,16 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             raise
         finally:
             node.release(conn)
+
+    async def _load_append(self, channels: set[str]) -> None:
+        """Load the append script where ``channels`` are served (every master of the
+        client's map would miss a replica promoted since the map was read)."""
+        if self.cluster is None:
+            await self.redis.script_load(APPEND)
+            return
+        nodes = {await node_of_slot(self.cluster, self._slot(c)) for c in channels}
+        for node in nodes:
+            await self.cluster.execute_command("SCRIPT", "LOAD", APPEND, target_nodes=node)
 
     def _send_error(self, channel: str, exc: ResponseError) -> BaseException:
         if is_transient(exc):
@@ -451,11 +469,12 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus):
             first = out[0]
             if not all(type(r) is type(first) for r in out):
                 return out
-            if isinstance(first, AskError):
+            if isinstance(first, MovedError):  # (a subclass of AskError)
+                await self._moved(first)
+            elif isinstance(first, AskError):
                 return await self._asking(first, payload, replies)
-            if not isinstance(first, MovedError):
+            else:
                 return out
-            await self._moved(first)
             out = await self._round_trip_once(payload, replies, held or self._writer_conn)
         return out
 
