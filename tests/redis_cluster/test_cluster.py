@@ -218,3 +218,25 @@ async def test_a_manual_failover_is_followed_by_sends_and_reads(
         await sub.close()
     finally:
         await transport.close()
+
+
+async def test_the_cluster_true_form_and_the_pipe_options(redis_cluster: LocalCluster) -> None:
+    from toolkit.pipe_settings import BindingError, PipeSettings
+    from toolkit.pipes import open_transport
+
+    node = redis_cluster.nodes[0]
+    url = f"redis://127.0.0.1:{node.port}?cluster=true&durable=1&shards=orders:4"
+    transport = open_transport(url, PipeSettings(prefix=f"o{uuid.uuid4().hex[:8]}"))
+    assert isinstance(transport, RedisTransport)
+    try:
+        await transport.check()
+        assert transport.cluster is not None
+        assert transport.options("orders").shards == 4
+        assert transport.options("orders").durable_replicas == 1
+        assert transport.options("other").shards == 1
+        await transport.send("orders", [ticket_create(i) for i in range(20)])
+    finally:
+        await transport.close()
+    for bad in ("shards=orders", "shards=orders:x", "durable=yes"):
+        with pytest.raises(BindingError):
+            open_transport(f"redis://127.0.0.1:{node.port}?{bad}")
