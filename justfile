@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host bench-postgres bench-telemetry bench-outbox
+bench: bench-memory bench-generate bench-redis bench-cluster bench-host bench-postgres bench-telemetry bench-outbox bench-dedup
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -62,6 +62,10 @@ bench-redis:
 # Consumer CPU per message with deduplication on vs off, Redis (issue 12)
 bench-dedup *ARGS:
     python -m bench.dedup {{ARGS}}
+
+# Redis Cluster: 3 masters vs one server, 8 shards vs 1, a failover
+bench-cluster *ARGS:
+    python -m bench.redis_cluster {{ARGS}}
 
 # PostgreSQL end to end vs the hand-written psycopg 3 visibility-timeout loop (issue 10)
 bench-postgres *ARGS:

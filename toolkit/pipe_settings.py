@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Final
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
@@ -25,9 +25,12 @@ __all__ = [
     "SCHEMES",
     "PipeSettings",
     "UnknownScheme",
+    "cluster_nodes",
     "pipe_module",
     "redact",
     "scheme",
+    "url_options",
+    "without_toolkit_options",
 ]
 
 #: the prefix of every name a pipe creates (Redis keys, RabbitMQ queues, PostgreSQL schema)
@@ -42,6 +45,8 @@ DEFAULT_URL: Final = "redis://localhost:6379/0"
 SCHEMES: Final[dict[str, str]] = {
     "redis": "toolkit.channels.redis.pipe",
     "rediss": "toolkit.channels.redis.pipe",
+    "redis+cluster": "toolkit.channels.redis.pipe",
+    "rediss+cluster": "toolkit.channels.redis.pipe",
     "unix": "toolkit.channels.redis.pipe",
     "amqp": "toolkit.channels.rabbitmq.pipe",
     "amqps": "toolkit.channels.rabbitmq.pipe",
@@ -73,6 +78,13 @@ class PipeSettings(msgspec.Struct, frozen=True, kw_only=True):
     #: Redis: trim entries every group has acknowledged, at most every ``trim_interval`` s
     trim_acknowledged: bool = False
     trim_interval: float = 10.0
+    #: Redis: a send returns once this many replicas hold it too (``WAIT``); 0: once
+    #: the master does (an asynchronous failover may then lose acknowledged sends)
+    durable_replicas: int = 0
+    #: Redis: milliseconds a durable send waits for its replicas before failing
+    durable_timeout_ms: int = 1000
+    #: Redis: channel -> the number of streams it is split into (see docs/redis.md)
+    shards: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 def scheme(url: str) -> str:
@@ -93,13 +105,57 @@ def pipe_module(url: str) -> str:
 def redact(url: str) -> str:
     """The URL with its password replaced by ``***``, for messages and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
+    # Read from the netloc itself: a cluster URL's host list has no one port.
+    credentials, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in credentials:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = credentials.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+#: query options of a Redis pipe URL that are the toolkit's, not redis-py's
+TOOLKIT_OPTIONS: Final = frozenset({"cluster", "durable", "shards"})
+
+
+def url_options(url: str) -> dict[str, str]:
+    """The toolkit's own options in a pipe URL's query (``cluster``, ``durable``, ``shards``)."""
+    return {k: v for k, v in parse_qsl(urlsplit(url).query) if k in TOOLKIT_OPTIONS}
+
+
+def without_toolkit_options(url: str) -> str:
+    """``url`` without the toolkit's query options (what a client library is given)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    kept = [(k, v) for k, v in parse_qsl(parts.query) if k not in TOOLKIT_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def cluster_nodes(url: str) -> list[tuple[str, int]] | None:
+    """The startup nodes of a Redis Cluster URL, None for a single server's.
+
+    A cluster URL is ``redis+cluster://[user:password@]host:port[,host:port...]``
+    (``rediss+cluster://`` with TLS), or any ``redis://`` / ``rediss://`` URL with
+    ``?cluster=true``; one reachable node is enough, the rest of the cluster is
+    discovered from it.
+    """
+    parts = urlsplit(url)
+    kind = parts.scheme.lower()
+    query = dict(parse_qsl(parts.query))
+    if not kind.endswith("+cluster") and query.get("cluster", "").lower() not in _TRUE:
+        return None
+    hosts = parts.netloc.rpartition("@")[2]
+    nodes: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon:
+            host, port = item.strip(), "6379"
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            raise BindingError(f"pipe URL {redact(url)!r}: {item!r} is not host:port")
+        nodes.append((host, int(port)))
+    return nodes
 
 
 _NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

@@ -154,6 +154,21 @@ class Runner:
         for consumer in self.consumers:
             consumer.stop()
 
+    async def _close_consumers(self, failed: bool) -> None:
+        """Close every consumer; after an error (``failed``) a failing close is logged, not
+        raised: the error that stopped the run is the one to see (an outage fails both)."""
+        first: Exception | None = None
+        for consumer in self.consumers:
+            try:
+                await consumer.close()
+            except Exception as exc:
+                if failed:
+                    log.warning("could not close consumer on %s: %s", consumer.channel, exc)
+                elif first is None:
+                    first = exc
+        if first is not None:
+            raise first
+
     def _processed(self) -> int:
         return sum(c.stats.processed for c in self.consumers)
 
@@ -174,6 +189,7 @@ class Runner:
         started = time.monotonic()
         before = [msgspec.structs.replace(c.stats) for c in self.consumers]
         self._processed_before = self._processed()
+        failed = False
         try:
             if await self._subscribe():
                 outcomes = await asyncio.gather(
@@ -183,11 +199,13 @@ class Runner:
                 for outcome in outcomes:
                     if isinstance(outcome, BaseException):
                         raise outcome
+        except BaseException:
+            failed = True
+            raise
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            for consumer in self.consumers:
-                await consumer.close()
+            await self._close_consumers(failed)
             self.subscribed = False
         # Every channel ran dry (until_empty), or the runner was stopped before it began.
         self.reason = self.reason or ("stopped" if self.stopping else "empty")

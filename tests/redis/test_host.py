@@ -6,6 +6,7 @@ Each process is ``python -m toolkit`` with this checkout first on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -23,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.redis.server import RedisServer
+from toolkit.channels.redis import RedisTransport
 from toolkit.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,14 +113,16 @@ def project(tmp_path: Path, source: Path) -> Path:
 
 
 def pending(url: str, prefix: str, channel: str, group: str) -> int:
-    client = redis.Redis.from_url(url, protocol=2)
-    try:
-        groups = client.xinfo_groups(f"{prefix}:{{{channel}}}")
-    except redis.ResponseError:
-        return 0  # no stream yet
-    finally:
-        client.close()
-    return sum(int(g["pending"]) for g in groups if g["name"].decode() == group)
+    """Unacknowledged messages of ``group`` on ``channel`` (one server or a cluster URL)."""
+
+    async def count() -> int:
+        transport = RedisTransport(url, prefix=prefix)
+        try:
+            return await transport.pending_count(channel, group)
+        finally:
+            await transport.close()
+
+    return asyncio.run(count())
 
 
 def test_the_quickstart_runs_as_one_process_per_service_on_redis(

@@ -14,9 +14,10 @@ One job per module:
 ``dead_letters``    the dead-letter store: list, replay, purge
 ``groups``          a channel's groups: list, remove; forgetting idle consumers
 ``sync``            :class:`SyncRedisTransport`: sending without asyncio
+``shards``          sharded channels: N streams, order per partition key
 ``options``         :class:`ChannelOptions` and the XADD arguments they imply
 ``keys``            :class:`ChannelKeys`: the Redis keys of a channel
-``connection``      clients from a URL, :class:`RedisUnavailable` checks
+``connection``      clients from a URL (one server or a cluster), held connections
 ``entries``         stream entries read back as envelopes and dead letters
 ``resp``            entries packed as command arguments (RESP by hand)
 ``raw``             commands whose replies are parsed here, not by redis-py

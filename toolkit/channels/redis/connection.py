@@ -4,6 +4,10 @@
 ``unix:///path/to/redis.sock[?db=0]``; ACL user and password in the URL.
 Without a URL, ``REDIS_URL`` from the environment, else
 ``redis://localhost:6379/0``.
+
+A Redis Cluster: ``redis+cluster://[user:password@]host:port[,host:port...]``
+(``rediss+cluster://`` with TLS), or a ``redis://`` URL with ``?cluster=true``
+(see :func:`toolkit.pipe_settings.cluster_nodes`).
 """
 
 from __future__ import annotations
@@ -11,15 +15,19 @@ from __future__ import annotations
 import asyncio
 import os
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
 
 import redis
 import redis.asyncio
+import redis.cluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
 from toolkit.channels.redis.errors import RedisUnavailable
-from toolkit.pipe_settings import redact
+from toolkit.pipe_settings import cluster_nodes, redact, without_toolkit_options
 
 __all__ = [
     "DEFAULT_URL",
@@ -27,9 +35,12 @@ __all__ = [
     "async_client",
     "check_async",
     "check_sync",
+    "cluster_client",
+    "is_cluster",
     "redact",
     "resolve_url",
     "sync_client",
+    "sync_cluster_client",
 ]
 
 DEFAULT_URL: Final = "redis://localhost:6379/0"
@@ -43,6 +54,7 @@ _BACKOFF_BASE: Final = 0.05
 #: longer than the longest XREADGROUP BLOCK the transport issues
 _SOCKET_TIMEOUT: Final = 15.0
 _CONNECT_TIMEOUT: Final = 5.0
+_CLUSTER_SOCKET_TIMEOUT: Final = 7.0
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -64,7 +76,7 @@ def async_client(url: str | None = None, **options: Any) -> redis.asyncio.Redis:
     options.setdefault(
         "retry", AsyncRetry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
     )
-    client = redis.asyncio.from_url(resolve_url(url), **options)
+    client = redis.asyncio.from_url(without_toolkit_options(resolve_url(url)), **options)
     pool = client.connection_pool
     pool.connection_class = _timed_writes(pool.connection_class)
     return client
@@ -107,13 +119,63 @@ def _timed_writes(base: type[Any]) -> type[Any]:
     return made
 
 
+def is_cluster(url: str) -> bool:
+    return cluster_nodes(url) is not None
+
+
+def _cluster_options(
+    url: str, extra: dict[str, Any]
+) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    nodes = cluster_nodes(url)
+    if nodes is None:
+        raise ValueError(f"{redact(url)} is not a Redis Cluster URL")
+    parts = urlsplit(url)
+    credentials, at, _ = parts.netloc.rpartition("@")
+    options = _options(extra)
+    if at:
+        user, _, password = credentials.partition(":")
+        if user:
+            options["username"] = user
+        if password:
+            options["password"] = password
+    if parts.scheme.lower().startswith("rediss"):
+        options["ssl"] = True
+    for key, value in parse_qsl(parts.query):
+        if key in ("socket_timeout", "socket_connect_timeout"):
+            options[key] = float(value)
+    return nodes, options
+
+
+def cluster_client(url: str, **options: Any) -> AsyncRedisCluster:
+    """An asyncio Redis Cluster client: one slot map, one connection pool per node."""
+    # Shorter than a single server's: a master that hangs is given up on (and the
+    # slot map asked again) sooner; still longer than the longest XREADGROUP BLOCK.
+    options.setdefault("socket_timeout", _CLUSTER_SOCKET_TIMEOUT)
+    nodes, kwargs = _cluster_options(url, options)
+    client = AsyncRedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in nodes], **kwargs
+    )
+    manager = client.nodes_manager
+    base = manager.connection_kwargs.get("connection_class", redis.asyncio.Connection)
+    manager.connection_kwargs["connection_class"] = _timed_writes(base)
+    return client
+
+
+def sync_cluster_client(url: str, **options: Any) -> redis.cluster.RedisCluster:
+    nodes, kwargs = _cluster_options(url, options)
+    return redis.cluster.RedisCluster(
+        startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in nodes],  # type: ignore[no-untyped-call]
+        **kwargs,
+    )
+
+
 def sync_client(url: str | None = None, **options: Any) -> redis.Redis:
     """A synchronous client (connection pool) for ``url``."""
     options = _options(options)
     options.setdefault(
         "retry", Retry(ExponentialWithJitterBackoff(_BACKOFF_CAP, _BACKOFF_BASE), _RETRIES)
     )
-    return redis.Redis.from_url(resolve_url(url), **options)
+    return redis.Redis.from_url(without_toolkit_options(resolve_url(url)), **options)
 
 
 def _unreachable(url: str, exc: BaseException) -> RedisUnavailable:
@@ -123,18 +185,29 @@ def _unreachable(url: str, exc: BaseException) -> RedisUnavailable:
     )
 
 
-async def check_async(client: redis.asyncio.Redis, url: str) -> None:
+#: what ``check`` reads as "cannot reach": a cluster that cannot be mapped too
+_UNREACHABLE: Final = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
+    redis.exceptions.RedisClusterException,
+    redis.exceptions.ClusterError,
+    redis.exceptions.ClusterDownError,
+)
+
+
+async def check_async(client: redis.asyncio.Redis | AsyncRedisCluster, url: str) -> None:
     """PING; raises :class:`RedisUnavailable` with the (redacted) URL when that fails."""
     try:
         await client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except _UNREACHABLE as exc:
         raise _unreachable(url, exc) from exc
 
 
-def check_sync(client: redis.Redis, url: str) -> None:
+def check_sync(client: redis.Redis | redis.cluster.RedisCluster, url: str) -> None:
     try:
         client.ping()
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+    except _UNREACHABLE as exc:
         raise _unreachable(url, exc) from exc
 
 
@@ -173,3 +246,72 @@ class HeldConnection:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._pool.release(conn)
+
+
+class HeldNodeConnection:
+    """:class:`HeldConnection` on a Redis Cluster: a connection to the master serving
+    one slot (a channel's), as the client's shared slot map says.
+
+    The map is read at each :meth:`get` that needs a connection: after a MOVED
+    (the map updated) or a failure (:meth:`drop`), the next one goes to the
+    slot's master as of then.
+    """
+
+    __slots__ = ("_client", "_conn", "_node", "_remap", "slot")
+
+    def __init__(self, client: AsyncRedisCluster, slot: int) -> None:
+        self._client = client
+        self.slot = slot
+        self._node: ClusterNode | None = None
+        self._conn: Any = None
+        self._remap = False
+
+    async def get(self) -> Any:
+        conn = self._conn
+        if conn is not None:
+            # The usual case, without a coroutine: the slot is still where it was.
+            served = self._client.nodes_manager.slots_cache.get(self.slot)
+            if served and served[0] is self._node:
+                return conn
+        if self._remap:
+            # The node failed: ask the cluster who serves the slot now (a replica
+            # promoted by a failover) rather than knocking at the same door.
+            self._remap = False
+            await self._client.nodes_manager.initialize()
+        if self._conn is None:
+            node = await node_of_slot(self._client, self.slot)
+            self._conn = node.acquire_connection()
+            self._node = node
+        elif self._node is not await node_of_slot(self._client, self.slot):
+            # The slot moved (MOVED, failover) since: follow it.
+            await self.release()
+            return await self.get()
+        return self._conn
+
+    async def drop(self) -> None:
+        conn, self._conn = self._conn, None
+        node, self._node = self._node, None
+        self._remap = True
+        if conn is not None and node is not None:
+            try:
+                await conn.disconnect()
+            finally:
+                node.release(conn)
+
+    async def release(self) -> None:
+        conn, self._conn = self._conn, None
+        node, self._node = self._node, None
+        if conn is not None and node is not None:
+            node.release(conn)
+
+
+async def node_of_slot(client: AsyncRedisCluster, slot: int) -> ClusterNode:
+    """The master serving ``slot``, as the client's slot map says (mapped on first use)."""
+    manager = client.nodes_manager
+    served = manager.slots_cache.get(slot)
+    if served:
+        return served[0]
+    if not manager.slots_cache:
+        await client.initialize()
+    node: ClusterNode = manager.get_node_from_slot(slot)
+    return node

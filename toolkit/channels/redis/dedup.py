@@ -25,7 +25,7 @@ from toolkit.channels.base import Delivery
 from toolkit.channels.redis.resp import bulk
 
 if TYPE_CHECKING:
-    from toolkit.channels.redis.connection import HeldConnection
+    from toolkit.channels.redis.connection import HeldConnection, HeldNodeConnection
     from toolkit.channels.redis.keys import ChannelKeys
     from toolkit.channels.redis.transport import RedisTransport
 
@@ -44,7 +44,7 @@ class RedisDeduplication:
 
     if TYPE_CHECKING:
         _transport: RedisTransport
-        _conn: HeldConnection
+        _conn: HeldConnection | HeldNodeConnection
         keys: ChannelKeys
         group: str
         channel: str

@@ -23,10 +23,14 @@ from typing import Final
 
 import redis
 from redis.exceptions import (
+    AskError,
     ClusterDownError,
+    ClusterError,
     OutOfMemoryError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
+    SlotNotCoveredError,
     TryAgainError,
 )
 
@@ -54,6 +58,13 @@ _TRANSIENT_TYPES: Final = (
     ReadOnlyError,
     TryAgainError,
     ClusterDownError,
+    # a cluster that cannot be mapped now (no node answers, a slot without a
+    # master mid-failover, redirections that did not settle)
+    RedisClusterException,
+    SlotNotCoveredError,
+    ClusterError,
+    # MOVED / ASK the transport did not follow itself (a slot moving): try again
+    AskError,
 )
 # Error codes of replies redis-py left a plain ResponseError, at the start of the
 # message or after a pipeline's "Command # n (...) of pipeline caused error: ('".

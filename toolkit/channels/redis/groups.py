@@ -129,14 +129,11 @@ class RedisGroups:
         # Glob characters of the prefix match themselves only.
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":{*}"
         found: set[str] = set()
-        cursor: Any = 0
-        while True:
-            cursor, keys = await self.redis.scan(
-                cursor, match=pattern, count=_SCAN_COUNT, _type="stream"
-            )
-            for key in keys:
-                name = _text(key)[len(self.prefix) + 2 : -1]
-                if name and "{" not in name and "}" not in name:
-                    found.add(name)
-            if not int(cursor):
-                return sorted(found)
+        # scan_iter: every master's keys on a cluster, the one server's otherwise.
+        async for key in self.redis.scan_iter(match=pattern, count=_SCAN_COUNT, _type="stream"):
+            name = _text(key)[len(self.prefix) + 2 : -1]
+            # ``channel#i``: a shard of a channel, listed as that channel
+            name = name.partition("#")[0]
+            if name and "{" not in name and "}" not in name:
+                found.add(name)
+        return sorted(found)

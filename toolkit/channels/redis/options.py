@@ -49,8 +49,20 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: consumers of a group that own nothing and have been idle this many seconds
     #: are removed from it (ones killed with SIGKILL never leave); None = never
     idle_consumer_timeout: float | None = 3600.0
+    #: a send returns once this many replicas hold it too (``WAIT`` after the append;
+    #: fails with TransportError when fewer confirm in ``durable_timeout_ms``). 0: once
+    #: the master holds it: a failover before it reached a replica loses it
+    durable_replicas: int = 0
+    durable_timeout_ms: int = 1000
+    #: streams the channel is split into (see :mod:`toolkit.channels.redis.shards`);
+    #: on a Redis Cluster they spread over the masters
+    shards: int = 1
 
     def __post_init__(self) -> None:
+        if not 1 <= self.shards <= 1024:
+            raise ValueError("shards must be between 1 and 1024")
+        if self.durable_replicas < 0 or self.durable_timeout_ms < 0:
+            raise ValueError("durable_replicas and durable_timeout_ms must not be negative")
         if self.visibility_timeout <= 0:
             raise ValueError("visibility_timeout must be positive")
         if self.lossy_max_length is not None and self.lossy_max_length < 1:
@@ -122,7 +134,15 @@ class Channels:
         self._xadd: dict[str, Xadd] = {}
 
     def options(self, channel: str) -> ChannelOptions:
-        return self.per_channel.get(channel, self.default)
+        found = self.per_channel.get(channel)
+        if found is not None:
+            return found
+        if "#" in channel:
+            # A shard (``channel#i``): its channel's options, as one stream.
+            found = msgspec.structs.replace(self.options(channel.partition("#")[0]), shards=1)
+            self.per_channel[channel] = found
+            return found
+        return self.default
 
     def keys(self, channel: str) -> ChannelKeys:
         keys = self._keys.get(channel)

@@ -64,17 +64,28 @@ class RedisSubscription(RedisDeduplication):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
     RenewsLeases, AcksOnReceive and Deduplicates (:mod:`toolkit.channels.redis.dedup`)."""
 
-    def __init__(self, transport: RedisTransport, channel: str, group: str, consumer: str) -> None:
+    def __init__(
+        self,
+        transport: RedisTransport,
+        channel: str,
+        group: str,
+        consumer: str,
+        shard: str | None = None,
+    ) -> None:
+        """``shard``: the stream's own channel name when it is one shard of ``channel``
+        (see :mod:`~toolkit.channels.redis.shards`); deliveries still name ``channel``."""
         self._transport = transport
         self._redis = transport.redis
+        #: the name the stream is keyed by (the shard's, or the channel's)
+        self._keyed = keyed = shard or channel
         #: reads and acknowledgements go on one connection, kept between them
-        self._conn = transport.held_connection()
+        self._conn = transport.held_connection(transport.keys(keyed).stream)
         #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
         self._ack_first = b""
         self.channel = channel
         self.group = group
         self.consumer = consumer
-        self.keys = keys = transport.keys(channel)
+        self.keys = keys = transport.keys(keyed)
         self.options = options = transport.options(channel)
         self._stream = keys.stream
         self._delay = keys.delay(group)
@@ -111,7 +122,7 @@ class RedisSubscription(RedisDeduplication):
         self._skipped_on_receipt = 0
 
     async def ensure_group(self) -> None:
-        await self._transport.ensure_group(self.channel, self.group, self._last_id)
+        await self._transport.ensure_group(self._keyed, self.group, self._last_id)
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -193,7 +204,7 @@ class RedisSubscription(RedisDeduplication):
         idle = self.options.idle_consumer_timeout
         assert idle is not None
         gone = await self._transport.forget_idle_consumers(
-            self.channel, self.group, idle=idle, keep=self.consumer
+            self._keyed, self.group, idle=idle, keep=self.consumer
         )
         if gone:
             log.info(
@@ -341,7 +352,7 @@ class RedisSubscription(RedisDeduplication):
         """After an acknowledgement: trim, when asked to and due."""
         if self.options.trim_acknowledged and time.monotonic() >= self._next_trim:
             self._next_trim = time.monotonic() + self.options.trim_interval
-            removed = await self._transport.trim(self.channel)
+            removed = await self._transport.trim(self._keyed)
             if removed:
                 log.debug("trimmed %d acknowledged entries from %s", removed, self.channel)
 

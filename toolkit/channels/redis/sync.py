@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
+import redis.cluster
+from redis.exceptions import MovedError
 
-from toolkit.channels.redis.connection import check_sync, resolve_url, sync_client
+from toolkit.channels.base import TransportError
+from toolkit.channels.redis.connection import (
+    check_sync,
+    is_cluster,
+    resolve_url,
+    sync_client,
+    sync_cluster_client,
+)
 from toolkit.channels.redis.errors import is_transient, unavailable
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys
 from toolkit.channels.redis.options import ChannelOptions, Channels
@@ -23,14 +33,19 @@ class SyncRedisTransport(SyncRedisSchedules):
         self,
         url: str | None = None,
         *,
-        client: redis.Redis | None = None,
+        client: redis.Redis | redis.cluster.RedisCluster | None = None,
         prefix: str = DEFAULT_PREFIX,
         options: ChannelOptions | None = None,
         channels: Mapping[str, ChannelOptions] | None = None,
     ) -> None:
         self.url = resolve_url(url)
         self._owns_client = client is None
-        self.redis = client if client is not None else sync_client(self.url)
+        self.redis: Any = client
+        if client is None:
+            self.redis = (
+                sync_cluster_client(self.url) if is_cluster(self.url) else sync_client(self.url)
+            )
+        self.cluster = isinstance(self.redis, redis.cluster.RedisCluster)
         self._channels = Channels(prefix, options, channels)
 
     def check(self) -> None:
@@ -45,11 +60,38 @@ class SyncRedisTransport(SyncRedisSchedules):
         if any(e.headers.deliver_at_ms for e in envelopes):
             return self._send_scheduled(channel, envelopes)
         xadd = self._channels.xadd(channel)
+        options = self._channels.options(channel)
         try:
-            pipe = self.redis.pipeline(transaction=False)
-            for envelope in envelopes:
-                pipe.execute_command(*xadd.envelope(envelope))  # type: ignore[no-untyped-call]
-            pipe.execute()
+            for attempt in range(3):
+                # WAIT must follow the appends on their connection: a durable send goes
+                # to the node's own client on a cluster.
+                target = self.redis
+                if options.durable_replicas and self.cluster:
+                    node = self.redis.get_node_from_key(self._channels.keys(channel).stream)
+                    target = node.redis_connection
+                pipe = target.pipeline(transaction=False)
+                for envelope in envelopes:
+                    pipe.execute_command(*xadd.envelope(envelope))
+                if options.durable_replicas:
+                    pipe.execute_command(
+                        "WAIT", options.durable_replicas, options.durable_timeout_ms
+                    )
+                try:
+                    replies = pipe.execute()
+                except MovedError:
+                    if attempt == 2 or not self.cluster:
+                        raise
+                    self.redis.nodes_manager.initialize()
+                    continue
+                if options.durable_replicas and int(replies[-1]) < options.durable_replicas:
+                    raise TransportError(
+                        f"sent to {channel!r}, but not confirmed by "
+                        f"{options.durable_replicas} replica(s) (got {int(replies[-1])}): "
+                        "a failover now could lose it"
+                    )
+                return
+        except TransportError:
+            raise
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"sending to {channel!r}", exc) from exc
