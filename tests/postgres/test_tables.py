@@ -157,6 +157,9 @@ async def test_scheduled_messages_stay_on_the_indexes_with_a_large_backlog(
     params = [[ch] * len(rows), *map(list, zip(*rows, strict=True))]
     inserted = await plan(transport, transport._insert_scheduled, params)
     assert "messages_scheduled_id" in inserted and "deliveries_due" in inserted, inserted
+    for text in (cancelled, inserted):
+        assert "Index Cond: ((channel_id = " in text and "AND (message_id = " in text, text
+        assert "AND (available_at = gone" in text and "TID Cond" in text, text
     for text in (listed, cancelled, inserted):
         assert "Seq Scan on messages" not in text and "Seq Scan on deliveries" not in text, text
     waiting = await transport.scheduled(CHANNEL, count=10)

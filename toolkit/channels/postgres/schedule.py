@@ -40,14 +40,22 @@ def drop_waiting(s: str, messages: str) -> str:
     ``(channel_id, message_id)``, deleted) and ``gone_deliveries`` (their delivery rows,
     deleted): a waiting message's delivery rows still carry its ``available_at``, which
     finds them on the ``deliveries_due`` index."""
+    # ``available_at - now()``, not ``available_at > now()``: a range on available_at
+    # would let a planner misled by stale statistics walk every waiting message per id
+    # (messages_scheduled) instead of looking each id up (messages_scheduled_id).
     return (
         f"gone AS (DELETE FROM {s}.messages m USING {messages} x "
         "WHERE m.channel_id = x.channel_id AND m.deliver_at IS NOT NULL "
-        "AND m.available_at > now() AND m.message_id = x.message_id "
+        "AND m.available_at - now() > interval '0' AND m.message_id = x.message_id "
         "RETURNING m.channel_id, m.id, m.available_at), "
-        f"gone_deliveries AS (DELETE FROM {s}.deliveries d USING gone, {s}.groups g "
-        "WHERE g.channel_id = gone.channel_id AND d.group_id = g.id "
-        "AND d.available_at = gone.available_at AND d.entry = gone.id RETURNING 1)"
+        # Each delivery row looked up by all three columns of deliveries_due in a
+        # subquery kept apart (OFFSET 0), then deleted by ctid: joined plainly, a planner
+        # misled by stale statistics scans every row of the group per message instead.
+        f"gone_deliveries AS (DELETE FROM {s}.deliveries d WHERE d.ctid = ANY(ARRAY("
+        f"SELECT t.ctid FROM gone JOIN {s}.groups g ON g.channel_id = gone.channel_id, "
+        f"LATERAL (SELECT ctid FROM {s}.deliveries y WHERE y.group_id = g.id "
+        "AND y.available_at = gone.available_at AND y.entry = gone.id OFFSET 0) t)) "
+        "RETURNING 1)"
     )
 
 
