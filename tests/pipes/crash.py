@@ -108,6 +108,28 @@ async def publish(url: str, prefix: str, sent: dict[str, list[Envelope]]) -> Non
         await pipes.close()
 
 
+def drain(
+    running: Sequence[subprocess.Popen[bytes]], log: Path, total: int, deadline: float
+) -> None:
+    """Wait until ``total`` distinct messages are in the log, then stop the consumers
+    gracefully: each must exit 0."""
+    while len({mid for mid, _ in read_log(log)}) < total:
+        assert time.monotonic() < deadline, "messages still missing"
+        time.sleep(0.1)
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    for process in running:
+        code = process.wait(15)
+        assert code == 0, (code, process.stderr.read().decode() if process.stderr else "")
+
+
+def kill_all(running: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in running:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class CrashRun:
     kills: int
@@ -169,18 +191,9 @@ def kill_consumers_repeatedly(
             kills += 1
             running.append(start_consumer(url, prefix, log, f"c{started}", flags, host=host))
             started += 1
-        while len({mid for mid, _ in read_log(log)}) < total:
-            assert time.monotonic() < deadline, "messages still missing"
-            time.sleep(0.1)
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
-            assert process.wait(15) == 0, process.stderr.read().decode() if process.stderr else ""
+        drain(running, log, total, deadline)
     finally:
-        for process in running:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all(running)
 
     records = read_log(log)
     handled_ids = Counter(mid for mid, _ in records)
@@ -261,20 +274,9 @@ def scheduled_through_kills_and_a_restart(
                 restart()
             running.append(consumer(started))
             started += 1
-        deadline = time.monotonic() + timeout
-        while len({mid for mid, _ in read_log(log)}) < count:
-            assert time.monotonic() < deadline, "scheduled messages still missing"
-            time.sleep(0.1)
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
-            code = process.wait(15)
-            assert code == 0, (code, process.stderr.read().decode() if process.stderr else "")
+        drain(running, log, count, time.monotonic() + timeout)
     finally:
-        for process in running:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all(running)
 
     records = read_times(log)
     due_of = {e.headers.message_id: e.headers.deliver_at_ms for e in sent}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.pipes.crash import (
@@ -44,21 +45,13 @@ def test_scheduled_messages_through_consumer_kills_and_a_server_crash(tmp_path: 
         time.sleep(0.5)
         cluster.start()
 
-    async def count() -> int:
-        transport = PostgresTransport(cluster.url, prefix=schema)
-        async with transport.pool.connection("counting") as conn:
-            cur = await conn.execute(f'SELECT count(*) FROM "{schema}".deliveries')
-            row = await cur.fetchone()
-        await transport.close()
-        return int(row[0]) if row else -1
-
     try:
         run = scheduled_through_kills_and_a_restart(
             cluster.url,
             schema,
             tmp_path,
             restart=restart,
-            left=lambda: asyncio.run(count()),
+            left=deliveries_left(cluster.url, schema),
             flags=("--visibility-timeout", "1"),
         )
     finally:
@@ -66,14 +59,21 @@ def test_scheduled_messages_through_consumer_kills_and_a_server_crash(tmp_path: 
     print(run)
 
 
-def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
+def deliveries_left(url: str, schema: str) -> Callable[[], int]:
+    """What the groups have not settled: delivery rows (waiting scheduled messages too)."""
+
     async def count() -> int:
-        transport = PostgresTransport(postgres_url, prefix=schema)
+        transport = PostgresTransport(url, prefix=schema)
         async with transport.pool.connection("counting") as conn:
             cur = await conn.execute(f'SELECT count(*) FROM "{schema}".deliveries')
             row = await cur.fetchone()
         await transport.close()
         return int(row[0]) if row else -1
+
+    return lambda: asyncio.run(count())
+
+
+def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
 
     sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
     run: CrashRun = kill_consumers_repeatedly(
@@ -81,7 +81,7 @@ def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str |
         schema,
         tmp_path,
         sent,
-        left=lambda: asyncio.run(count()),
+        left=deliveries_left(postgres_url, schema),
         flags=("--visibility-timeout", "1"),
         deduplicate=deduplicate,
     )
