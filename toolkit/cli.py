@@ -32,6 +32,7 @@ _COMMANDS = (
     "run",
     "pipes",
     "dlq",
+    "scheduled",
     "groups",
     "status",
     "relay",

@@ -1,5 +1,8 @@
 """The SIGKILL crash test every pipe passes: ``toolkit run`` consumers killed mid-batch.
 
+(:func:`scheduled_through_kills_and_a_restart` is its scheduled-messages variant:
+messages due over a few seconds, consumers killed and the server restarted meanwhile.)
+
 Publish the messages, run two consumer processes (``toolkit run`` with the
 test's ``--url`` and ``--prefix``), SIGKILL one of them 8 times while work is
 in progress (starting another each time), wait until every message has been
@@ -23,10 +26,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.redis.messages import ticket_create
 from toolkit import Envelope
 from toolkit.consumer import _RECORD_EVERY
 from toolkit.pipe_settings import Bindings, PipeSettings
@@ -44,7 +48,16 @@ def read_log(path: Path) -> list[tuple[str, int]]:
     if not path.exists():
         return []
     lines = path.read_text().splitlines()
-    return [(mid, int(count)) for mid, count in (line.split() for line in lines if line)]
+    return [(mid, int(count)) for mid, count, *_ in (line.split() for line in lines if line)]
+
+
+def read_times(path: Path) -> list[tuple[str, int, int, int]]:
+    """The log of a ``Recorder`` run with ``TOOLKIT_TEST_TIMES=1``: (message id, delivery
+    count, wall-clock ms when handled, the message's deliver_at ms) per handling."""
+    if not path.exists():
+        return []
+    rows = (line.split() for line in path.read_text().splitlines() if line)
+    return [(mid, int(count), int(at), int(due)) for mid, count, at, due in rows]
 
 
 def consumer_command(url: str, prefix: str, app: str, *options: str, host: bool) -> list[str]:
@@ -57,14 +70,27 @@ def consumer_command(url: str, prefix: str, app: str, *options: str, host: bool)
 
 
 def start_consumer(
-    url: str, prefix: str, log: Path, name: str, flags: Sequence[str], *, host: bool
+    url: str,
+    prefix: str,
+    log: Path,
+    name: str,
+    flags: Sequence[str],
+    *,
+    host: bool,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TOOLKIT_TEST_LOG": str(log), "TOOLKIT_TEST_DELAY": "0.0004"}
+    """A ``toolkit run`` process of the ``Recorder`` app; ``env``: more variables."""
+    variables = {
+        **os.environ,
+        "TOOLKIT_TEST_LOG": str(log),
+        "TOOLKIT_TEST_DELAY": "0.0004",
+        **(env or {}),
+    }
     options = ("--consumer-name", name, "--batch-size", str(BATCH), *flags)
     return subprocess.Popen(
         consumer_command(url, prefix, "Recorder", *options, host=host),
         cwd=ROOT,
-        env=env,
+        env=variables,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -80,6 +106,28 @@ async def publish(url: str, prefix: str, sent: dict[str, list[Envelope]]) -> Non
                 await pipes.send(channel, envelopes[i : i + 1000])
     finally:
         await pipes.close()
+
+
+def drain(
+    running: Sequence[subprocess.Popen[bytes]], log: Path, total: int, deadline: float
+) -> None:
+    """Wait until ``total`` distinct messages are in the log, then stop the consumers
+    gracefully: each must exit 0."""
+    while len({mid for mid, _ in read_log(log)}) < total:
+        assert time.monotonic() < deadline, "messages still missing"
+        time.sleep(0.1)
+    for process in running:
+        process.send_signal(signal.SIGTERM)
+    for process in running:
+        code = process.wait(15)
+        assert code == 0, (code, process.stderr.read().decode() if process.stderr else "")
+
+
+def kill_all(running: Sequence[subprocess.Popen[bytes]]) -> None:
+    for process in running:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @dataclass
@@ -143,18 +191,9 @@ def kill_consumers_repeatedly(
             kills += 1
             running.append(start_consumer(url, prefix, log, f"c{started}", flags, host=host))
             started += 1
-        while len({mid for mid, _ in read_log(log)}) < total:
-            assert time.monotonic() < deadline, "messages still missing"
-            time.sleep(0.1)
-        for process in running:
-            process.send_signal(signal.SIGTERM)
-        for process in running:
-            assert process.wait(15) == 0, process.stderr.read().decode() if process.stderr else ""
+        drain(running, log, total, deadline)
     finally:
-        for process in running:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        kill_all(running)
 
     records = read_log(log)
     handled_ids = Counter(mid for mid, _ in records)
@@ -173,3 +212,91 @@ def kill_consumers_repeatedly(
     # handled again as its copy, delivery count 1, before its redelivery is skipped.)
     assert left() == 0, "messages left on the channel after the drain"
     return CrashRun(kills, len(records), duplicates, len(redelivered), copies)
+
+
+@dataclass
+class ScheduledRun:
+    kills: int
+    handlings: int
+    duplicates: int
+    #: lateness (ms after the due time) of each message's first handling
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def scheduled_through_kills_and_a_restart(
+    url: str,
+    prefix: str,
+    tmp_path: Path,
+    *,
+    restart: Callable[[], None],
+    left: Callable[[], int],
+    count: int = 10_000,
+    spread: float = 10.0,
+    flags: Sequence[str] = (),
+    timeout: float = 120,
+) -> ScheduledRun:
+    """``count`` scheduled messages due over ``spread`` seconds (from 2 s after publishing
+    starts, in random order), two ``toolkit run`` consumers, one SIGKILLed every
+    ``spread / KILLS`` seconds (another started), the server restarted (``restart()``)
+    halfway: every message handled, none before its due time; ``left()`` (what still
+    waits, is pending or ready) must be 0 afterwards."""
+    log = tmp_path / "handled.log"
+    rng = random.Random(12)
+    start_ms = time.time_ns() // 1_000_000 + 2000
+    dues = [start_ms + int(spread * 1000 * i / count) for i in range(count)]
+    rng.shuffle(dues)
+    sent = [ticket_create(i, deliver_at_ms=due) for i, due in enumerate(dues)]
+    asyncio.run(publish(url, prefix, {CHANNEL: sent}))
+    env = {"TOOLKIT_TEST_TIMES": "1"}
+
+    def consumer(n: int) -> subprocess.Popen[bytes]:
+        return start_consumer(url, prefix, log, f"c{n}", flags, host=False, env=env)
+
+    running = [consumer(0), consumer(1)]
+    started, kills = 2, 0
+    try:
+        while time.time() * 1000 < start_ms:
+            time.sleep(0.05)
+        for kill in range(KILLS):
+            time.sleep(spread / KILLS * rng.uniform(0.6, 1.0))
+            victim = running.pop(rng.randrange(len(running)))
+            victim.send_signal(signal.SIGKILL)
+            victim.wait()
+            kills += 1
+            if kill == KILLS // 2:
+                restart()
+            running.append(consumer(started))
+            started += 1
+        drain(running, log, count, time.monotonic() + timeout)
+    finally:
+        kill_all(running)
+
+    records = read_times(log)
+    due_of = {e.headers.message_id: e.headers.deliver_at_ms for e in sent}
+    assert {mid for mid, *_ in records} == set(due_of), "a scheduled message was never handled"
+    early = [(mid, at, due) for mid, _, at, due in records if at < due_of[mid]]
+    assert not early, f"{len(early)} handled before due, e.g. {early[:3]}"
+    assert all(due == due_of[mid] for mid, _, _, due in records), "deliver_at changed"
+    first: dict[str, int] = {}
+    for mid, _, at, _ in records:
+        first.setdefault(mid, at)
+    lateness = [first[mid] - due for mid, due in due_of.items()]
+    duplicates = len(records) - len(first)
+    # The batches in hand at the kills and at the restart come back, nothing else.
+    assert duplicates <= (kills + 2) * BATCH, (duplicates, kills)
+    assert left() == 0, "messages left on the channel after the drain"
+    return ScheduledRun(
+        kills,
+        len(records),
+        duplicates,
+        percentile(lateness, 50),
+        percentile(lateness, 99),
+        max(lateness),
+    )

@@ -1,12 +1,21 @@
 """At-least-once under crashes on PostgreSQL: ``toolkit run`` consumer processes killed with
-SIGKILL mid-batch; their leased rows come back when the visibility timeout runs out."""
+SIGKILL mid-batch; their leased rows come back when the visibility timeout runs out.
+Scheduled messages through the kills and a crash (``immediate`` stop) of a private cluster."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.pipes.crash import CHANNEL, CrashRun, kill_consumers_repeatedly
+from tests.pipes.crash import (
+    CHANNEL,
+    CrashRun,
+    kill_consumers_repeatedly,
+    scheduled_through_kills_and_a_restart,
+)
+from tests.postgres.server import PrivateCluster
 from tests.redis.messages import ticket_create
 from toolkit.channels.postgres import PostgresTransport
 
@@ -24,14 +33,47 @@ def test_with_deduplication_only_the_crash_windows_are_handled_twice(
     print(crash_run(postgres_url, schema, tmp_path, "1h"))
 
 
-def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
+def test_scheduled_messages_through_consumer_kills_and_a_server_crash(tmp_path: Path) -> None:
+    """Issue 12: 10,000 messages due over 10 s, consumers SIGKILLed meanwhile and the
+    server stopped ``immediate`` (no shutdown checkpoint: recovery from the WAL) and
+    started again: each handled, none before its due time; prints the lateness."""
+    cluster = PrivateCluster().init()
+    schema = "sched"
+
+    def restart() -> None:
+        cluster.stop("immediate")
+        time.sleep(0.5)
+        cluster.start()
+
+    try:
+        run = scheduled_through_kills_and_a_restart(
+            cluster.url,
+            schema,
+            tmp_path,
+            restart=restart,
+            left=deliveries_left(cluster.url, schema),
+            flags=("--visibility-timeout", "1"),
+        )
+    finally:
+        cluster.remove()
+    print(run)
+
+
+def deliveries_left(url: str, schema: str) -> Callable[[], int]:
+    """What the groups have not settled: delivery rows (waiting scheduled messages too)."""
+
     async def count() -> int:
-        transport = PostgresTransport(postgres_url, prefix=schema)
+        transport = PostgresTransport(url, prefix=schema)
         async with transport.pool.connection("counting") as conn:
             cur = await conn.execute(f'SELECT count(*) FROM "{schema}".deliveries')
             row = await cur.fetchone()
         await transport.close()
         return int(row[0]) if row else -1
+
+    return lambda: asyncio.run(count())
+
+
+def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
 
     sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
     run: CrashRun = kill_consumers_repeatedly(
@@ -39,7 +81,7 @@ def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str |
         schema,
         tmp_path,
         sent,
-        left=lambda: asyncio.run(count()),
+        left=deliveries_left(postgres_url, schema),
         flags=("--visibility-timeout", "1"),
         deduplicate=deduplicate,
     )

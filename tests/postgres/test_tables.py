@@ -5,9 +5,11 @@ that know nothing of it, and a group created while messages are being sent misse
 from __future__ import annotations
 
 import asyncio
+import time
 
 from tests.channels.suite.helpers import envelope
 from toolkit.channels.postgres import PostgresTransport
+from toolkit.channels.postgres.rows import row_of_envelope
 
 CHANNEL = "user_events"
 
@@ -126,3 +128,47 @@ async def test_a_group_created_while_messages_are_sent_misses_none(
         assert sorted(got) == sorted(sent), group
     await sender.close()
     await other.close()
+
+
+async def test_scheduled_messages_stay_on_the_indexes_with_a_large_backlog(
+    postgres_url: str, schema: str
+) -> None:
+    """Scheduling (which replaces a waiting message of the same id), listing and
+    cancelling on a 20,000 message backlog and statistics that know nothing of it:
+    the waiting messages are listed on the partial index ``messages_scheduled`` and
+    found by id on ``messages_scheduled_id``, their delivery rows on ``deliveries_due``;
+    never a scan of the backlog nor of every waiting message."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    await transport.subscribe(CHANNEL, "early", "c1")
+    for _ in range(20):
+        await transport.send(CHANNEL, [envelope() for _ in range(1000)])
+    due = int((time.time() + 3600) * 1000)
+    later = [envelope(deliver_at_ms=due + n) for n in range(1000)]
+    await transport.send(CHANNEL, later)
+    await transport.subscribe(CHANNEL, "late", "c2")
+    ch = await transport.channel_id(CHANNEL)
+    ids = [e.headers.message_id for e in later[:10]]
+    listing, cancelling = transport._schedule_queries()
+    listed = await plan(transport, listing, (ch, 10))
+    assert "Index Scan using messages_scheduled" in listed, listed
+    cancelled = await plan(transport, cancelling, (ch, ids))
+    assert "messages_scheduled_id" in cancelled and "deliveries_due" in cancelled, cancelled
+    rows = [row_of_envelope(e) for e in later[:10]]
+    params = [[ch] * len(rows), *map(list, zip(*rows, strict=True))]
+    inserted = await plan(transport, transport._insert_scheduled, params)
+    assert "messages_scheduled_id" in inserted and "deliveries_due" in inserted, inserted
+    for text in (cancelled, inserted):
+        assert "Index Cond: ((channel_id = " in text and "AND (message_id = " in text, text
+        assert "AND (available_at = gone" in text and "TID Cond" in text, text
+    for text in (listed, cancelled, inserted):
+        assert "Seq Scan on messages" not in text and "Seq Scan on deliveries" not in text, text
+    waiting = await transport.scheduled(CHANNEL, count=10)
+    assert [s.message_id for s in waiting] == ids
+    assert await transport.cancel_scheduled(CHANNEL, ids) == 10
+    async with transport.pool.connection("counting") as conn:
+        cur = await conn.execute(
+            f"SELECT count(*) FROM {transport._s}.deliveries WHERE available_at > now()"
+        )
+        row = await cur.fetchone()
+    assert row is not None and row[0] == 2 * 990
+    await transport.close()

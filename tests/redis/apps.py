@@ -4,7 +4,9 @@
 process) appends ``<message id> <delivery count>`` per handled message to the
 file named by ``TOOLKIT_TEST_LOG``, with one unbuffered O_APPEND write: a line
 is on disk as soon as the handler returns, even if the process is then killed.
-``TOOLKIT_TEST_DELAY`` (seconds) makes each message take that long.
+``TOOLKIT_TEST_DELAY`` (seconds) makes each message take that long;
+``TOOLKIT_TEST_TIMES=1`` adds ``<wall-clock ms when handled> <deliver_at ms>`` to each
+line (scheduled messages: ``tests.pipes.crash.read_times``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ class Recorder:
     def __init__(self) -> None:
         self._fd = os.open(os.environ["TOOLKIT_TEST_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         self._delay = float(os.environ.get("TOOLKIT_TEST_DELAY", "0"))
+        self._times = os.environ.get("TOOLKIT_TEST_TIMES") == "1"
 
     def _record(self, meta: Delivery) -> None:
         if self._delay:
             time.sleep(self._delay)
-        os.write(self._fd, f"{meta.message_id} {meta.delivery_count}\n".encode())
+        line = f"{meta.message_id} {meta.delivery_count}"
+        if self._times:
+            line += f" {time.time_ns() // 1_000_000} {meta.headers.deliver_at_ms}"
+        os.write(self._fd, f"{line}\n".encode())
 
     def on_ticket_create(self, message: Any, meta: Delivery) -> None:
         self._record(meta)

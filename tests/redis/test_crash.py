@@ -18,6 +18,7 @@ from tests.pipes.crash import (
     consumer_command,
     kill_consumers_repeatedly,
     read_log,
+    scheduled_through_kills_and_a_restart,
 )
 from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create, user_registered
@@ -134,6 +135,40 @@ async def test_redis_killed_and_restarted_with_appendonly_loses_nothing(tmp_path
         await transport.close()
         await publisher.close()
         server.stop()
+
+
+def test_scheduled_messages_through_consumer_kills_and_a_redis_restart(tmp_path: Path) -> None:
+    """Issue 12: 10,000 messages due over 10 s, consumers SIGKILLed meanwhile and Redis
+    (append-only file) killed and restarted: each handled, none before its due time;
+    prints the lateness (docs/delivery.md#scheduled-messages)."""
+    server = RedisServer(tmp_path / "aof", appendonly=True).start()
+    prefix = "sched"
+
+    def restart() -> None:
+        server.kill()  # SIGKILL: only what the AOF holds survives
+        time.sleep(0.5)
+        server.start()
+
+    async def count() -> int:
+        transport = RedisTransport(server.url, prefix=prefix)
+        try:
+            waiting = len(await transport.scheduled(CHANNEL))
+            return waiting + await transport.pending_count(CHANNEL, GROUP)
+        finally:
+            await transport.close()
+
+    try:
+        run = scheduled_through_kills_and_a_restart(
+            server.url,
+            prefix,
+            tmp_path,
+            restart=restart,
+            left=lambda: asyncio.run(count()),
+            flags=FLAGS,
+        )
+    finally:
+        server.stop()
+    print(run)
 
 
 def test_message_that_kills_its_consumer_is_dead_lettered_after_the_default_limit(

@@ -1,4 +1,4 @@
-"""Options shared by the commands that talk to pipes (``run``, ``dlq``, ``groups``).
+"""Options shared by the commands that talk to pipes (``run``, ``dlq``, ``groups``, ``scheduled``).
 
 Which pipe carries each channel comes from ``[tool.toolkit]`` (``pipes``,
 ``channels``, ``default_pipe``), the environment (``TOOLKIT_PIPE_<NAME>``,
@@ -9,11 +9,12 @@ these flags, later ones winning (:func:`toolkit.pipe_settings.bindings_from`).
 from __future__ import annotations
 
 import argparse
+import sys
 
 from toolkit.config import Config, ConfigError, load_config
 from toolkit.pipe_settings import DEFAULT_PREFIX, Bindings
 
-__all__ = ["add_pipe_flags", "bindings_from_args"]
+__all__ = ["add_pipe_flags", "bindings_from_args", "refusal"]
 
 
 def add_pipe_flags(parser: argparse.ArgumentParser) -> None:
@@ -69,3 +70,11 @@ def bindings_from_args(args: argparse.Namespace, config: Config | None = None) -
 
         return bindings_from(url=args.url, pipe_args=args.pipe, bind_args=args.bind)
     return bindings_of_config(config, url=args.url, pipe_args=args.pipe, bind_args=args.bind)
+
+
+def refusal(exc: Exception) -> str | None:
+    """The server's words when ``exc`` is a refusal of a command (not an outage, not a bug)."""
+    redis = sys.modules.get("redis")  # not loaded: the error cannot be one of its
+    if redis is not None and isinstance(exc, redis.ResponseError):
+        return str(exc)
+    return None

@@ -9,7 +9,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import fail
-from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
+from toolkit.commands._pipes import add_pipe_flags, bindings_from_args, refusal
 from toolkit.commands._terminal import columns, shown
 
 if TYPE_CHECKING:
@@ -111,20 +111,12 @@ async def _run(args: argparse.Namespace, bindings: Bindings) -> int:
         await pipes.check([channel])
         return await _act(args, channel, transport)
     except Exception as exc:
-        refused = _refusal(exc)
+        refused = refusal(exc)
         if refused is None:
             raise
         return fail(f"toolkit dlq {args.dlq_action}: the pipe refused: {shown(refused)}")
     finally:
         await pipes.close()
-
-
-def _refusal(exc: Exception) -> str | None:
-    """The server's words when ``exc`` is a refusal of a command (not an outage, not a bug)."""
-    redis = sys.modules.get("redis")  # not loaded: the error cannot be one of its
-    if redis is not None and isinstance(exc, redis.ResponseError):
-        return str(exc)
-    return None
 
 
 async def _act(args: argparse.Namespace, channel: str, transport: DeadLetterStore) -> int:

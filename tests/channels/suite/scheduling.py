@@ -106,6 +106,26 @@ async def test_cancelled_before_due_is_never_delivered(
     await sub.close()
 
 
+async def test_scheduled_again_with_the_same_id_replaces_the_waiting_one(
+    transport: Transport, features: Features
+) -> None:
+    scheduler = scheduling(transport, features)
+    ch = channel_name()
+    sub = await transport.subscribe(ch, "svc", "c1")
+    first = due_in(AHEAD * 3, body=b'{"n":1}')
+    again = due_in(AHEAD * 0.5, message_id=first.headers.message_id, body=b'{"n":2}')
+    await transport.send(ch, [first])
+    await transport.send(ch, [again])
+    waiting = await scheduler.scheduled(ch)
+    assert [(s.message_id, s.deliver_at_ms) for s in waiting] == [
+        (again.headers.message_id, again.headers.deliver_at_ms)
+    ]
+    got = await take(sub, 2, timeout=AHEAD + 2)
+    assert [d.envelope for d in got] == [again]
+    assert await scheduler.scheduled(ch) == []
+    await sub.close()
+
+
 async def test_delivered_once_due_though_no_consumer_ran_meanwhile(
     transport: Transport, features: Features
 ) -> None:

@@ -5,7 +5,9 @@ NULL where the field is absent), so ``psql`` shows it plainly. An entry the
 columns cannot hold exactly (a hand-written one with unknown fields, header
 bytes that are not UTF-8, a NUL character, a timestamp that is not an integer)
 keeps its exact fields in ``raw`` (msgpack of ``[name, value]`` byte pairs);
-its routing key still goes in its column where readable, for filtering.
+its routing key still goes in its column where readable, for filtering. A
+scheduled message's ``deliver_at`` has a column of its own (after the wire
+fields, before ``raw``), which also says when it is due.
 
 Reading is the reverse: the columns of well-formed rows become an
 :class:`~toolkit.envelope.Envelope` directly; anything unusual goes through
@@ -24,7 +26,16 @@ from toolkit.channels.base import DeadLetter, Delivery, too_large
 from toolkit.channels.memory.wire import unchanged_by_wire, wire_fields
 from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES
 from toolkit.envelope import Envelope, Headers, WireError
-from toolkit.wire import COMMAND, EVENT, F_BODY, F_ROUTING_KEY, F_TIMESTAMP, JSON, WIRE_FIELDS
+from toolkit.wire import (
+    COMMAND,
+    EVENT,
+    F_BODY,
+    F_DELIVER_AT,
+    F_ROUTING_KEY,
+    F_TIMESTAMP,
+    JSON,
+    WIRE_FIELDS,
+)
 
 __all__ = [
     "COLUMNS",
@@ -39,7 +50,8 @@ __all__ = [
 
 #: the message columns, in wire field order (``timestamp`` quoted: a keyword)
 COLUMNS: Final = tuple(column for column, _ in WIRE_COLUMN_TYPES)
-#: column values of a message: the wire fields (str, the timestamp int, the body bytes) and raw
+#: column values of a message: the wire fields (str, the timestamp int, the body bytes),
+#: deliver_at (int or None) and raw
 Row = tuple[Any, ...]
 
 _RAW_ENCODER: Final = msgspec.msgpack.Encoder()
@@ -61,6 +73,12 @@ def row_of_envelope(envelope: Envelope) -> Row:
     or a body that is not bytes.
     """
     h = envelope.headers
+    if h.deliver_at_ms:
+        # The due time goes in its own column; the rest is stored as if sent at once.
+        plain = row_of_envelope(
+            msgspec.structs.replace(envelope, headers=msgspec.structs.replace(h, deliver_at_ms=0))
+        )
+        return (*plain[:-2], h.deliver_at_ms, plain[-1])
     if unchanged_by_wire(envelope):
         mid = h.message_id
         row = (
@@ -77,6 +95,7 @@ def row_of_envelope(envelope: Envelope) -> Row:
             h.traceparent or None,
             h.tracestate or None,
             envelope.body,
+            None,
             None,
         )
         text = "".join((mid, h.routing_key, h.source_service, h.target_service, h.correlation_id))
@@ -122,7 +141,7 @@ def row_of_fields(fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> 
         else:
             values[index] = text
     if exact:
-        return (*values, None)
+        return (*values, None, None)
     pairs = [
         (
             key if isinstance(key, bytes) else key.encode(),
@@ -135,16 +154,23 @@ def row_of_fields(fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> 
         *([None] * _ROUTING_KEY),
         routing_key,
         *([None] * (len(WIRE_FIELDS) - _ROUTING_KEY - 1)),
+        None,
         _RAW_ENCODER.encode(pairs),
     )
 
 
 def row_fields(row: Sequence[Any]) -> dict[str, bytes]:
     """The wire fields of a row (``COLUMNS`` order), as stored: names str, values bytes."""
-    raw = row[-1]
+    due, raw = row[-2], row[-1]
+    fields: dict[str, bytes]
     if raw is not None:
-        return {name.decode("utf-8", "replace"): value for name, value in _RAW_DECODER.decode(raw)}
-    fields: dict[str, bytes] = {}
+        fields = {
+            name.decode("utf-8", "replace"): value for name, value in _RAW_DECODER.decode(raw)
+        }
+        if due is not None:
+            fields.setdefault(F_DELIVER_AT, str(due).encode())
+        return fields
+    fields = {}
     for name, value in zip(WIRE_FIELDS, row, strict=False):
         if value is None:
             continue
@@ -154,6 +180,8 @@ def row_fields(row: Sequence[Any]) -> dict[str, bytes]:
             fields[name] = str(value).encode()
         else:
             fields[name] = value.encode()
+    if due is not None:
+        fields[F_DELIVER_AT] = str(due).encode()
     return fields
 
 
@@ -164,7 +192,9 @@ def read_row(
 
     Nothing a row holds can raise out of here: whatever fails, it is this row's fault alone.
     """
-    mid, key, kind, source, target, ts, ctype, corr, cause, meta, parent, state, body, raw = row
+    mid, key, kind, source, target, ts, ctype, corr, cause, meta, parent, state, body, due, raw = (
+        row
+    )
     if (
         raw is None
         and meta is None
@@ -189,6 +219,7 @@ def read_row(
                 {},
                 parent or "",
                 state or "",
+                due or 0,
             ),
             body,
         )

@@ -10,7 +10,9 @@ from several processes at once; the transport runs it on first use, and
 * ``groups``: one row per consumer group of a channel;
 * ``messages``: every message sent, its wire fields as columns (``raw`` holds
   the exact fields of a hand-written entry the columns cannot hold), and
-  ``available_at``, the time it may first be delivered;
+  ``available_at``, the time it may first be delivered (a scheduled message's
+  due time, its ``deliver_at`` column: the trigger gives its delivery rows the
+  same ``available_at``, so no group can claim it before then);
 * ``deliveries``: one row per message per group that has not settled it yet
   (``id``: the delivery id consumers settle by; ``entry``: the message):
   ``available_at`` (not handed out before then: a delay, a retry's backoff,
@@ -33,22 +35,24 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Final
 
-from toolkit.wire import F_BODY, F_TIMESTAMP, WIRE_FIELDS
+from toolkit.wire import F_BODY, F_DELIVER_AT, F_TIMESTAMP, WIRE_FIELDS
 
 if TYPE_CHECKING:
     import psycopg
 
-_TYPES: Final = {F_TIMESTAMP: "bigint", F_BODY: "bytea"}
+_TYPES: Final = {F_TIMESTAMP: "bigint", F_BODY: "bytea", F_DELIVER_AT: "bigint"}
 
 __all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
 
 #: bumped when the layout changes; ``install`` brings older schemas up to it
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 
-#: (column, SQL type) of each wire field and ``raw``, from the one list of wire fields:
-#: a header added to the wire format becomes a column (added to existing tables too)
+#: (column, SQL type) of each wire field, ``deliver_at`` (scheduled messages only) and
+#: ``raw``, from the one list of wire fields: a header added to the wire format becomes a
+#: column (added to existing tables too)
 WIRE_COLUMN_TYPES: Final = tuple(
-    (f'"{f}"' if f == F_TIMESTAMP else f, _TYPES.get(f, "text")) for f in WIRE_FIELDS
+    (f'"{f}"' if f == F_TIMESTAMP else f, _TYPES.get(f, "text"))
+    for f in (*WIRE_FIELDS, F_DELIVER_AT)
 ) + (("raw", "bytea"),)
 
 #: the advisory lock key (first half) that serialises installs in one database
@@ -199,6 +203,13 @@ CREATE OR REPLACE TRIGGER fan_out AFTER INSERT ON {s}.messages
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {s}.fan_out();
 
 {_added_columns(s)}
+-- Scheduled messages by due time (listing) and by message id (cancelling, replacing):
+-- partial, so unscheduled sends do not pay for them.
+CREATE INDEX IF NOT EXISTS messages_scheduled ON {s}.messages (channel_id, available_at)
+    WHERE deliver_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_scheduled_id ON {s}.messages (channel_id, message_id)
+    WHERE deliver_at IS NOT NULL;
+
 DELETE FROM {s}.schema_version;
 INSERT INTO {s}.schema_version VALUES ({SCHEMA_VERSION});
 """

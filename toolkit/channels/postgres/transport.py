@@ -3,7 +3,9 @@
 * ``send``: concurrent sends are queued and written together: one
   ``INSERT … SELECT FROM unnest(…)`` statement (one round trip, one
   transaction) for every send queued meanwhile, whatever their channels. The
-  trigger on ``messages`` makes the delivery rows and the ``NOTIFY``.
+  trigger on ``messages`` makes the delivery rows and the ``NOTIFY``. A batch
+  holding scheduled messages uses a variant that sets ``available_at`` from
+  their due time (:mod:`~toolkit.channels.postgres.schedule`).
 * ``subscribe``: the group is created (``create_group``: at the start of the
   channel) and a :class:`~toolkit.channels.postgres.subscription.PostgresSubscription`
   returned.
@@ -29,6 +31,7 @@ from toolkit.channels.postgres.connection import Connection, Pool, connect, unre
 from toolkit.channels.postgres.dead_letters import PostgresDeadLetters
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
 from toolkit.channels.postgres.rows import COLUMNS, Row, row_of_envelope, row_of_fields
+from toolkit.channels.postgres.schedule import DUE, PostgresSchedules, drop_waiting
 from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES, install, quote_ident
 from toolkit.channels.postgres.status import PostgresStatus
 from toolkit.channels.postgres.subscription import PostgresSubscription
@@ -46,9 +49,9 @@ POLL_WITHOUT_LISTENER: Final = 0.2
 _Pending = tuple[str, Sequence[Row], asyncio.Future[None]]
 
 
-class PostgresTransport(PostgresDeadLetters, PostgresStatus):
-    """Channels on PostgreSQL tables (asyncio). Implements Transport, DeadLetterStore and
-    ReportsStatus.
+class PostgresTransport(PostgresDeadLetters, PostgresStatus, PostgresSchedules):
+    """Channels on PostgreSQL tables (asyncio). Implements Transport, DeadLetterStore,
+    ReportsStatus and Schedules.
 
     ``PostgresTransport(url)`` does no I/O; the first operation connects and
     installs the schema (``prefix``) if it is missing. ``await transport.check()``
@@ -77,12 +80,26 @@ class PostgresTransport(PostgresDeadLetters, PostgresStatus):
         self._channel_ids: dict[str, int] = {}
         self._outbox: list[_Pending] = []
         self._writer: asyncio.Future[None] | None = None
+        values = ", ".join(f"u{i}" for i in range(len(COLUMNS)))
+        unnest = (
+            "unnest("
+            + ", ".join(["%s::int[]", *(f"%s::{kind}[]" for _, kind in WIRE_COLUMN_TYPES)])
+            + f") WITH ORDINALITY AS u(c, {values}, o)"
+        )
         self._insert = (
             f"INSERT INTO {self._s}.messages (channel_id, {', '.join(COLUMNS)}) "
-            f"SELECT c, {', '.join(f'u{i}' for i in range(len(COLUMNS)))} FROM unnest("
-            + ", ".join(["%s::int[]", *(f"%s::{kind}[]" for _, kind in WIRE_COLUMN_TYPES)])
-            + f") WITH ORDINALITY AS u(c, {', '.join(f'u{i}' for i in range(len(COLUMNS)))}, o) "
-            "ORDER BY o"
+            f"SELECT c, {values} FROM {unnest} ORDER BY o"
+        ).encode()
+        # Due no sooner than now (the server's clock), so a due time already passed
+        # does not put a message before those sent earlier; one waiting with the same
+        # message id is replaced.
+        self._insert_scheduled = (
+            f"WITH u AS (SELECT * FROM {unnest}), "
+            f"x AS (SELECT c AS channel_id, u0 AS message_id FROM u WHERE u{DUE} IS NOT NULL), "
+            f"{drop_waiting(self._s, 'x')} "
+            f"INSERT INTO {self._s}.messages (channel_id, available_at, {', '.join(COLUMNS)}) "
+            f"SELECT c, greatest(now(), to_timestamp(u{DUE}::float8 / 1000)), {values} "
+            "FROM u ORDER BY o"
         ).encode()
         self._wakers: dict[int, asyncio.Future[None]] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -177,10 +194,11 @@ class PostgresTransport(PostgresDeadLetters, PostgresStatus):
             ids.extend([ch] * len(sent))
             rows.extend(sent)
         params = [ids, *map(list, zip(*rows, strict=True))]
+        insert = self._insert_scheduled if any(params[1 + DUE]) else self._insert
         for attempt in range(2):
             try:
                 async with self.pool.connection("sending") as conn:
-                    await conn.cursor(binary=True).execute(self._insert, params)
+                    await conn.cursor(binary=True).execute(insert, params)
                 return
             except Exception as exc:
                 if attempt or not is_transient(exc):
