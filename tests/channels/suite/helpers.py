@@ -34,6 +34,10 @@ class Features:
     #: its subscriptions implement RenewsLeases: a message held past the visibility
     #: timeout goes to another consumer unless renewed
     leases: bool = True
+    #: a group made while other groups of the channel exist still receives what was
+    #: sent before it (False on RabbitMQ: a queue receives from its creation on, and
+    #: only the first group of a channel takes what was sent while there was none)
+    late_groups_see_history: bool = True
 
 
 def needs(available: bool, what: str) -> None:
