@@ -33,6 +33,12 @@ class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: breaking changes accepted on purpose by ``toolkit check``: "KEY" or "KEY:RULE"
     accept_breaking: list[str] = msgspec.field(default_factory=list)
     redis_url: str | None = None
+    #: pipe name -> URL (``[tool.toolkit.pipes]``)
+    pipes: dict[str, str] = msgspec.field(default_factory=dict)
+    #: channel -> pipe name or URL (``[tool.toolkit.channels]``)
+    channels: dict[str, str] = msgspec.field(default_factory=dict)
+    #: the pipe of every channel not bound in ``channels``
+    default_pipe: str | None = None
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +51,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str | None
     pyproject: Path | None
     accept_breaking: tuple[str, ...] = ()
+    #: pipe name -> URL; see :mod:`toolkit.pipe_settings` for how they combine with the environment
+    pipes: dict[str, str] = msgspec.field(default_factory=dict)
+    #: channel -> pipe name or URL
+    channel_pipes: dict[str, str] = msgspec.field(default_factory=dict)
+    default_pipe: str | None = None
 
 
 def replace_config(config: Config, **changes: Any) -> Config:
@@ -91,6 +102,9 @@ def load_config(start: Path | None = None) -> Config:
         redis_url=parsed.redis_url,
         pyproject=pyproject,
         accept_breaking=tuple(parsed.accept_breaking),
+        pipes=parsed.pipes,
+        channel_pipes=parsed.channels,
+        default_pipe=parsed.default_pipe,
     )
 
 

@@ -32,6 +32,7 @@ from toolkit.channels.base import Transport
 from toolkit.consumer import ConsumerStats, default_consumer_name
 from toolkit.dispatcher import Dispatcher
 from toolkit.health import Check, Health, HealthOptions
+from toolkit.pipe_settings import redact
 from toolkit.runner import Runner, RunOptions
 from toolkit.service_map import ServiceMap
 
@@ -47,13 +48,14 @@ class HostError(ValueError):
     """The host cannot run as configured (unknown channel, health port taken...)."""
 
 
-def describe_transport(transport: Transport) -> str:
-    """Where the transport's channels live, for logs: a URL without password, and the prefix."""
+def describe_transport(transport: Transport, channels: Sequence[str] | None = None) -> str:
+    """Where the transport's channels live, for logs: URLs without password, and the prefix."""
+    describe = getattr(transport, "describe", None)
+    if callable(describe):  # Pipes: each pipe with the channels it carries
+        return str(describe(channels))
     url = getattr(transport, "url", None)
     if not isinstance(url, str):
         return type(transport).__name__
-    from toolkit.channels.redis.connection import redact
-
     prefix = getattr(transport, "prefix", None)
     return redact(url) + (f" (prefix {prefix})" if prefix else "")
 
@@ -106,7 +108,7 @@ class ServiceHost:
         return ", ".join(
             [
                 f"{self.service}: consuming {', '.join(self.channels)} on "
-                f"{describe_transport(self.transport)}",
+                f"{describe_transport(self.transport, self.channels)}",
                 f"group {self.service}",
                 f"consumer {self.consumer_name}",
                 *where,

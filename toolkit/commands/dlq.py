@@ -1,38 +1,38 @@
-"""``toolkit dlq list|show|replay|purge CHANNEL``: a Redis channel's dead letters."""
+"""``toolkit dlq list|show|replay|purge CHANNEL``: a channel's dead letters, on its pipe."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime
-import re
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import fail
-from toolkit.commands._redis import add_redis_flags, redis_url_from
+from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
 from toolkit.commands._terminal import columns, shown
 
 if TYPE_CHECKING:
-    from toolkit.channels.base import DeadLetter
+    from toolkit.channels.base import DeadLetter, DeadLetterStore
+    from toolkit.pipe_settings import Bindings
 
 
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "dlq",
-        help="list, show, replay or purge a channel's dead letters (Redis)",
-        description="Dead letters of a Redis channel: messages rejected as invalid or whose "
+        help="list, show, replay or purge a channel's dead letters",
+        description="Dead letters of a channel, on the pipe that carries it: messages rejected as invalid or whose "
         "handler failed on every attempt. Wire text (ids, keys, reasons, fields) is printed "
         "with control characters escaped. Exit status: 0 done; 1 nothing to show or replay "
         "(unknown id, no dead letter selected, one not replayable); 2 bad input (a malformed "
-        "id, no selection) or Redis unreachable.",
+        "id, no selection), a pipe unreachable or one that keeps no dead letters.",
     )
     actions = parser.add_subparsers(dest="dlq_action", metavar="ACTION", required=True)
 
     def action(name: str, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = actions.add_parser(name, help=help, description=help)
         p.add_argument("channel", help="channel name, e.g. ticket_commands")
-        add_redis_flags(p)
+        add_pipe_flags(p)
         return p
 
     def filters(p: argparse.ArgumentParser) -> None:
@@ -61,37 +61,33 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import redis
-
-    from toolkit.channels.redis import RedisUnavailable
+    from toolkit.channels.base import TransportError
+    from toolkit.pipe_settings import BindingError
 
     if args.dlq_action in ("replay", "purge"):
         selected = bool(args.ids) or args.all or args.routing_key or args.count is not None
         if not selected:
             return fail(f"toolkit dlq {args.dlq_action}: give ids, --routing-key, --count or --all")
-    ids = [args.id] if args.dlq_action == "show" else getattr(args, "ids", [])
-    malformed = [i for i in ids if not _is_entry_id(i)]
-    if malformed:
-        return fail(
-            f"toolkit dlq {args.dlq_action}: not a dead-letter id: "
-            + ", ".join(repr(shown(i)) for i in malformed)
-            + " (ids look like 1795817879034-0: the first column of `toolkit dlq list`)"
-        )
     try:
-        return asyncio.run(_run(args))
-    except RedisUnavailable as exc:
+        bindings = bindings_from_args(args)
+        return asyncio.run(_run(args, bindings))
+    except (TransportError, BindingError) as exc:
         return fail(f"toolkit dlq: {exc}")
-    except redis.ResponseError as exc:
-        return fail(f"toolkit dlq {args.dlq_action}: Redis refused: {shown(str(exc))}")
 
 
-_ENTRY_ID: Final = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
-
-
-def _is_entry_id(text: str) -> bool:
-    """A stream entry id (``<ms>-<seq>`` or ``<ms>``) Redis accepts: each part below 2**64."""
-    match = _ENTRY_ID.fullmatch(text)
-    return match is not None and all(int(p or 0) < 2**64 for p in match.groups())
+def _malformed_ids(args: argparse.Namespace, store: DeadLetterStore) -> str | None:
+    """The error for ids the store could never hold (a typo), before asking it."""
+    ids = [args.id] if args.dlq_action == "show" else getattr(args, "ids", [])
+    valid = getattr(store, "valid_dead_letter_id", None)
+    malformed = [i for i in ids if callable(valid) and not valid(i)]
+    if not malformed:
+        return None
+    example = getattr(store, "dead_letter_id_example", "?")
+    return (
+        f"toolkit dlq {args.dlq_action}: not a dead-letter id: "
+        + ", ".join(repr(shown(i)) for i in malformed)
+        + f" (ids look like {example}: the first column of `toolkit dlq list`)"
+    )
 
 
 def _header(letter: DeadLetter, name: str) -> str | bytes:
@@ -101,78 +97,98 @@ def _header(letter: DeadLetter, name: str) -> str | bytes:
     return letter.fields.get(name) or "-"
 
 
-async def _run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis import RedisTransport
+async def _run(args: argparse.Namespace, bindings: Bindings) -> int:
+    from toolkit.pipe_settings import PipeSettings
+    from toolkit.pipes import Pipes
 
-    transport = RedisTransport(redis_url_from(args), prefix=args.prefix)
+    channel: str = args.channel
+    pipes = Pipes(bindings, PipeSettings(prefix=args.prefix))
     try:
-        await transport.check()
-        channel: str = args.channel
-        if args.dlq_action == "list":
-            letters = await transport.dead_letters(
-                channel, routing_key=args.routing_key, count=args.count
-            )
-            if not letters:
-                print(f"no dead letters on {shown(channel)}")
-                return 0
-            rows: list[list[str | bytes]] = [
-                ["ID", "ROUTING KEY", "MESSAGE ID", "GROUP", "TRIES", "REASON"]
-            ]
-            for d in letters:
-                reason = d.reason.partition("\n")[0]
-                if len(reason) > 80:
-                    reason = reason[:77] + "..."
-                rows.append(
-                    [
-                        d.dead_letter_id,
-                        _header(d, "routing_key"),
-                        _header(d, "message_id"),
-                        d.group,
-                        d.details.get("attempts", ""),
-                        reason,
-                    ]
-                )
-            for line in columns(rows, right=[4]):
-                print(line)
-            print(f"{len(letters)} dead letter(s)")
-            return 0
-        if args.dlq_action == "show":
-            letter = await transport.dead_letter(channel, args.id)
-            if letter is None:
-                print(f"no dead letter {args.id} on {shown(channel)}", file=sys.stderr)
-                return 1
-            _show(letter, channel)
-            return 0
-        ids: list[str] = list(args.ids)
-        if not ids:
-            letters = await transport.dead_letters(
-                channel, routing_key=args.routing_key, count=args.count
-            )
-            ids = [d.dead_letter_id for d in letters]
-        if args.dlq_action == "replay":
-            if not ids:
-                print(
-                    f"nothing replayed: no dead letters on {shown(channel)} match", file=sys.stderr
-                )
-                return 1
-            done = await transport.replay(channel, ids)
-            print(f"replayed {done} dead letter(s) to {shown(channel)}")
-            if done < len(ids):
-                print(
-                    f"{len(ids) - done} of {len(ids)} not replayed "
-                    "(unknown id, or not a valid envelope: see `toolkit dlq show`)",
-                    file=sys.stderr,
-                )
-                return 1
-            return 0
-        if args.all and not args.ids and not args.routing_key and args.count is None:
-            done = await transport.purge(channel)
-        else:
-            done = await transport.purge(channel, ids)
-        print(f"purged {done} dead letter(s) from {shown(channel)}")
-        return 0
+        transport = pipes.dead_letter_store(channel)
+        malformed = _malformed_ids(args, transport)
+        if malformed is not None:
+            return fail(malformed)
+        await pipes.check([channel])
+        return await _act(args, channel, transport)
+    except Exception as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            raise
+        return fail(f"toolkit dlq {args.dlq_action}: the pipe refused: {shown(refused)}")
     finally:
-        await transport.close()
+        await pipes.close()
+
+
+def _refusal(exc: Exception) -> str | None:
+    """The server's words when ``exc`` is a refusal of a command (not an outage, not a bug)."""
+    redis = sys.modules.get("redis")  # not loaded: the error cannot be one of its
+    if redis is not None and isinstance(exc, redis.ResponseError):
+        return str(exc)
+    return None
+
+
+async def _act(args: argparse.Namespace, channel: str, transport: DeadLetterStore) -> int:
+    if args.dlq_action == "list":
+        letters = await transport.dead_letters(
+            channel, routing_key=args.routing_key, count=args.count
+        )
+        if not letters:
+            print(f"no dead letters on {shown(channel)}")
+            return 0
+        rows: list[list[str | bytes]] = [
+            ["ID", "ROUTING KEY", "MESSAGE ID", "GROUP", "TRIES", "REASON"]
+        ]
+        for d in letters:
+            reason = d.reason.partition("\n")[0]
+            if len(reason) > 80:
+                reason = reason[:77] + "..."
+            rows.append(
+                [
+                    d.dead_letter_id,
+                    _header(d, "routing_key"),
+                    _header(d, "message_id"),
+                    d.group,
+                    d.details.get("attempts", ""),
+                    reason,
+                ]
+            )
+        for line in columns(rows, right=[4]):
+            print(line)
+        print(f"{len(letters)} dead letter(s)")
+        return 0
+    if args.dlq_action == "show":
+        letter = await transport.dead_letter(channel, args.id)
+        if letter is None:
+            print(f"no dead letter {args.id} on {shown(channel)}", file=sys.stderr)
+            return 1
+        _show(letter, channel)
+        return 0
+    ids: list[str] = list(args.ids)
+    if not ids:
+        letters = await transport.dead_letters(
+            channel, routing_key=args.routing_key, count=args.count
+        )
+        ids = [d.dead_letter_id for d in letters]
+    if args.dlq_action == "replay":
+        if not ids:
+            print(f"nothing replayed: no dead letters on {shown(channel)} match", file=sys.stderr)
+            return 1
+        done = await transport.replay(channel, ids)
+        print(f"replayed {done} dead letter(s) to {shown(channel)}")
+        if done < len(ids):
+            print(
+                f"{len(ids) - done} of {len(ids)} not replayed "
+                "(unknown id, or not a valid envelope: see `toolkit dlq show`)",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    if args.all and not args.ids and not args.routing_key and args.count is None:
+        done = await transport.purge(channel)
+    else:
+        done = await transport.purge(channel, ids)
+    print(f"purged {done} dead letter(s) from {shown(channel)}")
+    return 0
 
 
 def _show(letter: DeadLetter, channel: str) -> None:

@@ -8,10 +8,11 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
-from toolkit.commands._redis import add_redis_flags, redis_url_from
+from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
 
 if TYPE_CHECKING:
     from toolkit.channels.redis import RedisTransport
+    from toolkit.pipes import Pipes
     from toolkit.service_map import ServiceMap
 
 __all__ = ["consumers_of", "register"]
@@ -27,7 +28,7 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "groups",
         help="list a channel's consumer groups, remove retired ones (Redis)",
-        description="Consumer groups of Redis channels. A group is retired when its service no "
+        description="Consumer groups of the channels carried by Redis pipes. A group is retired when its service no "
         "longer consumes the channel in the service map: it never reads again, and safe trimming "
         "(toolkit run --trim) keeps every entry it has not read until it is removed.",
     )
@@ -54,13 +55,15 @@ def register(sub: Any) -> None:
     )
     for p in (listing, remove):
         add_location_flags(p)
-        add_redis_flags(p)
+        add_pipe_flags(p)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis import RedisUnavailable
+    from toolkit.channels.base import TransportError
     from toolkit.commands._app import AppError, service_map_of
+    from toolkit.pipe_settings import BindingError, PipeSettings
+    from toolkit.pipes import Pipes
 
     config = config_from(args)
     try:
@@ -73,34 +76,70 @@ def run(args: argparse.Namespace) -> int:
             )
         service_map = None
     try:
-        return asyncio.run(_run(args, service_map))
-    except RedisUnavailable as exc:
+        pipes = Pipes(bindings_from_args(args, config), PipeSettings(prefix=args.prefix))
+        return asyncio.run(_run(args, pipes, service_map))
+    except (TransportError, BindingError) as exc:
         return fail(f"toolkit groups: {exc}")
 
 
-async def _run(args: argparse.Namespace, service_map: ServiceMap | None) -> int:
-    from toolkit.channels.redis import RedisTransport
+async def _run(args: argparse.Namespace, pipes: Pipes, service_map: ServiceMap | None) -> int:
+    from toolkit.pipe_settings import BindingError
 
-    transport = RedisTransport(redis_url_from(args), prefix=args.prefix)
     try:
-        await transport.check()
         if args.groups_action == "list":
             assert service_map is not None
-            return await _list(transport, service_map, args.channel)
+            return await _list(pipes, service_map, args.channel)
+        transport = _redis(pipes, args.channel)
+        if transport is None:
+            raise BindingError(_not_redis(pipes, args.channel))
+        await transport.check()
         return await _remove(transport, service_map, args.channel, args.group, args.force)
     finally:
-        await transport.close()
+        await pipes.close()
 
 
-async def _list(transport: RedisTransport, service_map: ServiceMap, channel: str | None) -> int:
+def _redis(pipes: Pipes, channel: str) -> RedisTransport | None:
+    """The Redis transport carrying ``channel``; None when another kind of pipe carries it."""
+    from toolkit.pipe_settings import pipe_module
+
+    if pipe_module(pipes.bindings.url_of(channel)) != "toolkit.channels.redis.pipe":
+        return None
+    transport: RedisTransport = pipes.transport(channel)  # type: ignore[assignment]
+    return transport
+
+
+def _not_redis(pipes: Pipes, channel: str) -> str:
+    return (
+        f"consumer groups are Redis's, and {channel!r} is carried by "
+        f"{pipes.describe([channel])}; its pipe's own tools show its consumers"
+    )
+
+
+async def _list(pipes: Pipes, service_map: ServiceMap, channel: str | None) -> int:
+    from toolkit.pipe_settings import BindingError
+
+    on: dict[str, RedisTransport] = {}
     if channel is not None:
-        channels = [channel]
+        transport = _redis(pipes, channel)
+        if transport is None:
+            raise BindingError(_not_redis(pipes, channel))
+        on[channel] = transport
     else:
-        channels = sorted(set(service_map.channels) | set(await transport.stream_channels()))
+        for name in service_map.channels:
+            found = _redis(pipes, name)
+            if found is not None:
+                on[name] = found
+        default = _redis(pipes, "")  # what the default pipe holds beyond the map's channels
+        if default is not None:
+            await default.check()
+            for name in await default.stream_channels():
+                on.setdefault(name, default)
+    for transport in {id(t): t for t in on.values()}.values():
+        await transport.check()
     rows: list[tuple[str, ...]] = []
     retired = 0
-    for name in channels:
-        groups = await transport.groups(name)
+    for name in sorted(on):
+        groups = await on[name].groups(name)
         if not groups and channel is not None:
             print(f"no consumer groups on {name}")
             return 0

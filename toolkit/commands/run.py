@@ -1,4 +1,4 @@
-"""``toolkit run SERVICE --app module:object``: run a service's channels on Redis.
+"""``toolkit run SERVICE --app module:object``: run a service's channels on their pipes.
 
 The older ``toolkit run CHANNEL --service NAME`` is the same as
 ``toolkit run NAME --channel CHANNEL``.
@@ -13,10 +13,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
-from toolkit.commands._redis import add_redis_flags, redis_url_from
+from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
 
 if TYPE_CHECKING:
-    from toolkit.channels.redis import RedisTransport
+    from toolkit.channels.base import Transport
     from toolkit.service_map import ServiceMap
     from toolkit.workers import SyncHandlers
 
@@ -27,14 +27,15 @@ _SYNC_HANDLERS: dict[bool | None, SyncHandlers] = {True: "thread", False: "inlin
 def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "run",
-        help="run a service on Redis: every channel it consumes, with its application",
+        help="run a service: every channel it consumes, on its pipe, with its application",
         description="Run SERVICE in this process: start the application of --app, consume every "
         "channel the service map gives SERVICE (or those of --channel) as its consumer group, and "
         "dispatch each message to its handlers. Processes of one service share the work. "
         "`toolkit run CHANNEL --service SERVICE` (the older form) is `toolkit run SERVICE "
         "--channel CHANNEL`. SIGTERM or SIGINT: stop reading, finish and acknowledge the batches "
         "in hand, shut the application down, exit 0. Exit 1 when --stop-on-failure stopped it, "
-        "2 on bad options or when Redis cannot be reached.",
+        "2 on bad options or when a pipe cannot be reached. Each channel is consumed on the pipe "
+        "bound to it (Redis, RabbitMQ, PostgreSQL: docs/pipes.md).",
     )
     parser.add_argument(
         "target",
@@ -58,7 +59,7 @@ def register(sub: Any) -> None:
         "or function taking no arguments that makes it, or a Dispatcher",
     )
     add_location_flags(parser)
-    add_redis_flags(parser)
+    add_pipe_flags(parser)
     parser.add_argument("--consumer-name", help="name in the group (default: host-pid)")
     health = parser.add_argument_group("health (liveness and readiness, Kubernetes style)")
     health.add_argument(
@@ -147,11 +148,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from toolkit.channels.redis import ChannelOptions, RedisTransport, RedisUnavailable
+    from toolkit.channels.base import TransportError
     from toolkit.commands._app import AppError, app_for, load_app, service_map_of
     from toolkit.commands.groups import consumers_of
     from toolkit.health import HealthOptions
     from toolkit.host import HostError, ServiceHost, select_channels
+    from toolkit.pipe_settings import BindingError, PipeSettings
+    from toolkit.pipes import Pipes
     from toolkit.retry import RetryPolicy
     from toolkit.runner import RunOptions
 
@@ -176,14 +179,17 @@ def run(args: argparse.Namespace) -> int:
             sync_handlers=_SYNC_HANDLERS[args.threads],
             retry=retry,
         )
-        idle = ChannelOptions().idle_consumer_timeout
+        idle = PipeSettings().idle_consumer_timeout
         if args.idle_consumer_timeout is not None:
             if args.idle_consumer_timeout < 0:
                 raise ValueError("--idle-consumer-timeout must not be negative (0: never)")
             idle = args.idle_consumer_timeout or None
         if args.trim_interval < 0:
             raise ValueError("--trim-interval must not be negative")
-        channel_options = ChannelOptions(
+        if args.visibility_timeout <= 0:
+            raise ValueError("--visibility-timeout must be positive")
+        settings = PipeSettings(
+            prefix=args.prefix,
             visibility_timeout=args.visibility_timeout,
             idle_consumer_timeout=idle,
             trim_acknowledged=args.trim,
@@ -197,27 +203,29 @@ def run(args: argparse.Namespace) -> int:
             file=args.health_file,
             interval=args.health_interval,
         )
+        bindings = bindings_from_args(args, config)
     except ValueError as exc:
         return fail(f"toolkit run: {exc}")
     try:
         service_map = service_map_of(config.package, config.output)
+        bindings.check_channels(service_map.channels)
         service, wanted = which_service(service_map, args.target, args.service, args.channel)
         channels = select_channels(service_map, service, wanted)
         app = app_for(load_app(args.app), service, config.package, config.output)
-    except (AppError, HostError) as exc:
+    except (AppError, HostError, BindingError) as exc:
         return fail(f"toolkit run: {exc}")
 
     async def main() -> int:
-        transport = RedisTransport(
-            redis_url_from(args), prefix=args.prefix, options=channel_options
-        )
+        pipes = Pipes(bindings, settings)
         try:
-            await transport.check()
+            await pipes.check(channels)
             if args.trim:
                 for channel in channels:
-                    await _warn_retired(transport, channel, consumers_of(service_map, channel))
+                    await _warn_retired(
+                        pipes.transport(channel), channel, consumers_of(service_map, channel)
+                    )
             host = ServiceHost(
-                transport,
+                pipes,
                 app,
                 service_map,
                 options,
@@ -228,11 +236,11 @@ def run(args: argparse.Namespace) -> int:
             await host.run(handle_signals=True, announce=_announce)
             return 1 if host.reason == "failure" else 0
         finally:
-            await transport.close()
+            await pipes.close()
 
     try:
         return asyncio.run(main())
-    except (RedisUnavailable, HostError, AppError) as exc:
+    except (TransportError, HostError, AppError, BindingError) as exc:
         return fail(f"toolkit run: {exc}")
 
 
@@ -288,8 +296,11 @@ def _announce(summary: str) -> None:
     print(summary, file=sys.stderr, flush=True)
 
 
-async def _warn_retired(transport: RedisTransport, channel: str, used: frozenset[str]) -> None:
-    for group in await transport.groups(channel):
+async def _warn_retired(transport: Transport, channel: str, used: frozenset[str]) -> None:
+    groups = getattr(transport, "groups", None)
+    if groups is None:
+        return  # a pipe without Redis's trimming has no groups holding it back
+    for group in await groups(channel):
         if group.name not in used:
             logging.getLogger("toolkit.runner").warning(
                 "group %s on %s is retired (not a consumer of it in the service map) and holds "

@@ -9,6 +9,7 @@ They are written by the subscription (``reject``) together with the XACK.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Final
 
@@ -31,12 +32,24 @@ __all__ = ["RedisDeadLetters"]
 _DELETE_BATCH: Final = 500
 
 
+_ENTRY_ID: Final = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
 class RedisDeadLetters:
     """Implements DeadLetterStore for :class:`~toolkit.channels.redis.RedisTransport`
     (a base class of it: uses the transport's client and channel settings)."""
 
     redis: redis.asyncio.Redis
     _channels: Channels
+
+    #: what a dead-letter id looks like, for messages about one that does not
+    dead_letter_id_example = "1795817879034-0"
+
+    @staticmethod
+    def valid_dead_letter_id(text: str) -> bool:
+        """A stream entry id (``<ms>-<seq>`` or ``<ms>``) Redis accepts: each part below 2**64."""
+        match = _ENTRY_ID.fullmatch(text)
+        return match is not None and all(int(p or 0) < 2**64 for p in match.groups())
 
     async def dead_letters(
         self, channel: str, *, routing_key: str | None = None, count: int | None = None

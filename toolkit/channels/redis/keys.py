@@ -21,11 +21,9 @@ stream ``tk:{ticket_commands}``.
 
 from __future__ import annotations
 
-from typing import Final
+from toolkit.pipe_settings import DEFAULT_PREFIX
 
 __all__ = ["DEFAULT_PREFIX", "ChannelKeys", "validate_name"]
-
-DEFAULT_PREFIX: Final = "tk"
 
 
 def validate_name(what: str, name: str) -> str:
