@@ -15,8 +15,9 @@ queue, then acknowledges the dead letter; a purge acknowledges them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import aiormq
 from pamqp import commands as spec
@@ -30,6 +31,8 @@ from toolkit.envelope import Envelope, WireError
 from toolkit.wire import F_ROUTING_KEY
 
 __all__ = ["RabbitDeadLetters"]
+
+_DEAD_LETTER_ID: Final = re.compile(r"[0-9]{1,20}-[0-9a-f]{12}")
 
 
 def _letter(message: Any) -> DeadLetter:
@@ -58,6 +61,14 @@ class RabbitDeadLetters:
     (a base class of it: uses its connection and declarations)."""
 
     link: Link
+
+    #: what a dead-letter id looks like, for messages about one that does not
+    dead_letter_id_example = "1795817879034-3f2a9c0d1b7e"
+
+    @staticmethod
+    def valid_dead_letter_id(text: str) -> bool:
+        """An id as :func:`~toolkit.channels.rabbitmq.subscription.new_dead_letter_id` makes."""
+        return _DEAD_LETTER_ID.fullmatch(text) is not None
 
     # The transport's (declared here for the type checker).
     def names(self, channel: str) -> ChannelNames:
