@@ -28,6 +28,7 @@ async def transport(rabbit_vhost: Vhost) -> AsyncIterator[RabbitTransport]:
     )
     await t.check()
     yield t
+    await t.delete_declared()  # each queue holds file handles on the shared broker
     await t.close()
 
 

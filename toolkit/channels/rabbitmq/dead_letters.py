@@ -74,7 +74,7 @@ class RabbitDeadLetters:
     def names(self, channel: str) -> ChannelNames:
         raise NotImplementedError
 
-    async def ensure_channel(self, names: ChannelNames) -> None:
+    async def ensure_dead(self, names: ChannelNames) -> None:
         raise NotImplementedError
 
     async def declare_group(self, names: ChannelNames, group: str) -> bool:
@@ -86,7 +86,7 @@ class RabbitDeadLetters:
     async def _taken(self, channel: str) -> tuple[aiormq.abc.AbstractChannel, list[Any]]:
         """A fresh AMQP channel holding every dead letter of ``channel``, unacknowledged."""
         names = self.names(channel)
-        await self.ensure_channel(names)
+        await self.ensure_dead(names)
         amqp = await self.link.channel()
         taken: list[Any] = []
         try:
@@ -161,7 +161,7 @@ class RabbitDeadLetters:
     async def purge(self, channel: str, dead_letter_ids: Sequence[str] | None = None) -> int:
         names = self.names(channel)
         if dead_letter_ids is None:
-            await self.ensure_channel(names)
+            await self.ensure_dead(names)
             amqp = await self.link.channel()
             try:
                 ok = await amqp.queue_purge(names.dead)

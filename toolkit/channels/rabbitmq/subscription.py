@@ -210,6 +210,7 @@ class RabbitSubscription:
             )
             count = 1 + _count(headers.get(_DELIVERY_COUNT, 0)) + _count(headers.get(H_PRIOR, 0))
             outgoing.append(self._dead_letter(message, reason, {}, count))
+        await self._transport.ensure_dead(self.names)
         await self._transport.publish(outgoing, f"dead-lettering on {self.channel!r}")
         for message, _ in unreadable:
             await amqp.basic_ack(message.delivery.delivery_tag, wait=False)
@@ -285,6 +286,7 @@ class RabbitSubscription:
         details = dict(details or {})
         attempts = int(details.pop("attempts", delivery.delivery_count))
         held: Held = delivery.delivery_id
+        await self._transport.ensure_dead(self.names)
         await self._transport.publish(
             [self._dead_letter(held.message, reason, details, attempts)],
             f"dead-lettering on {self.channel!r}",

@@ -79,6 +79,9 @@ class RabbitTransport(RabbitDeadLetters):
         #: what was declared on the connection of generation ``_declared_on``
         self._declared: set[str] = set()
         self._declared_on = 0
+        #: every queue and exchange this transport declared, for :meth:`delete_declared`
+        self._made_queues: set[str] = set()
+        self._made_exchanges: set[str] = set()
         self._publisher: aiormq.abc.AbstractChannel | None = None
         self._admin: aiormq.abc.AbstractChannel | None = None
         self._outbox: list[Pending] = []
@@ -165,11 +168,12 @@ class RabbitTransport(RabbitDeadLetters):
                 durable=True,
                 arguments={"alternate-exchange": names.unrouted},
             )
-            await admin.queue_declare(names.dead, durable=True, arguments=_CLASSIC)
         except Exception as exc:
             if is_transient(exc) and not isinstance(exc, aiormq.exceptions.ChannelClosed):
                 raise unavailable(f"declaring channel {names.channel!r}", exc) from exc
             raise
+        self._made_exchanges.update((names.unrouted, names.exchange))
+        self._made_queues.add(names.unrouted)
         declared.add(names.exchange)
         for group in self._expected.get(names.channel, ()):
             await self.declare_group(names, group)
@@ -201,11 +205,18 @@ class RabbitTransport(RabbitDeadLetters):
             if is_transient(exc):
                 raise unavailable(f"declaring the queue of group {group!r}", exc) from exc
             raise
+        self._made_queues.add(queue)
         declared.add(queue)
         return created
 
+    async def ensure_dead(self, names: ChannelNames) -> None:
+        """Declare the channel's dead-letter queue (on first need: a classic queue holds
+        file handles on the broker, so channels that never dead-letter have none)."""
+        await self.ensure_channel(names)
+        await self.declare_queue(names.dead, _CLASSIC)
+
     async def declare_queue(self, queue: str, arguments: dict[str, Any]) -> None:
-        """Declare a queue once per connection (a group's retry queues)."""
+        """Declare a queue once per connection (dead letters, a group's retry queues)."""
         declared = self._fresh()
         if queue in declared:
             return
@@ -216,6 +227,7 @@ class RabbitTransport(RabbitDeadLetters):
             if is_transient(exc) and not isinstance(exc, aiormq.exceptions.ChannelClosed):
                 raise unavailable(f"declaring queue {queue!r}", exc) from exc
             raise
+        self._made_queues.add(queue)
         declared.add(queue)
 
     async def queue_length(self, queue: str) -> int | None:
@@ -340,6 +352,22 @@ class RabbitTransport(RabbitDeadLetters):
         sub = RabbitSubscription(self, self.names(channel), group, consumer)
         await sub.open()
         return sub
+
+    async def delete_declared(self) -> None:
+        """Delete every exchange and queue this transport declared, messages and all
+        (tests clean up with it: each queue holds resources on the broker)."""
+        admin = await self.link.channel()
+        try:
+            for queue in sorted(self._made_queues):
+                await admin.queue_delete(queue)
+            for exchange in sorted(self._made_exchanges):
+                await admin.exchange_delete(exchange)
+        finally:
+            if not admin.is_closed:
+                await admin.close()
+        self._made_queues.clear()
+        self._made_exchanges.clear()
+        self._declared.clear()
 
     async def close(self) -> None:
         if self._writer is not None and not self._writer.done():
