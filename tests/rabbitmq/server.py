@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,8 +31,10 @@ def available() -> bool:
 
 
 class RabbitNode:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self) -> None:
+        # Under /tmp, not pytest's tmp_path: the node runs as the rabbitmq user, which
+        # cannot enter root's private pytest directories.
+        directory = self.directory = Path(tempfile.mkdtemp(prefix="tk-rabbit-"))
         self.name = f"tk{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
@@ -61,6 +64,7 @@ class RabbitNode:
         }
 
     def start(self, timeout: float = 90.0) -> RabbitNode:
+        """Start the node (again, after :meth:`kill`), on the same ports and data."""
         self.process = subprocess.Popen(
             ["rabbitmq-server"],
             env=self._env(),
@@ -75,7 +79,8 @@ class RabbitNode:
                 return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"rabbitmq-server exited ({self.process.returncode})")
+                    code = self.process.returncode
+                    raise RuntimeError(f"rabbitmq-server exited ({code})") from None
                 time.sleep(0.2)
         raise RuntimeError("rabbitmq-server did not start in time")
 

@@ -36,8 +36,9 @@ Outgoing = tuple[str, str, dict[str, Any], bytes, str | None]
 class Link:
     """One AMQP connection, (re)opened on demand; ``generation`` counts the openings."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = _CONNECT_TIMEOUT) -> None:
         self.url = url
+        self.timeout = timeout
         self.generation = 0
         self._connection: aiormq.abc.AbstractConnection | None = None
         self._lock = asyncio.Lock()
@@ -56,7 +57,7 @@ class Link:
             if self._closed:
                 raise unavailable("connecting", ConnectionError("the transport is closed"))
             try:
-                connection = await asyncio.wait_for(aiormq.connect(self.url), _CONNECT_TIMEOUT)
+                connection = await asyncio.wait_for(aiormq.connect(self.url), self.timeout)
             except Exception as exc:
                 raise unreachable(self.url, exc) from exc
             self._connection = connection
@@ -69,14 +70,24 @@ class Link:
         """A new channel on the current connection; raises ``RabbitUnavailable`` when down."""
         connection = await self.connection()
         try:
-            channel = await connection.channel(publisher_confirms=confirms)
-            if prefetch:
-                await channel.basic_qos(prefetch_count=prefetch)
+            async with asyncio.timeout(self.timeout):
+                channel = await connection.channel(publisher_confirms=confirms)
+                if prefetch:
+                    await channel.basic_qos(prefetch_count=prefetch)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable("opening a channel", exc) from exc
             raise
         return channel
+
+    def reset(self) -> None:
+        """Give up the current connection (it stopped answering): the next use opens a
+        new one. aiormq does not always notice a connection the broker dropped while
+        frames were waiting to be written; a new connection does not depend on it."""
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
+            task = asyncio.ensure_future(connection.close())
+            task.add_done_callback(_ignore_result)
 
     async def close(self) -> None:
         self._closed = True
@@ -87,6 +98,11 @@ class Link:
             except Exception as exc:  # closing a connection that is going anyway
                 if not is_transient(exc):
                     raise
+
+
+def _ignore_result(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def publish_many(

@@ -108,6 +108,10 @@ class RabbitSubscription:
 
     async def open(self) -> None:
         """Declare what the group needs and consume its queue on a new AMQP channel."""
+        async with asyncio.timeout(self._transport.timeout * 2):
+            await self._open()
+
+    async def _open(self) -> None:
         await self._transport.declare_group(self.names, self.group)
         amqp = await self._link.channel(prefetch=self._transport.prefetch)
         self._buffer.clear()

@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import aiormq
@@ -40,6 +41,10 @@ __all__ = ["DEFAULT_PREFETCH", "RabbitTransport"]
 DEFAULT_PREFETCH: Final = 200
 _QUORUM: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
 _CLASSIC: Final[dict[str, Any]] = {"x-queue-type": "classic"}
+#: seconds a broker operation (a declaration, the confirmations of a send) may take
+#: before it counts as an outage: a broker that accepts connections but does not
+#: answer (recovering queues, out of file handles) surfaces as TransportError
+DEFAULT_TIMEOUT: Final = 15.0
 #: messages moved per round from the unrouted queue to a new group's queue
 _MOVE_BATCH: Final = 500
 
@@ -63,6 +68,7 @@ class RabbitTransport(RabbitDeadLetters):
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         prefetch: int = DEFAULT_PREFETCH,
         groups: Mapping[str, Iterable[str]] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         validate_name("prefix", prefix)
         if prefetch < 1:
@@ -71,7 +77,8 @@ class RabbitTransport(RabbitDeadLetters):
         self.prefix = prefix
         self.max_message_bytes = max_message_bytes
         self.prefetch = prefetch
-        self.link = Link(url)
+        self.timeout = timeout
+        self.link = Link(url, timeout)
         self._names: dict[str, ChannelNames] = {}
         self._expected: dict[str, tuple[str, ...]] = {}
         for channel, expected in (groups or {}).items():
@@ -129,12 +136,36 @@ class RabbitTransport(RabbitDeadLetters):
             channel = self._admin = await self.link.channel()
         return channel
 
+    async def _confirmed(self, confirmations: list[asyncio.Future[Any]]) -> list[Any]:
+        """The broker's replies to a batch; a broker that does not answer in time is an
+        outage (and the channel is dropped: late replies must not settle anything)."""
+        try:
+            return await asyncio.wait_for(
+                asyncio.gather(*confirmations, return_exceptions=True), self.timeout
+            )
+        except TimeoutError:
+            self._publisher = None
+            self.link.reset()
+            raise TimeoutError(f"no publisher confirmation within {self.timeout:g}s") from None
+
+    @contextlib.asynccontextmanager
+    async def _deadline(self) -> AsyncIterator[None]:
+        """Declarations take at most ``timeout``; a late one drops the admin channel."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except TimeoutError:
+            self._admin = None
+            self.link.reset()
+            raise TimeoutError(f"no answer from RabbitMQ within {self.timeout:g}s") from None
+
     async def publish(self, messages: Sequence[Outgoing], what: str) -> None:
         """Publish and wait for the broker's confirmations; raise when any is missing."""
         try:
-            channel = await self.publishing_channel()
-            confirmations = await publish_many(channel, messages)
-            replies = await asyncio.gather(*confirmations, return_exceptions=True)
+            async with asyncio.timeout(self.timeout * 2):
+                channel = await self.publishing_channel()
+                confirmations = await publish_many(channel, messages)
+                replies = await self._confirmed(confirmations)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(what, exc) from exc
@@ -153,23 +184,24 @@ class RabbitTransport(RabbitDeadLetters):
     # -- topology -----------------------------------------------------------------------
 
     async def ensure_channel(self, names: ChannelNames) -> None:
-        """Declare the channel's exchange, its unrouted queue and its dead-letter queue."""
+        """Declare the channel's exchange and its unrouted exchange and queue."""
         declared = self._fresh()
         if names.exchange in declared:
             return
         try:
-            admin = await self.admin_channel()
-            await admin.exchange_declare(names.unrouted, exchange_type="fanout", durable=True)
-            await admin.queue_declare(names.unrouted, durable=True, arguments=_QUORUM)
-            await admin.queue_bind(names.unrouted, names.unrouted)
-            await admin.exchange_declare(
-                names.exchange,
-                exchange_type="fanout",
-                durable=True,
-                arguments={"alternate-exchange": names.unrouted},
-            )
+            async with self._deadline():
+                admin = await self.admin_channel()
+                await admin.exchange_declare(names.unrouted, exchange_type="fanout", durable=True)
+                await admin.queue_declare(names.unrouted, durable=True, arguments=_QUORUM)
+                await admin.queue_bind(names.unrouted, names.unrouted)
+                await admin.exchange_declare(
+                    names.exchange,
+                    exchange_type="fanout",
+                    durable=True,
+                    arguments={"alternate-exchange": names.unrouted},
+                )
         except Exception as exc:
-            if is_transient(exc) and not isinstance(exc, aiormq.exceptions.ChannelClosed):
+            if is_transient(exc):
                 raise unavailable(f"declaring channel {names.channel!r}", exc) from exc
             raise
         self._made_exchanges.update((names.unrouted, names.exchange))
@@ -192,11 +224,14 @@ class RabbitTransport(RabbitDeadLetters):
         await self.ensure_channel(names)
         try:
             created = await self.queue_length(queue) is None
-            admin = await self.admin_channel()
-            await admin.queue_declare(queue, durable=True, arguments=_QUORUM)
+            async with self._deadline():
+                admin = await self.admin_channel()
+                await admin.queue_declare(queue, durable=True, arguments=_QUORUM)
             if created:
                 await self._move(names.unrouted, queue)
-            await admin.queue_bind(queue, names.exchange)
+            async with self._deadline():
+                admin = await self.admin_channel()
+                await admin.queue_bind(queue, names.exchange)
             if created:
                 await self._move(names.unrouted, queue)
         except TransportError:
@@ -221,10 +256,11 @@ class RabbitTransport(RabbitDeadLetters):
         if queue in declared:
             return
         try:
-            admin = await self.admin_channel()
-            await admin.queue_declare(queue, durable=True, arguments=arguments)
+            async with self._deadline():
+                admin = await self.admin_channel()
+                await admin.queue_declare(queue, durable=True, arguments=arguments)
         except Exception as exc:
-            if is_transient(exc) and not isinstance(exc, aiormq.exceptions.ChannelClosed):
+            if is_transient(exc):
                 raise unavailable(f"declaring queue {queue!r}", exc) from exc
             raise
         self._made_queues.add(queue)
@@ -232,9 +268,10 @@ class RabbitTransport(RabbitDeadLetters):
 
     async def queue_length(self, queue: str) -> int | None:
         """Messages ready in ``queue``; None when there is no such queue."""
-        admin = await self.admin_channel()
         try:
-            ok = await admin.queue_declare(queue, passive=True)
+            async with self._deadline():
+                admin = await self.admin_channel()
+                ok = await admin.queue_declare(queue, passive=True)
         except ChannelNotFoundEntity:
             return None  # the channel is closed by the 404; reopened on next use
         except Exception as exc:
@@ -302,15 +339,16 @@ class RabbitTransport(RabbitDeadLetters):
         while self._outbox:
             batch, self._outbox = self._outbox, []
             try:
-                outgoing: list[Outgoing] = []
-                for channel, messages, _ in batch:
-                    names = self.names(channel)
-                    await self.ensure_channel(names)
-                    exchange = names.exchange
-                    outgoing.extend((exchange, "", h, b, None) for h, b in messages)
-                publisher = await self.publishing_channel()
-                confirmations = await publish_many(publisher, outgoing)
-                replies = await asyncio.gather(*confirmations, return_exceptions=True)
+                async with asyncio.timeout(self.timeout * 2):
+                    outgoing: list[Outgoing] = []
+                    for channel, messages, _ in batch:
+                        names = self.names(channel)
+                        await self.ensure_channel(names)
+                        exchange = names.exchange
+                        outgoing.extend((exchange, "", h, b, None) for h, b in messages)
+                    publisher = await self.publishing_channel()
+                    confirmations = await publish_many(publisher, outgoing)
+                    replies = await self._confirmed(confirmations)
             except Exception as exc:
                 error = unavailable("sending", exc) if is_transient(exc) else exc
                 for _, _, done in batch:
