@@ -43,5 +43,8 @@ def add_raw(transport: RabbitTransport) -> Any:
 @pytest.fixture
 def features() -> Features:
     # A delivery stays with its consumer until its AMQP channel closes: no leases.
-    # A group made after others exist starts at its creation (docs/rabbitmq.md).
-    return Features(redelivery_wait=0.0, leases=False, late_groups_see_history=False)
+    # A group made after others exist starts at its creation, and a consumer is pushed
+    # up to a batch ahead of asking (prefetch): docs/rabbitmq.md.
+    return Features(
+        redelivery_wait=0.0, leases=False, late_groups_see_history=False, pushes_ahead=True
+    )

@@ -64,16 +64,12 @@ class Link:
             self.generation += 1
             return connection
 
-    async def channel(
-        self, *, confirms: bool = False, prefetch: int = 0
-    ) -> aiormq.abc.AbstractChannel:
+    async def channel(self, *, confirms: bool = False) -> aiormq.abc.AbstractChannel:
         """A new channel on the current connection; raises ``RabbitUnavailable`` when down."""
         connection = await self.connection()
         try:
             async with asyncio.timeout(self.timeout):
                 channel = await connection.channel(publisher_confirms=confirms)
-                if prefetch:
-                    await channel.basic_qos(prefetch_count=prefetch)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable("opening a channel", exc) from exc

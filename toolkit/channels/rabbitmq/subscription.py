@@ -1,8 +1,7 @@
 """One consumer in one group on one channel: receiving and settling.
 
 * ``receive``: the group's queue is consumed (``basic.consume``, prefetch
-  :data:`~toolkit.channels.rabbitmq.transport.DEFAULT_PREFETCH`) into a
-  buffer; ``receive`` hands out up to ``max_count`` of it, waiting at most
+  ``max_count`` unless the transport sets one) into a buffer; ``receive`` hands out up to ``max_count`` of it, waiting at most
   ``timeout`` for the first. The delivery count is the quorum queue's
   ``x-delivery-count`` + 1, plus the deliveries before a retry.
 * ``ack``: one ``basic.ack`` with ``multiple`` when the batch is every
@@ -53,6 +52,9 @@ __all__ = ["Held", "RabbitSubscription", "new_dead_letter_id"]
 log = logging.getLogger("toolkit.rabbitmq")
 
 _DELIVERY_COUNT: Final = "x-delivery-count"
+#: after the first message of a batch, wait this long for the next, at most this often
+_LINGER: Final = 0.005
+_LINGER_ROUNDS: Final = 40
 
 
 def new_dead_letter_id() -> str:
@@ -103,32 +105,39 @@ class RabbitSubscription:
         self._closed = False
         self._dead_on_receipt = 0
         self._retry_arguments: dict[int, dict[str, Any]] = {}
+        #: the prefetch consumed with; 0: not consuming yet
+        self._prefetch = 0
 
     # -- the AMQP channel ---------------------------------------------------------------
 
     async def open(self) -> None:
-        """Declare what the group needs and consume its queue on a new AMQP channel."""
+        """Declare what the group needs and open a new AMQP channel for it. Consuming
+        starts with the first ``receive``, whose ``max_count`` sets the prefetch."""
         async with asyncio.timeout(self._transport.timeout * 2):
-            await self._open()
-
-    async def _open(self) -> None:
-        await self._transport.declare_group(self.names, self.group)
-        amqp = await self._link.channel(prefetch=self._transport.prefetch)
+            await self._transport.declare_group(self.names, self.group)
+            amqp = await self._link.channel()
         self._buffer.clear()
         self._held.clear()
         self._amqp = amqp
+        self._prefetch = 0
         self._generation = self._link.generation
         amqp.closing.add_done_callback(lambda _: self._wake.set())
-        try:
-            await amqp.basic_consume(
-                self.queue,
-                self._on_message,
-                consumer_tag=f"{self.consumer}-{uuid.uuid4().hex[:8]}",
-            )
-        except Exception as exc:
-            if is_transient(exc):
-                raise unavailable(f"consuming {self.queue!r}", exc) from exc
-            raise
+
+    async def _consume(self, max_count: int) -> None:
+        """Consume with a prefetch of ``max_count`` (or the transport's): a consumer holds
+        no more than it asks for, and the rest stays in the queue for the group's others."""
+        amqp = self._amqp
+        assert amqp is not None
+        prefetch = self._transport.prefetch or max_count
+        async with asyncio.timeout(self._transport.timeout):
+            await amqp.basic_qos(prefetch_count=prefetch)
+            if not self._prefetch:
+                await amqp.basic_consume(
+                    self.queue,
+                    self._on_message,
+                    consumer_tag=f"{self.consumer}-{uuid.uuid4().hex[:8]}",
+                )
+        self._prefetch = prefetch
 
     async def _on_message(self, message: Any) -> None:
         if message.channel is self._amqp:
@@ -140,10 +149,10 @@ class RabbitSubscription:
         return amqp is not None and not amqp.is_closed and self._generation == self._link.generation
 
     def _current(self, delivery: Delivery) -> bool:
-        """Whether ``delivery`` came on the AMQP channel still open (else the broker
-        has requeued it and it will come again: settling it is skipped)."""
+        """Whether ``delivery`` is held unsettled on the AMQP channel still open (else it
+        was settled already, or the broker requeued it and it comes again)."""
         held: Held = delivery.delivery_id
-        return held.generation == self._generation and self._usable()
+        return held.generation == self._generation and held.tag in self._held and self._usable()
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -153,11 +162,23 @@ class RabbitSubscription:
         try:
             if not self._usable():
                 await self.open()
+            if self._prefetch != (self._transport.prefetch or max_count):
+                await self._consume(max_count)
             buffer = self._buffer
             if not buffer and timeout > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
+                # The broker pushes a burst message by message: take what follows the
+                # first at once, rather than leave it held here while others could work.
+                lingered = 0
+                while 0 < len(buffer) < max_count and lingered < _LINGER_ROUNDS:
+                    self._wake.clear()
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), _LINGER)
+                    except TimeoutError:
+                        break
+                    lingered += 1
             if not self._usable():
                 raise unavailable(
                     f"receiving on {self.channel!r}", ConnectionError("the connection was lost")
@@ -245,11 +266,19 @@ class RabbitSubscription:
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
+        if self._closed:
+            return  # closing handed back whatever was not settled
         generation = self._generation
-        tags = [d.delivery_id.tag for d in deliveries if d.delivery_id.generation == generation]
+        held = self._held
+        # Only what this channel holds unsettled: a tag acknowledged twice would make
+        # the broker close the channel.
+        tags = [
+            d.delivery_id.tag
+            for d in deliveries
+            if d.delivery_id.generation == generation and d.delivery_id.tag in held
+        ]
         if not tags:
             return
-        held = self._held
         for tag in tags:
             held.discard(tag)
         amqp = self._amqp

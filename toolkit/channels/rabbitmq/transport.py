@@ -35,10 +35,8 @@ from toolkit.envelope import Envelope
 from toolkit.pipe_settings import DEFAULT_PREFIX
 from toolkit.wire import F_BODY
 
-__all__ = ["DEFAULT_PREFETCH", "RabbitTransport"]
+__all__ = ["DEFAULT_TIMEOUT", "RabbitTransport"]
 
-#: unacknowledged messages a subscription may hold (AMQP prefetch): two batches
-DEFAULT_PREFETCH: Final = 200
 _QUORUM: Final[dict[str, Any]] = {"x-queue-type": "quorum"}
 _CLASSIC: Final[dict[str, Any]] = {"x-queue-type": "classic"}
 #: seconds a broker operation (a declaration, the confirmations of a send) may take
@@ -66,12 +64,12 @@ class RabbitTransport(RabbitDeadLetters):
         *,
         prefix: str = DEFAULT_PREFIX,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
-        prefetch: int = DEFAULT_PREFETCH,
+        prefetch: int | None = None,
         groups: Mapping[str, Iterable[str]] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         validate_name("prefix", prefix)
-        if prefetch < 1:
+        if prefetch is not None and prefetch < 1:
             raise ValueError("prefetch must be at least 1")
         self.url = url
         self.prefix = prefix
