@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-host
+bench: bench-memory bench-generate bench-redis bench-rabbitmq bench-host
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -60,5 +60,10 @@ bench-redis:
     python -m bench.redis_e2e
 
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
+# RabbitMQ end to end (quorum queues): ours vs hand-written aio-pika vs FastStream; --count N
+bench-rabbitmq *args:
+    pip install -q -e ".[bench]" --config-settings editable_mode=strict
+    python -m bench.rabbitmq_e2e {{args}}
+
 bench-host:
     python -m bench.host
