@@ -198,8 +198,18 @@ class RabbitSubscription:
             return out
         except Exception as exc:
             if is_transient(exc):
+                self._drop()
                 raise unavailable(f"receiving on {self.channel!r}", exc) from exc
             raise
+
+    def _drop(self) -> None:
+        """Give up the AMQP channel after an outage (aiormq may leave it open but
+        unusable): the next ``receive`` opens a new one. Its deliveries come again."""
+        amqp, self._amqp = self._amqp, None
+        self._prefetch = 0
+        if amqp is not None and not amqp.is_closed:
+            task = asyncio.ensure_future(amqp.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def _read(
         self, message: Any, tag: int, generation: int, unreadable: list[tuple[Any, str]]

@@ -156,6 +156,10 @@ class RabbitTransport(RabbitDeadLetters):
             self._admin = None
             self.link.reset()
             raise TimeoutError(f"no answer from RabbitMQ within {self.timeout:g}s") from None
+        except Exception as exc:
+            if is_transient(exc):
+                self._admin = None  # aiormq may leave it open but unusable
+            raise
 
     async def publish(self, messages: Sequence[Outgoing], what: str) -> None:
         """Publish and wait for the broker's confirmations; raise when any is missing."""
@@ -166,6 +170,7 @@ class RabbitTransport(RabbitDeadLetters):
                 replies = await self._confirmed(confirmations)
         except Exception as exc:
             if is_transient(exc):
+                self._publisher = None
                 raise unavailable(what, exc) from exc
             raise
         for reply in replies:
@@ -348,7 +353,10 @@ class RabbitTransport(RabbitDeadLetters):
                     confirmations = await publish_many(publisher, outgoing)
                     replies = await self._confirmed(confirmations)
             except Exception as exc:
-                error = unavailable("sending", exc) if is_transient(exc) else exc
+                error: BaseException = exc
+                if is_transient(exc):
+                    self._publisher = None
+                    error = unavailable("sending", exc)
                 for _, _, done in batch:
                     if not done.done():
                         done.set_exception(error)
