@@ -55,6 +55,8 @@ _DELIVERY_COUNT: Final = "x-delivery-count"
 #: after the first message of a batch, wait this long for the next, at most this often
 _LINGER: Final = 0.005
 _LINGER_ROUNDS: Final = 40
+#: the prefetch a subscription consumes with until its first ``receive`` says the batch
+_FIRST_PREFETCH: Final = 100
 
 
 def new_dead_letter_id() -> str:
@@ -122,6 +124,9 @@ class RabbitSubscription:
         self._prefetch = 0
         self._generation = self._link.generation
         amqp.closing.add_done_callback(lambda _: self._wake.set())
+        # Consume at once (a batch of the usual size), so what waits in the queue is
+        # on its way before the first receive; that receive adjusts the prefetch.
+        await self._consume(_FIRST_PREFETCH)
 
     async def _consume(self, max_count: int) -> None:
         """Consume with a prefetch of ``max_count`` (or the transport's): a consumer holds
@@ -129,6 +134,8 @@ class RabbitSubscription:
         amqp = self._amqp
         assert amqp is not None
         prefetch = self._transport.prefetch or max_count
+        if prefetch == self._prefetch:
+            return
         async with asyncio.timeout(self._transport.timeout):
             await amqp.basic_qos(prefetch_count=prefetch)
             if not self._prefetch:
@@ -165,6 +172,10 @@ class RabbitSubscription:
             if self._prefetch != (self._transport.prefetch or max_count):
                 await self._consume(max_count)
             buffer = self._buffer
+            if not buffer and timeout <= 0 and await self._transport.queue_length(self.queue):
+                # Asked not to wait, but messages are ready: they are on their way here
+                # (the broker pushes), so "nothing to receive" would be untrue.
+                timeout = self._transport.timeout
             if not buffer and timeout > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
