@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-cluster bench-host bench-postgres bench-telemetry bench-outbox bench-dedup
+bench: bench-memory bench-generate bench-redis bench-cluster bench-rabbitmq bench-host bench-postgres bench-telemetry bench-outbox bench-dedup
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -76,6 +76,11 @@ bench-telemetry:
     python -m bench.telemetry
 
 # one service host on two channels vs two single-channel runners (aim >= 0.9x)
+# RabbitMQ end to end (quorum queues): ours vs hand-written aio-pika vs FastStream; --count N
+bench-rabbitmq *args:
+    pip install -q -e ".[bench]" --config-settings editable_mode=strict
+    python -m bench.rabbitmq_e2e {{args}}
+
 bench-host:
     python -m bench.host
 

@@ -8,9 +8,21 @@ from typing import NamedTuple
 import pytest
 
 from tests.postgres.conftest import postgres_url, schema
+from tests.rabbitmq.conftest import amqp_url, rabbit_vhost
 from tests.redis.conftest import prefix, redis_server, redis_url
 
-__all__ = ["PipeUnderTest", "pipe", "postgres_url", "prefix", "redis_server", "redis_url", "schema"]
+__all__ = [
+    "PipeUnderTest",
+    "amqp_url",
+    "pipe",
+    "postgres_url",
+    "prefix",
+    "rabbit_vhost",
+    "redis_server",
+    "redis_url",
+    "scheduling_pipe",
+    "schema",
+]
 
 
 class PipeUnderTest(NamedTuple):
@@ -22,12 +34,24 @@ class PipeUnderTest(NamedTuple):
 PIPES = {
     "redis": ("redis_url", "prefix"),
     "postgres": ("postgres_url", "schema"),
+    "rabbitmq": ("amqp_url", "prefix"),
 }
+#: the pipes that keep scheduled messages (RabbitMQ does not yet)
+SCHEDULING = ("postgres", "redis")
 
 
-@pytest.fixture(params=sorted(PIPES))
-def pipe(request: pytest.FixtureRequest) -> PipeUnderTest:
+def _pipe(request: pytest.FixtureRequest) -> PipeUnderTest:
     url_fixture, prefix_fixture = PIPES[request.param]
     return PipeUnderTest(
         request.getfixturevalue(url_fixture), request.getfixturevalue(prefix_fixture)
     )
+
+
+@pytest.fixture(params=sorted(PIPES))
+def pipe(request: pytest.FixtureRequest) -> PipeUnderTest:
+    return _pipe(request)
+
+
+@pytest.fixture(params=SCHEDULING)
+def scheduling_pipe(request: pytest.FixtureRequest) -> PipeUnderTest:
+    return _pipe(request)

@@ -19,6 +19,7 @@ import redis
 
 from tests.redis.server import RedisServer
 from tests.redis.test_host import ROOT, Processes, project, python, wait_for
+from toolkit.pipe_settings import redact
 
 SERVICES = ("order_service", "shipping_service", "billing_service")
 CHANNELS = ("order_commands", "shipping_orders", "billing_orders", "billing_shipments")
@@ -72,6 +73,7 @@ def test_channels_spread_over_pipes_and_moved_between_them_by_configuration_only
     redis_url: str,
     postgres_url: str,
     schema: str,
+    amqp_url: str,
     second_redis: RedisServer,
 ) -> None:
     prefix = schema  # one name for all: the Redis keys' prefix and the PostgreSQL schema
@@ -81,21 +83,31 @@ def test_channels_spread_over_pipes_and_moved_between_them_by_configuration_only
     # Every channel on the default pipe.
     assert run_shop(shop, processes, log, redis_url, prefix, {}) == EXPECTED
 
-    # The same system with its channels spread over three pipes: configuration only.
+    # The same system with its channels spread over Redis, RabbitMQ and PostgreSQL at
+    # once: configuration only.
     env = {
-        "TOOLKIT_PIPE_SECOND": second_redis.url,
         "TOOLKIT_PIPE_PG": postgres_url,
-        "TOOLKIT_CHANNEL_ORDER_COMMANDS": "second",
-        "TOOLKIT_CHANNEL_BILLING_SHIPMENTS": "second",
+        "TOOLKIT_PIPE_RABBIT": amqp_url,
+        "TOOLKIT_CHANNEL_ORDER_COMMANDS": "rabbit",
+        "TOOLKIT_CHANNEL_BILLING_SHIPMENTS": "rabbit",
         "TOOLKIT_CHANNEL_SHIPPING_ORDERS": "pg",
     }
     assert run_shop(shop, processes, log, redis_url, prefix, env) == EXPECTED
     summary = processes.err("billing_service").splitlines()[0]
     assert (
         f"consuming billing_orders, billing_shipments on {redis_url} (billing_orders), "
-        f"{second_redis.url} (billing_shipments)"
+        f"{redact(amqp_url)} (billing_shipments)"
     ) in summary
     assert f"consuming shipping_orders on {postgres_url} " in processes.err("shipping_service")
+    assert f"consuming order_commands on {redact(amqp_url)} " in processes.err("order_service")
+
+    # And one more move, back to Redis but another server: configuration only again.
+    env = {
+        "TOOLKIT_PIPE_SECOND": second_redis.url,
+        "TOOLKIT_CHANNEL_ORDER_COMMANDS": "second",
+        "TOOLKIT_CHANNEL_BILLING_SHIPMENTS": "second",
+    }
+    assert run_shop(shop, processes, log, redis_url, prefix, env) == EXPECTED
     moved = redis.Redis.from_url(second_redis.url)
     try:
         assert sorted(k.decode() for k in moved.keys(f"{prefix}:*")) == [

@@ -29,8 +29,9 @@ def send(pipe: PipeUnderTest, envelopes: list[Envelope]) -> None:
 
 
 def test_list_and_cancel_what_waits(
-    pipe: PipeUnderTest, capsys: pytest.CaptureFixture[str]
+    scheduling_pipe: PipeUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pipe = scheduling_pipe
     flags = ["--url", pipe.url, "--prefix", pipe.prefix]
     assert main(["scheduled", "list", CHANNEL, *flags]) == 0
     assert "no scheduled messages on ticket_commands" in capsys.readouterr().out
@@ -70,8 +71,9 @@ def test_list_and_cancel_what_waits(
 
 
 def test_bad_input_and_unreachable_pipes_exit_2(
-    pipe: PipeUnderTest, capsys: pytest.CaptureFixture[str]
+    scheduling_pipe: PipeUnderTest, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    pipe = scheduling_pipe
     flags = ["--url", pipe.url, "--prefix", pipe.prefix]
     assert main(["scheduled", "list", CHANNEL, *flags, "--count", "0"]) == 2
     assert "--count must be at least 1" in capsys.readouterr().err

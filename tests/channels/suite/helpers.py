@@ -38,6 +38,13 @@ class Features:
     deduplication: bool = True
     #: it implements Schedules: messages held until their ``deliver_at`` time
     scheduling: bool = True
+    #: a group made while other groups of the channel exist still receives what was
+    #: sent before it (False on RabbitMQ: a queue receives from its creation on, and
+    #: only the first group of a channel takes what was sent while there was none)
+    late_groups_see_history: bool = True
+    #: the broker pushes a consumer up to a batch ahead of its asking (AMQP prefetch):
+    #: what it was pushed and has not received stays with it until it receives or closes
+    pushes_ahead: bool = False
 
 
 def needs(available: bool, what: str) -> None:

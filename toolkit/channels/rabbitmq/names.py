@@ -1,0 +1,79 @@
+"""Exchange and queue names of a channel, and the ladder of retry delays.
+
+==========================================  ====================================
+name                                        what
+==========================================  ====================================
+``<prefix>.<channel>`` (exchange, fanout)   where messages are published
+``<prefix>.<channel>.<group>`` (queue)      one group's messages (quorum)
+``<prefix>.<channel>.unrouted``             the exchange's alternate exchange and
+                                            its queue (quorum): what was sent while
+                                            no group existed, handed to the first
+``<prefix>.<channel>.dead`` (queue)         dead letters (classic: listing
+                                            requeues them in place)
+``<prefix>.<channel>.<group>.retry.<ms>``   a group's retries waiting ``ms``
+                                            milliseconds (quorum, message TTL,
+                                            dead-lettered back to the group queue)
+==========================================  ====================================
+
+A plain module: the command line reads names without loading the client.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["RETRY_LADDER_MS", "ChannelNames", "retry_bucket_ms", "validate_name"]
+
+#: retry delays are rounded up to one of these (milliseconds): powers of two from
+#: 16 ms to about 24.8 days (the longest message TTL). One wait queue per step and
+#: group, declared on first use; a longer delay waits 24.8 days.
+RETRY_LADDER_MS: Final[tuple[int, ...]] = tuple(2**k for k in range(4, 32))
+
+_MAX_NAME: Final = 255
+
+
+def validate_name(what: str, name: str) -> str:
+    if not name:
+        raise ValueError(f"{what} name must not be empty")
+    if any(c in name for c in "\r\n\x00"):
+        raise ValueError(f"{what} name {name!r} must not contain control characters")
+    return name
+
+
+def retry_bucket_ms(delay: float) -> int:
+    """The step of :data:`RETRY_LADDER_MS` a retry ``delay`` (seconds) waits in: the
+    first at least as long, else the last."""
+    wanted = delay * 1000
+    for step in RETRY_LADDER_MS:
+        if step >= wanted:
+            return step
+    return RETRY_LADDER_MS[-1]
+
+
+class ChannelNames:
+    """The exchange and queue names of one channel."""
+
+    __slots__ = ("channel", "dead", "exchange", "prefix", "unrouted")
+
+    def __init__(self, channel: str, prefix: str) -> None:
+        validate_name("channel", channel)
+        validate_name("prefix", prefix)
+        self.channel = channel
+        self.prefix = prefix
+        self.exchange = f"{prefix}.{channel}"
+        self.unrouted = f"{self.exchange}.unrouted"
+        self.dead = f"{self.exchange}.dead"
+        if len(self.exchange.encode()) > _MAX_NAME - 40:
+            raise ValueError(f"channel name {channel!r} is too long for RabbitMQ names")
+
+    def queue(self, group: str) -> str:
+        name = f"{self.exchange}.{validate_name('group', group)}"
+        if len(name.encode()) > _MAX_NAME - 20:
+            raise ValueError(f"group name {group!r} is too long for RabbitMQ names")
+        return name
+
+    def retry_queue(self, group: str, step_ms: int) -> str:
+        return f"{self.queue(group)}.retry.{step_ms}"
+
+    def __repr__(self) -> str:
+        return f"ChannelNames({self.exchange!r})"
