@@ -94,14 +94,21 @@ class RabbitNode:
 
     def kill(self) -> None:
         """SIGKILL the node's VM (no shutdown): only what it wrote to disk survives."""
-        deadline = time.monotonic() + 10
+        self._signal(signal.SIGKILL, 10)
+
+    def terminate(self) -> None:
+        """SIGTERM the node's VM: RabbitMQ shuts down cleanly (as a service manager's stop)."""
+        self._signal(signal.SIGTERM, 60)
+
+    def _signal(self, signum: int, wait: float) -> None:
+        deadline = time.monotonic() + wait
         pid = self._vm_pid()
         while pid is None and self.process is not None and time.monotonic() < deadline:
             time.sleep(0.1)
             pid = self._vm_pid()
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signum)
             while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
                 time.sleep(0.05)
             (self.directory / "pid").unlink(missing_ok=True)
