@@ -28,8 +28,12 @@ Promises every transport keeps, checked by ``tests/channels/conformance.py``:
   dead-lettered by ``receive`` with the reason ``invalid envelope: ...``. A
   body over the transport's limit (:data:`MAX_MESSAGE_BYTES` unless set
   otherwise) is dead-lettered by ``receive`` as ``message too large: ...``.
-* Methods of one subscription are not called concurrently by the runtime
-  (``renew`` runs while handlers run, but never beside another method).
+* Methods of one subscription are not called concurrently by the runtime,
+  with one exception: ``renew`` runs while handlers run, and so beside
+  ``remember`` (:class:`Deduplicates`, which records each step of a batch as
+  its handlers finish). A transport keeps those two off each other's
+  connection (Redis renews through its pool, not the subscription's held
+  connection; PostgreSQL takes a connection per operation).
 * A transport that cannot reach its server raises :class:`TransportError`
   (the operation may be retried once the server is back); it never turns an
   outage into a lost or silently acknowledged message.
