@@ -13,6 +13,11 @@ name                                        what
 ``<prefix>.<channel>.<group>.retry.<ms>``   a group's retries waiting ``ms``
                                             milliseconds (quorum, message TTL,
                                             dead-lettered back to the group queue)
+``<prefix>:scheduled.<level>`` (exchange,  one level of the scheduled messages'
+topic, and queue)                           cascade, shared by the prefix's
+                                            channels (``schedule.py``)
+``<prefix>:scheduled`` (exchange, topic)     its end: bound to each channel's
+                                            exchange by the channel's word
 ==========================================  ====================================
 
 A plain module: the command line reads names without loading the client.
@@ -22,7 +27,14 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["RETRY_LADDER_MS", "ChannelNames", "retry_bucket_ms", "validate_name"]
+__all__ = [
+    "RETRY_LADDER_MS",
+    "ChannelNames",
+    "retry_bucket_ms",
+    "scheduled_exchange",
+    "scheduled_level",
+    "validate_name",
+]
 
 #: retry delays are rounded up to one of these (milliseconds): powers of two from
 #: 16 ms to about 24.8 days (the longest message TTL). One wait queue per step and
@@ -48,6 +60,17 @@ def retry_bucket_ms(delay: float) -> int:
         if step >= wanted:
             return step
     return RETRY_LADDER_MS[-1]
+
+
+def scheduled_exchange(prefix: str) -> str:
+    """The end of the prefix's scheduled-message cascade (``:``: no channel of the
+    schema's names can be called that)."""
+    return f"{prefix}:scheduled"
+
+
+def scheduled_level(prefix: str, level: int) -> str:
+    """The exchange and queue of one level of the cascade."""
+    return f"{scheduled_exchange(prefix)}.{level}"
 
 
 class ChannelNames:

@@ -10,13 +10,16 @@
   consumers): their queues are declared before the first message is sent,
   so a group that starts later still receives everything.
 * the dead-letter store comes from
-  :class:`~toolkit.channels.rabbitmq.dead_letters.RabbitDeadLetters`.
+  :class:`~toolkit.channels.rabbitmq.dead_letters.RabbitDeadLetters`, scheduled
+  messages (the cascade of wait queues) from
+  :class:`~toolkit.channels.rabbitmq.schedule.RabbitSchedules`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -29,10 +32,12 @@ from toolkit.channels.rabbitmq.dead_letters import RabbitDeadLetters
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.link import Link, Outgoing, publish_many
 from toolkit.channels.rabbitmq.names import ChannelNames, validate_name
+from toolkit.channels.rabbitmq.schedule import RabbitSchedules, check_delays
 from toolkit.channels.rabbitmq.subscription import RabbitSubscription
 from toolkit.channels.rabbitmq.wire import original_headers, publishable, to_amqp
 from toolkit.envelope import Envelope
 from toolkit.pipe_settings import DEFAULT_PREFIX
+from toolkit.scheduling import scheduled_any
 from toolkit.wire import F_BODY
 
 __all__ = ["DEFAULT_TIMEOUT", "RabbitTransport"]
@@ -46,11 +51,14 @@ DEFAULT_TIMEOUT: Final = 15.0
 #: messages moved per round from the unrouted queue to a new group's queue
 _MOVE_BATCH: Final = 500
 
-Pending = tuple[str, list[tuple[dict[str, Any], bytes]], "asyncio.Future[None]"]
+#: a send waiting to be written: channel, messages, their due times (None: none is
+#: scheduled), and its result
+Pending = tuple[str, list[tuple[dict[str, Any], bytes]], list[int] | None, "asyncio.Future[None]"]
 
 
-class RabbitTransport(RabbitDeadLetters):
-    """Channels on RabbitMQ. Implements Transport and DeadLetterStore.
+class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
+    """Channels on RabbitMQ. Implements Transport, DeadLetterStore and the sending side
+    of Schedules (listing and cancelling are refused: ``schedule.py``).
 
     ``RabbitTransport(url)`` does no I/O: it connects on first use, and again
     after the connection was lost. ``await transport.check()`` raises
@@ -331,9 +339,13 @@ class RabbitTransport(RabbitDeadLetters):
         """
         if not envelopes:
             return
+        dues: list[int] | None = None
+        if scheduled_any(envelopes):
+            dues = [envelope.headers.deliver_at_ms for envelope in envelopes]
+            check_delays(channel, dues, time.time_ns() // 1_000_000)
         messages = [to_amqp(envelope) for envelope in envelopes]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((channel, messages, done))
+        self._outbox.append((channel, messages, dues, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
         await done
@@ -344,9 +356,12 @@ class RabbitTransport(RabbitDeadLetters):
             try:
                 async with asyncio.timeout(self.timeout * 2):
                     outgoing: list[Outgoing] = []
-                    for channel, messages, _ in batch:
+                    for channel, messages, dues, _ in batch:
                         names = self.names(channel)
                         await self.ensure_channel(names)
+                        if dues is not None:
+                            outgoing.extend(await self.scheduled_outgoing(names, messages, dues))
+                            continue
                         exchange = names.exchange
                         outgoing.extend((exchange, "", h, b, None) for h, b in messages)
                     publisher = await self.publishing_channel()
@@ -357,12 +372,12 @@ class RabbitTransport(RabbitDeadLetters):
                 if is_transient(exc):
                     self._publisher = None
                     error = unavailable("sending", exc)
-                for _, _, done in batch:
+                for _, _, _, done in batch:
                     if not done.done():
                         done.set_exception(error)
                 continue
             at = 0
-            for channel, messages, done in batch:
+            for channel, messages, _, done in batch:
                 mine = replies[at : at + len(messages)]
                 at += len(messages)
                 if done.done():
