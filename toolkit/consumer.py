@@ -168,9 +168,12 @@ class Consumer:
             if self.deduplicate is not None:
                 if not isinstance(sub, Deduplicates):
                     await sub.close()
+                    # The subscription's class names the pipe (RabbitSubscription);
+                    # the transport may be Pipes, which would name none.
                     raise DeduplicationUnsupported(
                         f"deduplication was asked for on channel {self.channel!r}, but its pipe "
-                        f"({type(self.transport).__name__}) cannot deduplicate"
+                        f"cannot deduplicate ({type(sub).__name__} keeps no store of handled "
+                        "message ids); see docs/delivery.md#deduplication"
                     )
                 self._dedup = sub
             self._subscription = sub
