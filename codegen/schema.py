@@ -102,6 +102,8 @@ class CommandDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     class_: str = msgspec.field(name="class")
     description: str = ""
     fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    #: the priority (0 to 9) its messages get unless a send says otherwise
+    priority: int = 0
 
 
 class EventDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -110,6 +112,8 @@ class EventDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     class_: str = msgspec.field(name="class")
     description: str = ""
     fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    #: the priority (0 to 9) its messages get unless a send says otherwise
+    priority: int = 0
 
 
 class SubscribeDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

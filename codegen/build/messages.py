@@ -9,6 +9,7 @@ from codegen.build.names import check_routing_key, claim_class, method_name
 from codegen.build.state import Owned, ServiceState, SystemState, field_defs
 from codegen.model import HandlerMethod, PublisherMethod, StructModel
 from codegen.schema import CommandDecl, EventDecl, SendDecl, SubscribeDecl
+from toolkit.priority import MAX_PRIORITY, MIN_PRIORITY
 
 __all__ = ["build_owned_messages", "message_struct"]
 
@@ -50,7 +51,8 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                 state.unbuilt[key] = (kind, svc)
                 continue
             svc.contracts.append(struct)
-            state.owned[key] = Owned(kind, svc, struct, field_defs(struct.fields))
+            priority = _priority(svc, mdecl, path)
+            state.owned[key] = Owned(kind, svc, struct, field_defs(struct.fields), priority)
             if kind == "command":
                 svc.handlers.append(
                     HandlerMethod(
@@ -68,6 +70,18 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                         mdecl.description,
                     )
                 )
+
+
+def _priority(svc: ServiceState, decl: CommandDecl | EventDecl, path: tuple[str, ...]) -> int:
+    """The declared default priority; 0 (reported) when it is out of range."""
+    if MIN_PRIORITY <= decl.priority <= MAX_PRIORITY:
+        return decl.priority
+    svc.file.error(
+        (*path, "priority"),
+        f"priority must be from {MIN_PRIORITY} to {MAX_PRIORITY}, not {decl.priority}",
+        f"e.g. priority = 5 ({MAX_PRIORITY} is the most urgent; leave it out for {MIN_PRIORITY})",
+    )
+    return 0
 
 
 def message_struct(

@@ -161,6 +161,7 @@ def _publisher(publisher: PublisherMethod) -> PublisherView:
             "message_id=message_id",
             "delay=delay",
             "deliver_at=deliver_at",
+            "priority=priority",
         ),
     )
 
