@@ -97,6 +97,8 @@ class HandlerMethod(msgspec.Struct, frozen=True):
     kind: Literal["command", "event"]
     class_name: str
     doc: str
+    #: seconds: the deduplication window of ``deduplicate`` in its table; None without one
+    deduplicate: float | None = None
 
 
 class ForeignClass(msgspec.Struct, frozen=True):

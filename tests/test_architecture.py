@@ -21,6 +21,7 @@ from tests.cli import ROOT
 LEAF_VOCABULARY = {
     "toolkit",
     "toolkit.config",
+    "toolkit.durations",
     "toolkit.paths",
     "toolkit.priority",
     "toolkit.routing",
@@ -50,7 +51,8 @@ def test_codegen_loads_only_the_leaf_vocabulary_of_the_runtime() -> None:
 
 def test_the_leaf_vocabulary_imports_nothing_else_of_the_toolkit() -> None:
     loaded = _modules_after(
-        "import toolkit.config, toolkit.paths, toolkit.priority, toolkit.routing, toolkit.wire"
+        "import toolkit.config, toolkit.durations, toolkit.paths, toolkit.priority, toolkit.routing, "
+        "toolkit.wire"
     )
     assert {m for m in loaded if m.startswith("toolkit")} == LEAF_VOCABULARY
 

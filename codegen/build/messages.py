@@ -9,9 +9,10 @@ from codegen.build.names import check_routing_key, claim_class, method_name
 from codegen.build.state import Owned, ServiceState, SystemState, field_defs
 from codegen.model import HandlerMethod, PublisherMethod, StructModel
 from codegen.schema import CommandDecl, EventDecl, SendDecl, SubscribeDecl
+from toolkit.durations import parse_window
 from toolkit.priority import MAX_PRIORITY, MIN_PRIORITY
 
-__all__ = ["build_owned_messages", "message_struct"]
+__all__ = ["build_owned_messages", "dedup_window", "message_struct"]
 
 
 def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
@@ -56,7 +57,12 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
             if kind == "command":
                 svc.handlers.append(
                     HandlerMethod(
-                        method_name("on", key), key, "command", mdecl.class_, mdecl.description
+                        method_name("on", key),
+                        key,
+                        "command",
+                        mdecl.class_,
+                        mdecl.description,
+                        dedup_window(svc, mdecl.deduplicate, path),
                     )
                 )
             else:
@@ -70,6 +76,22 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                         mdecl.description,
                     )
                 )
+
+
+def dedup_window(svc: ServiceState, text: str | None, path: tuple[str, ...]) -> float | None:
+    """The seconds of a table's ``deduplicate`` window; None without one (or, reported,
+    a bad one)."""
+    if text is None:
+        return None
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        svc.file.error(
+            (*path, "deduplicate"),
+            f"deduplicate {exc}",
+            'e.g. deduplicate = "24h": ids handled within a day are not handled again',
+        )
+        return None
 
 
 def _priority(svc: ServiceState, decl: CommandDecl | EventDecl, path: tuple[str, ...]) -> int:

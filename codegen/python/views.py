@@ -68,6 +68,8 @@ class HandlerView(msgspec.Struct, frozen=True):
     kind: str
     class_name: str
     docstring: str
+    #: the route's ``deduplicate=`` window as a Python literal; "" without one
+    deduplicate: str = ""
 
 
 class PublisherView(msgspec.Struct, frozen=True):
@@ -139,6 +141,7 @@ def _handler(handler: HandlerMethod) -> HandlerView:
         handler.kind,
         handler.class_name,
         docstring(handler_doc(handler), _METHOD_BODY),
+        "" if handler.deduplicate is None else repr(handler.deduplicate),
     )
 
 
