@@ -119,6 +119,8 @@ class PublisherMethod(msgspec.Struct, frozen=True):
     doc: str
     #: set when ``class_name`` names another service's class
     foreign: ForeignClass | None = None
+    #: the owner's default priority for the key (0 when its schema gives none)
+    priority: int = 0
 
 
 class ServiceModel(msgspec.Struct, frozen=True):

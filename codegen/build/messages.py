@@ -74,6 +74,7 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                         mdecl.class_,
                         "",
                         mdecl.description,
+                        priority=priority,
                     )
                 )
 

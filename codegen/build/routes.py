@@ -165,4 +165,5 @@ def _send(
         target.name,
         sdecl.description or target.decl.commands[key].description,
         foreign,
+        target.decl.commands[key].priority,
     )

@@ -118,6 +118,8 @@ def _publisher_doc(publisher: PublisherMethod) -> str:
         )
     else:
         text = f"Publish event ``{publisher.routing_key}`` to every subscribed channel."
+    if publisher.priority:
+        text += f" Priority {publisher.priority} unless ``priority=`` says otherwise."
     return _with_description(text, publisher.doc)
 
 
