@@ -118,9 +118,10 @@ def _publisher_doc(publisher: PublisherMethod) -> str:
         )
     else:
         text = f"Publish event ``{publisher.routing_key}`` to every subscribed channel."
+    text = _with_description(text, publisher.doc)
     if publisher.priority:
-        text += f" Priority {publisher.priority} unless ``priority=`` says otherwise."
-    return _with_description(text, publisher.doc)
+        text += f"\n\nPriority {publisher.priority} unless ``priority=`` says otherwise."
+    return text
 
 
 def _with_description(text: str, description: str) -> str:

@@ -45,7 +45,10 @@ class DeskPublisher:
         deliver_at: datetime | None = None,
         priority: int | None = None,
     ) -> PublishResult:
-        """Publish event ``desk.paged`` to every subscribed channel. Priority 3 unless ``priority=`` says otherwise."""
+        """Publish event ``desk.paged`` to every subscribed channel.
+
+        Priority 3 unless ``priority=`` says otherwise.
+        """
         return await self.bus.publish_event(
             "desk.paged",
             event,
@@ -79,7 +82,10 @@ class DeskSyncPublisher:
         deliver_at: datetime | None = None,
         priority: int | None = None,
     ) -> PublishResult:
-        """Publish event ``desk.paged`` to every subscribed channel. Priority 3 unless ``priority=`` says otherwise."""
+        """Publish event ``desk.paged`` to every subscribed channel.
+
+        Priority 3 unless ``priority=`` says otherwise.
+        """
         return self.bus.publish_event(
             "desk.paged",
             event,
