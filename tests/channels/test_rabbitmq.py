@@ -55,4 +55,5 @@ def features() -> Features:
         pushes_ahead=True,
         deduplication=False,
         lists_scheduled=False,
+        priorities=False,
     )
