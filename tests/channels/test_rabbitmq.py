@@ -55,5 +55,4 @@ def features() -> Features:
         pushes_ahead=True,
         deduplication=False,
         lists_scheduled=False,
-        priorities=False,
     )

@@ -17,8 +17,10 @@ the next level's exchange, with the routing key unchanged, so each message
 walks down the levels and waits in exactly those whose bit is set: ``D`` ms in
 all, never less (each TTL counts from its arrival in that queue). The end
 exchange (``<prefix>:scheduled``) is bound to each channel's fanout exchange
-by ``#.<channel word>``: the message joins the channel as if sent then, and
-every group of the channel gets it. The cascade is the prefix's, shared by
+by ``#.<channel word>``, and to its priority exchange by ``#.<channel word>%P``
+(the word a message of priority 1..9 carries: ``%`` is escaped in a channel's
+word, so no channel's word ends so): the message joins the channel as if sent
+then, and every group of the channel gets it, in its priority's queue. The cascade is the prefix's, shared by
 its channels; levels are declared on first need, up to the highest a send
 uses.
 
@@ -40,6 +42,7 @@ from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.link import Link, Outgoing
 from toolkit.channels.rabbitmq.names import ChannelNames, scheduled_exchange, scheduled_level
 from toolkit.scheduling import ScheduledUnlistedError, unlisted
+from toolkit.wire import F_PRIORITY
 
 __all__ = [
     "DOC",
@@ -62,6 +65,8 @@ MAX_DELAY_MS: Final = sum(LEVEL_MS)
 _ESCAPES: Final = str.maketrans({"%": "%25", ".": "%2E", "*": "%2A", "#": "%23"})
 #: a routing key's limit (bytes)
 _MAX_KEY: Final = 255
+#: the end of the channel's word in the routing key of a message of priority 1..9
+_PRIORITIZED: Final = "%P"
 
 
 def channel_word(channel: str) -> str:
@@ -95,7 +100,7 @@ def check_delays(channel: str, due_ms: Sequence[int], now_ms: int) -> None:
             f"RabbitMQ holds a scheduled message at most {MAX_DELAY_MS // 86_400_000} days; "
             f"this one on {channel!r} is due in {latest / 86_400_000:.0f} days; see {DOC}"
         )
-    if len(channel_word(channel).encode()) + 2 * len(LEVEL_MS) > _MAX_KEY:
+    if len(channel_word(channel).encode()) + len(_PRIORITIZED) + 2 * len(LEVEL_MS) > _MAX_KEY:
         raise ValueError(f"channel name {channel!r} is too long to schedule on RabbitMQ; see {DOC}")
 
 
@@ -150,6 +155,7 @@ class RabbitSchedules:
         """What to publish for a batch holding scheduled messages: those due later into
         the cascade, the others (due already) straight to the channel, in order."""
         word = channel_word(names.channel)
+        prioritized = word + _PRIORITIZED
         now = time.time_ns() // 1_000_000
         top = max((route(due - now, word)[0] for due in dues if due > now), default=-1)
         if top >= 0:
@@ -159,11 +165,13 @@ class RabbitSchedules:
         now = time.time_ns() // 1_000_000
         outgoing: list[Outgoing] = []
         for (headers, body), due in zip(messages, dues, strict=True):
+            urgent = F_PRIORITY in headers
             if due > now:
-                level, key = route(due - now, word)
+                level, key = route(due - now, prioritized if urgent else word)
                 outgoing.append((scheduled_level(self.prefix, level), key, headers, body, None))
             else:
-                outgoing.append((names.exchange, "", headers, body, None))
+                exchange = names.prioritized if urgent else names.exchange
+                outgoing.append((exchange, "", headers, body, None))
         return outgoing
 
     async def _ensure_cascade(self, names: ChannelNames, word: str, top: int) -> None:
@@ -196,6 +204,9 @@ class RabbitSchedules:
                     declared.add(name)
                 if binding not in declared:
                     await admin.exchange_bind(names.exchange, end, routing_key=f"#.{word}")
+                    await admin.exchange_bind(
+                        names.prioritized, end, routing_key=f"#.{word}{_PRIORITIZED}"
+                    )
                     declared.add(binding)
         except TransportError:
             raise
