@@ -14,9 +14,9 @@
   then the original is acknowledged; the wait queue's message TTL
   dead-letters it back to the group's queue when due (a message of priority
   1..9 waits in the ``.p`` wait queue of its step, which dead-letters it to the
-  group's priority exchange: back into its priority's queue).
-* ``release``: handed back unsettled (``basic.reject`` with requeue). A crash in between
-  leaves both (delivered again sooner), never neither.
+  group's priority exchange: back into its priority's queue). A crash in
+  between leaves both (delivered again sooner), never neither.
+* ``release``: handed back unsettled (``basic.reject`` with requeue).
 * ``reject``: the dead letter is published (confirmed) to the channel's
   dead-letter queue, then the original is acknowledged.
 
