@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from toolkit.channels.base import Delivery
 from toolkit.channels.postgres.dedup import PostgresDeduplication
+from toolkit.channels.postgres.exactly_once import PostgresExactlyOnce
 from toolkit.channels.postgres.rows import COLUMNS, encode_details, read_row, row_of_envelope
 
 if TYPE_CHECKING:
@@ -40,9 +41,10 @@ log = logging.getLogger("toolkit.postgres")
 _M_COLUMNS: Final = ", ".join(f"m.{c}" for c in COLUMNS)
 
 
-class PostgresSubscription(PostgresDeduplication):
+class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
-    RenewsLeases, SettlesOnReceipt and Deduplicates (:mod:`toolkit.channels.postgres.dedup`)."""
+    RenewsLeases, SettlesOnReceipt, Deduplicates (:mod:`toolkit.channels.postgres.dedup`)
+    and HandlesInTransaction (:mod:`toolkit.channels.postgres.exactly_once`)."""
 
     def __init__(
         self,
