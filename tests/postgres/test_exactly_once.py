@@ -16,11 +16,12 @@ import generated.ticket_service as ticket_service
 from tests.cli import toolkit_cli
 from tests.postgres.apps import write_effect
 from tests.redis.apps import Memory
-from tests.redis.messages import ticket_create
+from tests.redis.messages import ticket_create, user_registered
 from toolkit import Consumer, Delivery, InMemoryTransport, Runner, RunOptions
 from toolkit.channels.postgres import PostgresTransport
 from toolkit.consumer import ExactlyOnceUnsupported
 from toolkit.context import current_transaction
+from toolkit.outbox import outbox_for
 from toolkit.retry import RetryPolicy
 
 CHANNEL = "ticket_commands"
@@ -199,3 +200,25 @@ def test_the_command_line_refuses_it_clearly(flags: tuple[str, ...], error: str)
     assert done.returncode == 2, done.stderr
     last = done.stderr.strip().splitlines()[-1]  # after the startup line, if it started
     assert last.startswith("toolkit run: ") and error in last, done.stderr
+
+
+async def test_messages_sent_through_the_outbox_on_the_transaction_are_part_of_the_effect(
+    postgres_url: str, schema: str
+) -> None:
+    """A failed attempt's outbox rows go with its savepoint: one event per message."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    table = await effects_table(transport)
+
+    async def publish_then_fail_first(message: Any, meta: Delivery) -> None:
+        conn = current_transaction()
+        assert conn is not None
+        await outbox_for(conn, prefix=schema).send("user_events", [user_registered()])
+        if meta.delivery_count == 1:
+            raise RuntimeError("boom after publishing")
+
+    await transport.send(CHANNEL, [ticket(i) for i in range(3)])
+    handlers = Writer(table, publish_then_fail_first)
+    stats = await Runner(transport, CHANNEL, ticket_service.bind(handlers), options()).run()
+    assert (stats.handled, stats.retried) == (3, 3)
+    assert await rows(transport, f"SELECT count(*) FROM {schema}.outbox") == [(3,)]
+    await transport.close()

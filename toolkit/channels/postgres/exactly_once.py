@@ -9,9 +9,9 @@ Per step, on one connection of the pipe's pool:
   wait for this transaction, then see the record and skip it: two consumers
   never both commit an effect of one message. Ids that come back are handled;
   the others are duplicates.
-* each handler runs in a savepoint (``SAVEPOINT`` / ``RELEASE``, psycopg's
-  nested ``transaction()``), rolled back when it fails, is rejected, or
-  returns with the transaction in error;
+* each handler runs after a ``SAVEPOINT``, rolled back to when it fails, is
+  rejected, or returns with the transaction in error (the handler's own
+  nested ``conn.transaction()`` blocks are savepoints inside it);
 * one statement deletes the records of those rolled back and the delivery
   rows of the rest (the acknowledgement); ``COMMIT``.
 
@@ -22,9 +22,8 @@ back when their leases run out, with nothing of theirs written.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-import psycopg
 from psycopg import pq
 
 from toolkit.channels.base import Delivery
@@ -33,6 +32,13 @@ if TYPE_CHECKING:
     from toolkit.channels.postgres.connection import Pool
 
 __all__ = ["PostgresExactlyOnce"]
+
+# A savepoint per message, never released: RELEASE would cost a round trip per message,
+# and the step's commit releases them all. One name: a rollback goes back to the most
+# recent, the message's own. A step of _RECORD_EVERY stays far below the 64
+# subtransactions a backend tracks without overflowing to pg_subtrans.
+_SAVEPOINT: Final = b"SAVEPOINT tk_message"
+_ROLLBACK_TO: Final = b"ROLLBACK TO SAVEPOINT tk_message"
 
 
 class PostgresExactlyOnce:
@@ -78,14 +84,13 @@ class PostgresExactlyOnce:
                     acked.append(delivery.delivery_id)
                     continue
                 fresh.discard(message_id)  # a second copy in the step is a duplicate
-                kept = False
-                async with conn.transaction():
-                    kept = await handle(delivery, conn)
-                    if kept and conn.info.transaction_status == pq.TransactionStatus.INERROR:
-                        kept = False
-                        aborted.append(delivery)
-                    if not kept:
-                        raise psycopg.Rollback
+                await conn.execute(_SAVEPOINT)
+                kept = await handle(delivery, conn)
+                if kept and conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                    kept = False
+                    aborted.append(delivery)
+                if not kept:
+                    await conn.execute(_ROLLBACK_TO)
                 if kept:
                     acked.append(delivery.delivery_id)
                 else:
