@@ -51,6 +51,7 @@ from toolkit.channels.base import (
     TransportError,
 )
 from toolkit.context import CURRENT_TRANSACTION
+from toolkit.deduplication import KeyedDeduplication
 from toolkit.dispatcher import BatchResult, Dispatcher
 from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
@@ -197,14 +198,20 @@ class Consumer:
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
-            if self.deduplicate is not None:
+            keyed = self.dispatcher.deduplication_windows()
+            if self.deduplicate is not None or keyed:
                 if not isinstance(sub, Deduplicates):
                     await sub.close()
-                    raise DeduplicationUnsupported(
-                        f"deduplication was asked for on channel {self.channel!r}, but its pipe "
-                        f"({self._pipe_name()}) cannot deduplicate"
+                    asked = (
+                        f"for {', '.join(sorted(keyed))} (deduplicate in the schema)"
+                        if keyed and self.deduplicate is None
+                        else ""
                     )
-                self._dedup = sub
+                    raise DeduplicationUnsupported(
+                        f"deduplication was asked for on channel {self.channel!r}{' ' + asked if asked else ''}, "
+                        f"but its pipe ({self._pipe_name()}) cannot deduplicate"
+                    )
+                self._dedup = KeyedDeduplication(sub, keyed, self.deduplicate) if keyed else sub
             if self.exactly_once:
                 if not isinstance(sub, HandlesInTransaction):
                     await sub.close()
@@ -540,6 +547,7 @@ class Consumer:
         """The deliveries whose message id the group has not handled within the window
         (nor an earlier delivery of this batch carries); the others are owed an ack."""
         seen = await dedup.seen(deliveries)
+        keyed = dedup if isinstance(dedup, KeyedDeduplication) else None
         fresh: list[Delivery] = []
         duplicates = self._owed.acks
         before = len(duplicates)
@@ -548,8 +556,10 @@ class Consumer:
             if message_id in seen:
                 duplicates.append(delivery)
             else:
-                # A second copy in the same batch is a duplicate of the first.
-                seen.add(message_id)
+                # A second copy in the same batch is a duplicate of the first (of a key
+                # deduplicated: with windows per key, others are handled each time).
+                if keyed is None or keyed.covers(delivery):
+                    seen.add(message_id)
                 fresh.append(delivery)
         dropped = len(duplicates) - before
         if dropped:
