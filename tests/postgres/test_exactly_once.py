@@ -7,6 +7,7 @@ commit with the message's record and acknowledgement, or not at all.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -19,7 +20,7 @@ from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create, user_registered
 from toolkit import Consumer, Delivery, InMemoryTransport, Runner, RunOptions
 from toolkit.channels.postgres import PostgresTransport
-from toolkit.consumer import ExactlyOnceUnsupported
+from toolkit.consumer import ConsumerStats, ExactlyOnceUnsupported
 from toolkit.context import current_transaction
 from toolkit.outbox import outbox_for
 from toolkit.retry import RetryPolicy
@@ -46,12 +47,20 @@ class Writer:
     def on_user_billing_changed(self, message: Any, meta: Delivery) -> None: ...
 
 
-async def effects_table(transport: PostgresTransport) -> str:
+@pytest.fixture
+async def pipe(postgres_url: str, schema: str) -> AsyncIterator[tuple[PostgresTransport, str]]:
+    """The pipe in the test's schema, and a table of the service's beside it."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
     table = f"{transport._s}.effects"
     async with transport.pool.connection("test") as conn:
         await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {transport._s}")
         await conn.execute(f"CREATE TABLE {table} (message_id text, delivery int)")
-    return table
+    yield transport, table
+    await transport.close()
+
+
+async def drain(transport: PostgresTransport, handlers: Any, **more: Any) -> ConsumerStats:
+    return await Runner(transport, CHANNEL, ticket_service.bind(handlers), options(**more)).run()
 
 
 async def rows(transport: PostgresTransport, sql: str) -> list[tuple[Any, ...]]:
@@ -70,10 +79,9 @@ def options(**more: Any) -> RunOptions:
 
 
 async def test_a_failing_handler_leaves_no_row_and_is_retried(
-    postgres_url: str, schema: str
+    pipe: tuple[PostgresTransport, str], schema: str
 ) -> None:
-    transport = PostgresTransport(postgres_url, prefix=schema)
-    table = await effects_table(transport)
+    transport, table = pipe
 
     async def fail_first(message: Any, meta: Delivery) -> None:
         if message.subject in ("ticket 3", "ticket 12") and meta.delivery_count == 1:
@@ -81,9 +89,7 @@ async def test_a_failing_handler_leaves_no_row_and_is_retried(
 
     handlers = Writer(table, fail_first)
     await transport.send(CHANNEL, [ticket(i) for i in range(25)])
-    stats = await Runner(
-        transport, CHANNEL, ticket_service.bind(handlers), options(batch_size=25)
-    ).run()
+    stats = await drain(transport, handlers, batch_size=25)
     assert (stats.handled, stats.retried, stats.failed) == (25, 2, 0)
     # The failed attempts' rows were rolled back with their savepoints, nothing else was:
     # one row per message, the failing ones from their second delivery.
@@ -95,14 +101,12 @@ async def test_a_failing_handler_leaves_no_row_and_is_retried(
     left = await rows(transport, f"SELECT count(*) FROM {schema}.deliveries")
     recorded = await rows(transport, f"SELECT count(*) FROM {schema}.handled")
     assert (left, recorded) == ([(0,)], [(25,)])
-    await transport.close()
 
 
 async def test_a_handler_returning_with_the_transaction_aborted_is_rolled_back_and_retried(
-    postgres_url: str, schema: str
+    pipe: tuple[PostgresTransport, str],
 ) -> None:
-    transport = PostgresTransport(postgres_url, prefix=schema)
-    table = await effects_table(transport)
+    transport, table = pipe
 
     async def swallow_an_error(message: Any, meta: Delivery) -> None:
         if meta.delivery_count == 1:
@@ -113,34 +117,31 @@ async def test_a_handler_returning_with_the_transaction_aborted_is_rolled_back_a
 
     handlers = Writer(table, swallow_an_error)
     await transport.send(CHANNEL, [ticket(i) for i in range(3)])
-    stats = await Runner(transport, CHANNEL, ticket_service.bind(handlers), options()).run()
+    stats = await drain(transport, handlers)
     assert (stats.handled, stats.retried) == (3, 3)
     written = await rows(transport, f"SELECT message_id, delivery FROM {table} ORDER BY 1")
     assert written == [("m-0", 2), ("m-1", 2), ("m-2", 2)]
-    await transport.close()
 
 
 async def test_a_recorded_message_is_acknowledged_in_the_transaction_without_a_run(
-    postgres_url: str, schema: str
+    pipe: tuple[PostgresTransport, str], schema: str
 ) -> None:
     """Copies (same id) are acknowledged unhandled, in the same batch or a later one."""
-    transport = PostgresTransport(postgres_url, prefix=schema)
-    table = await effects_table(transport)
+    transport, table = pipe
     handlers = Writer(table)
     sent = [ticket(i) for i in range(5)]
     await transport.send(CHANNEL, [*sent, sent[1], sent[4]])
     await transport.send(CHANNEL, [sent[0]])
-    stats = await Runner(transport, CHANNEL, ticket_service.bind(handlers), options()).run()
+    stats = await drain(transport, handlers)
     assert (stats.handled, stats.deduplicated) == (5, 3)
     assert len(await rows(transport, f"SELECT * FROM {table}")) == 5
     assert await rows(transport, f"SELECT count(*) FROM {schema}.deliveries") == [(0,)]
-    await transport.close()
 
 
 async def test_a_synchronous_handler_in_a_thread_gets_a_clear_error(
-    postgres_url: str, schema: str
+    pipe: tuple[PostgresTransport, str],
 ) -> None:
-    transport = PostgresTransport(postgres_url, prefix=schema)
+    transport, _ = pipe
     errors: list[BaseException] = []
 
     def in_thread(message: Any, meta: Delivery) -> None:
@@ -151,17 +152,12 @@ async def test_a_synchronous_handler_in_a_thread_gets_a_clear_error(
             raise
 
     await transport.send(CHANNEL, [ticket_create(0)])
-    runner = Runner(
-        transport,
-        CHANNEL,
-        ticket_service.bind(Memory(in_thread)),
-        options(sync_handlers="thread", retry=RetryPolicy(attempts=1)),
+    stats = await drain(
+        transport, Memory(in_thread), sync_handlers="thread", retry=RetryPolicy(attempts=1)
     )
-    stats = await runner.run()
     assert stats.failed == 1
     assert "async def" in str(errors[0])
     assert current_transaction() is None  # outside handlers
-    await transport.close()
 
 
 async def test_a_pipe_that_cannot_is_refused_at_startup() -> None:
@@ -203,11 +199,10 @@ def test_the_command_line_refuses_it_clearly(flags: tuple[str, ...], error: str)
 
 
 async def test_messages_sent_through_the_outbox_on_the_transaction_are_part_of_the_effect(
-    postgres_url: str, schema: str
+    pipe: tuple[PostgresTransport, str], schema: str
 ) -> None:
     """A failed attempt's outbox rows go with its savepoint: one event per message."""
-    transport = PostgresTransport(postgres_url, prefix=schema)
-    table = await effects_table(transport)
+    transport, table = pipe
 
     async def publish_then_fail_first(message: Any, meta: Delivery) -> None:
         conn = current_transaction()
@@ -217,8 +212,6 @@ async def test_messages_sent_through_the_outbox_on_the_transaction_are_part_of_t
             raise RuntimeError("boom after publishing")
 
     await transport.send(CHANNEL, [ticket(i) for i in range(3)])
-    handlers = Writer(table, publish_then_fail_first)
-    stats = await Runner(transport, CHANNEL, ticket_service.bind(handlers), options()).run()
+    stats = await drain(transport, Writer(table, publish_then_fail_first))
     assert (stats.handled, stats.retried) == (3, 3)
     assert await rows(transport, f"SELECT count(*) FROM {schema}.outbox") == [(3,)]
-    await transport.close()
