@@ -98,3 +98,25 @@ async def test_a_retried_and_a_replayed_message_keep_their_priority(
     assert again[2].envelope.headers.priority == 0
     await sub.close()
     await transport.close()
+
+
+async def test_a_priority_the_wire_refuses_is_dead_lettered_with_the_reason(
+    postgres_url: str, schema: str
+) -> None:
+    """Sent raw (the bus checks priorities; a transport does not): stored as a header
+    in ``raw``, not in the smallint column (40,000 would not even fit), and read back
+    as every pipe reads it: dead-lettered, the rest delivered."""
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    sub = await transport.subscribe(CHANNEL, "ticket_service", "c1")
+    good = ticket_create(0, priority=3)
+    bad = [ticket_create(n, priority=p) for n, p in ((1, 42), (2, 40_000), (3, -1))]
+    await transport.send(CHANNEL, [*bad, good])
+    got = await sub.receive(10, 1.0)
+    assert [d.message_id for d in got] == [good.headers.message_id]
+    reasons = sorted(d.reason for d in await transport.dead_letters(CHANNEL))
+    assert reasons == [
+        f"invalid envelope: priority must be an integer from 0 to 9, not '{p}'"
+        for p in ("-1", "40000", "42")
+    ]
+    await sub.close()
+    await transport.close()

@@ -77,15 +77,20 @@ def row_of_envelope(envelope: Envelope) -> Row:
     or a body that is not bytes.
     """
     h = envelope.headers
-    if h.deliver_at_ms or h.priority:
+    priority = h.priority if h.priority.__class__ is int and 0 < h.priority <= MAX_PRIORITY else 0
+    if h.deliver_at_ms or priority:
         # The due time and the priority go in their own columns; the rest is stored as
-        # if sent at once without a priority.
+        # if sent at once without a priority. (A priority the wire would refuse stays a
+        # header, kept in ``raw``: the row is dead-lettered when read, as on every pipe.)
         plain = row_of_envelope(
             msgspec.structs.replace(
-                envelope, headers=msgspec.structs.replace(h, deliver_at_ms=0, priority=0)
+                envelope,
+                headers=msgspec.structs.replace(
+                    h, deliver_at_ms=0, priority=0 if priority else h.priority
+                ),
             )
         )
-        return (*plain[:-3], h.deliver_at_ms or None, h.priority or None, plain[-1])
+        return (*plain[:-3], h.deliver_at_ms or None, priority or None, plain[-1])
     if unchanged_by_wire(envelope):
         mid = h.message_id
         row = (
