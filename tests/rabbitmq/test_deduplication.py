@@ -1,6 +1,6 @@
 """Deduplication stays refused on RabbitMQ (no store of handled ids of its own): at
 startup, with an error that names the pipe and the doc, also through ``Pipes`` (what
-``toolkit run`` uses, which used to be named instead)."""
+``toolkit run`` uses)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ async def test_refused_at_startup_naming_the_pipe_and_the_doc(amqp_url: str, pre
         with pytest.raises(DeduplicationUnsupported) as refused:
             await consumer.subscription()
         message = str(refused.value)
-        assert "cannot deduplicate (RabbitSubscription keeps no store" in message, message
+        assert "its pipe (RabbitTransport) cannot deduplicate: it keeps no store" in message
         assert message.endswith("see docs/delivery.md#deduplication") and "\n" not in message
     finally:
         await consumer.close()
