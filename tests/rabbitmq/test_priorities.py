@@ -62,13 +62,20 @@ async def first_of_next_batch(sub: RabbitSubscription, wanted: str, timeout: flo
     raise AssertionError("never came")
 
 
+async def urgent_in_hand(
+    transport: RabbitTransport, priority: int
+) -> tuple[RabbitSubscription, Envelope, Any]:
+    """A consumer with a backlog, holding (unsettled) a message of ``priority`` sent after."""
+    sub = await with_backlog(transport, 500)
+    urgent = envelope(priority=priority)
+    await transport.send(CHANNEL, [urgent])
+    return sub, urgent, await first_of_next_batch(sub, urgent.headers.message_id)
+
+
 async def test_a_retried_message_comes_back_into_its_priority(
     transport: RabbitTransport,
 ) -> None:
-    sub = await with_backlog(transport, 500)
-    urgent = envelope(priority=9)
-    await transport.send(CHANNEL, [urgent])
-    got = await first_of_next_batch(sub, urgent.headers.message_id)
+    sub, urgent, got = await urgent_in_hand(transport, 9)
     await sub.retry_later(got, 0.01)
     await asyncio.sleep(0.3)  # back in a queue: taking the backlog meanwhile proves nothing
     again = await first_of_next_batch(sub, urgent.headers.message_id)
@@ -80,10 +87,7 @@ async def test_a_retried_message_comes_back_into_its_priority(
 async def test_a_replayed_dead_letter_comes_back_into_its_priority(
     transport: RabbitTransport,
 ) -> None:
-    sub = await with_backlog(transport, 500)
-    urgent = envelope(priority=6)
-    await transport.send(CHANNEL, [urgent])
-    got = await first_of_next_batch(sub, urgent.headers.message_id)
+    sub, urgent, got = await urgent_in_hand(transport, 6)
     await sub.reject(got, "boom")
     (letter,) = await transport.dead_letters(CHANNEL)
     assert await transport.replay(CHANNEL, [letter.dead_letter_id]) == 1

@@ -356,12 +356,16 @@ class RabbitSubscription:
                 raise unavailable(f"acknowledging on {self.channel!r}", exc) from exc
             raise
 
-    async def _settle_one(self, delivery: Delivery, what: str) -> None:
+    async def _settle_one(self, delivery: Delivery, what: str, *, requeue: bool = False) -> None:
+        """Acknowledge one delivery, or (``requeue``) hand it back to its queue."""
         held: Held = delivery.delivery_id
         amqp = self._amqp
         assert amqp is not None
         try:
-            await amqp.basic_ack(held.tag, wait=False)
+            if requeue:
+                await amqp.basic_reject(held.tag, requeue=True)
+            else:
+                await amqp.basic_ack(held.tag, wait=False)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"{what} on {self.channel!r}", exc) from exc
@@ -423,18 +427,9 @@ class RabbitSubscription:
     async def release(self, deliveries: Sequence[Delivery]) -> None:
         """Hand messages back to the group unsettled (each keeps its priority's queue)."""
         for delivery in deliveries:
-            if not self._current(delivery):
-                continue  # settled already, or requeued with its connection
-            held: Held = delivery.delivery_id
-            amqp = self._amqp
-            assert amqp is not None
-            try:
-                await amqp.basic_reject(held.tag, requeue=True)
-            except Exception as exc:
-                if is_transient(exc):
-                    raise unavailable(f"releasing on {self.channel!r}", exc) from exc
-                raise
-            self._held.discard(held.tag)
+            # Not current: settled already, or requeued with its connection.
+            if self._current(delivery):
+                await self._settle_one(delivery, "releasing", requeue=True)
 
     async def retries_waiting(self) -> int:
         """Messages of the group in its wait queues, whichever consumer put them there."""
