@@ -16,7 +16,6 @@
   1..9 waits in the ``.p`` wait queue of its step, which dead-letters it to the
   group's priority exchange: back into its priority's queue). A crash in
   between leaves both (delivered again sooner), never neither.
-* ``release``: handed back unsettled (``basic.reject`` with requeue).
 * ``reject``: the dead letter is published (confirmed) to the channel's
   dead-letter queue, then the original is acknowledged.
 
@@ -356,16 +355,13 @@ class RabbitSubscription:
                 raise unavailable(f"acknowledging on {self.channel!r}", exc) from exc
             raise
 
-    async def _settle_one(self, delivery: Delivery, what: str, *, requeue: bool = False) -> None:
-        """Acknowledge one delivery, or (``requeue``) hand it back to its queue."""
+    async def _settle_one(self, delivery: Delivery, what: str) -> None:
+        """Acknowledge one delivery."""
         held: Held = delivery.delivery_id
         amqp = self._amqp
         assert amqp is not None
         try:
-            if requeue:
-                await amqp.basic_reject(held.tag, requeue=True)
-            else:
-                await amqp.basic_ack(held.tag, wait=False)
+            await amqp.basic_ack(held.tag, wait=False)
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"{what} on {self.channel!r}", exc) from exc
@@ -423,13 +419,6 @@ class RabbitSubscription:
                 "x-overflow": "reject-publish",
             }
         return arguments
-
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand messages back to the group unsettled (each keeps its priority's queue)."""
-        for delivery in deliveries:
-            # Not current: settled already, or requeued with its connection.
-            if self._current(delivery):
-                await self._settle_one(delivery, "releasing", requeue=True)
 
     async def retries_waiting(self) -> int:
         """Messages of the group in its wait queues, whichever consumer put them there."""
