@@ -82,6 +82,8 @@ class RedisSubscription(RedisDeduplication):
         self._conn = transport.held_connection(transport.keys(keyed).stream)
         #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
         self._ack_first = b""
+        #: deduplication records written, replies unread (:mod:`~toolkit.channels.redis.dedup`)
+        self._records: list[bytes] = []
         self.channel = channel
         self.group = group
         self.consumer = consumer
@@ -117,7 +119,7 @@ class RedisSubscription(RedisDeduplication):
         #: entries read but not handed out, by id: dead-letter (reason) or acknowledge (None)
         self._unreadable: Unreadable = {}
         #: moves scheduled messages into the stream when due (and says when to look again)
-        self._scheduled = ScheduledRelease(transport, channel)
+        self._scheduled = ScheduledRelease(transport, keyed)
         self._dead_on_receipt = 0
         self._skipped_on_receipt = 0
 
@@ -161,12 +163,16 @@ class RedisSubscription(RedisDeduplication):
                 ack, self._ack_first = self._ack_first, b""
                 if ack:
                     # The XACK goes first in the same write: made before the read blocks.
-                    acked, reply = await self._transport._round_trip(ack + payload, 2, self._conn)
+                    acked, reply = await self._exchange(ack + payload, 2)
                     if isinstance(acked, Exception):
                         raise acked
                     if isinstance(reply, Exception):
                         raise reply
                     await self._acknowledged()
+                elif self._records:
+                    (reply,) = await self._exchange(payload, 1)
+                    if isinstance(reply, Exception):
+                        raise reply
                 else:
                     reply = await self._transport._call_packed(payload, self._conn)
                 if reply:
@@ -343,7 +349,13 @@ class RedisSubscription(RedisDeduplication):
         if not deliveries:
             return
         try:
-            await self._transport._call_packed(self._ack_payload(deliveries), self._conn)
+            payload = self._ack_payload(deliveries)
+            if self._records:
+                (acked,) = await self._exchange(payload, 1)
+                if isinstance(acked, Exception):
+                    raise acked
+            else:
+                await self._transport._call_packed(payload, self._conn)
             await self._acknowledged()
         except Exception as exc:
             await self._handle_error("acknowledging", exc)
@@ -421,6 +433,12 @@ class RedisSubscription(RedisDeduplication):
         if self._closed:
             return
         self._closed = True
+        if self._records:
+            # Records still in flight: confirmed (or written again) before the connection goes.
+            try:
+                await self._exchange(b"", 0)
+            except Exception as exc:
+                log.warning("could not confirm deduplication records on %s: %s", self.channel, exc)
         await self._conn.release()
         try:
             await self._transport._leave(keys=[self._stream], args=[self.group, self.consumer])

@@ -32,6 +32,7 @@ from toolkit.channels.redis.connection import (
     cluster_client,
     is_cluster,
     node_of_slot,
+    read_replies,
     resolve_url,
 )
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
@@ -427,7 +428,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         try:
             await conn.send_packed_command(b"*1\r\n$6\r\nASKING\r\n" + payload)
             await conn.read_response()
-            return await _read_replies(conn, replies)
+            return await read_replies(conn, replies)
         except BaseException:
             await conn.disconnect()
             raise
@@ -489,7 +490,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
             conn = await held.get()
             try:
                 await conn.send_packed_command(payload)
-                return await _read_replies(conn, replies)
+                return await read_replies(conn, replies)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await held.drop()
                 if attempt == 2:
@@ -615,17 +616,6 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
                 await self.cluster.aclose()
             else:
                 await self.redis.connection_pool.disconnect()
-
-
-async def _read_replies(conn: Any, replies: int) -> list[Any]:
-    """``replies`` replies from ``conn``, an error reply as its exception."""
-    out: list[Any] = []
-    for _ in range(replies):
-        try:
-            out.append(await conn.read_response())
-        except ResponseError as exc:
-            out.append(exc)
-    return out
 
 
 def _own_cluster_client(client: AsyncRedisCluster) -> AsyncRedisCluster:
