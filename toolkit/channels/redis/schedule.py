@@ -12,7 +12,9 @@ and whatever crashes. Every consumer moves what is due before it reads
 (:class:`ScheduledRelease`) and wakes for the next due time; a scheduling
 publisher moves what is due on its channel as it sends. Both keys are on the
 server, so a scheduled message outlives consumers and (with persistence) a
-restart of Redis.
+restart of Redis. On a sharded channel (:mod:`~toolkit.channels.redis.shards`)
+each shard has its own two keys: a scheduled message waits on the shard it
+would go to without a delay, and joins that shard's stream.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import redis.asyncio
 from toolkit.channels.base import ScheduledMessage
 from toolkit.channels.redis.errors import is_transient, unavailable
 from toolkit.channels.redis.options import Channels
+from toolkit.channels.redis.shards import shard_name
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -205,10 +208,23 @@ class RedisSchedules:
         )
         return int(moved), int(wait)
 
+    def _shards(self, channel: str) -> list[str]:
+        """The streams of ``channel``: a scheduled message waits on its shard's."""
+        return [shard_name(channel, i) for i in range(self._channels.options(channel).shards)]
+
     async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
-        while (await self.release_scheduled(channel))[0] >= BATCH:
+        found: list[ScheduledMessage] = []
+        for shard in self._shards(channel):
+            found += await self._scheduled(channel, shard, count)
+        found.sort(key=lambda m: m.deliver_at_ms)
+        return found if count is None else found[:count]
+
+    async def _scheduled(
+        self, channel: str, shard: str, count: int | None
+    ) -> list[ScheduledMessage]:
+        while (await self.release_scheduled(shard))[0] >= BATCH:
             pass  # what is due is no longer waiting
-        keys = self._channels.keys(channel)
+        keys = self._channels.keys(shard)
         end = -1 if count is None else count - 1
         waiting: list[Any] = await self.redis.zrange(keys.scheduled, 0, end, withscores=True)
         if not waiting:
@@ -229,10 +245,13 @@ class RedisSchedules:
     async def cancel_scheduled(self, channel: str, message_ids: Sequence[str]) -> int:
         if not message_ids:
             return 0
-        await self.release_scheduled(channel)  # what fell due is delivered, not cancelled
-        keys = _keys(self._channels, channel)[1:]
         script = self._script("_cancel_script", CANCEL)
-        return int(await script(keys=keys, args=list(dict.fromkeys(message_ids))))
+        ids = list(dict.fromkeys(message_ids))
+        done = 0
+        for shard in self._shards(channel):
+            await self.release_scheduled(shard)  # what fell due is delivered, not cancelled
+            done += int(await script(keys=_keys(self._channels, shard)[1:], args=ids))
+        return done
 
 
 class SyncRedisSchedules:

@@ -21,6 +21,7 @@ from toolkit.channels.redis.errors import is_transient, unavailable
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys
 from toolkit.channels.redis.options import ChannelOptions, Channels
 from toolkit.channels.redis.schedule import SyncRedisSchedules
+from toolkit.channels.redis.shards import split
 from toolkit.envelope import Envelope
 
 __all__ = ["SyncRedisTransport"]
@@ -57,6 +58,15 @@ class SyncRedisTransport(SyncRedisSchedules):
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
+        shards = self._channels.options(channel).shards
+        if shards > 1:
+            for name, part in split(channel, envelopes, shards).items():
+                self._send_part(name, part)
+            return
+        self._send_part(channel, envelopes)
+
+    def _send_part(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Send to one stream (a channel's, or one shard's), as the asyncio transport does."""
         if any(e.headers.deliver_at_ms for e in envelopes):
             return self._send_scheduled(channel, envelopes)
         xadd = self._channels.xadd(channel)

@@ -157,13 +157,17 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         """
         if not envelopes:
             return
+        if self._sharded and self._channels.options(channel).shards > 1:
+            parts = split(channel, envelopes, self._channels.options(channel).shards)
+            await asyncio.gather(*(self._send_part(name, part) for name, part in parts.items()))
+            return
+        await self._send_part(channel, envelopes)
+
+    async def _send_part(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Send to one stream (a channel's, or one shard's); scheduled messages wait on it."""
         for envelope in envelopes:
             if envelope.headers.deliver_at_ms:
                 return await self._send_scheduled(channel, envelopes)
-        if self._sharded and self._channels.options(channel).shards > 1:
-            parts = split(channel, envelopes, self._channels.options(channel).shards)
-            await asyncio.gather(*(self._send(name, part) for name, part in parts.items()))
-            return
         await self._send(channel, envelopes)
 
     async def _send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
