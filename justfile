@@ -44,7 +44,7 @@ demo:
     toolkit demo
 
 # all benchmarks
-bench: bench-memory bench-generate bench-redis bench-cluster bench-rabbitmq bench-host bench-postgres bench-telemetry bench-outbox bench-dedup
+bench: bench-memory bench-generate bench-redis bench-cluster bench-rabbitmq bench-host bench-postgres bench-telemetry bench-outbox bench-dedup bench-exactly-once
 
 # in-memory publish -> dispatch -> handler vs a bare msgspec loop
 bench-memory:
@@ -62,6 +62,10 @@ bench-redis:
 # Consumer CPU per message with deduplication on vs off, Redis (issue 12)
 bench-dedup *ARGS:
     python -m bench.dedup {{ARGS}}
+
+# PostgreSQL: draining with exactly-once effect vs plain deduplication vs neither, the handler writing a row (issue 12)
+bench-exactly-once *ARGS:
+    python -m bench.exactly_once {{ARGS}}
 
 # Redis Cluster: 3 masters vs one server, 8 shards vs 1, a failover
 bench-cluster *ARGS:

@@ -87,6 +87,8 @@ class MessageModel(msgspec.Struct, frozen=True):
     kind: Literal["command", "event"]
     owner: str
     contract: StructModel
+    #: the priority (0 to 9) its messages get unless a send says otherwise
+    priority: int = 0
 
 
 class HandlerMethod(msgspec.Struct, frozen=True):
@@ -95,6 +97,8 @@ class HandlerMethod(msgspec.Struct, frozen=True):
     kind: Literal["command", "event"]
     class_name: str
     doc: str
+    #: seconds: the deduplication window of ``deduplicate`` in its table; None without one
+    deduplicate: float | None = None
 
 
 class ForeignClass(msgspec.Struct, frozen=True):
@@ -115,6 +119,8 @@ class PublisherMethod(msgspec.Struct, frozen=True):
     doc: str
     #: set when ``class_name`` names another service's class
     foreign: ForeignClass | None = None
+    #: the owner's default priority for the key (0 when its schema gives none)
+    priority: int = 0
 
 
 class ServiceModel(msgspec.Struct, frozen=True):
@@ -158,6 +164,11 @@ class SystemModel(msgspec.Struct, frozen=True):
     @property
     def commands(self) -> tuple[tuple[str, str], ...]:
         return tuple((m.routing_key, m.owner) for m in self.messages if m.kind == "command")
+
+    @property
+    def priorities(self) -> tuple[tuple[str, int], ...]:
+        """(routing key, default priority) of the keys whose schema gives one above 0."""
+        return tuple((m.routing_key, m.priority) for m in self.messages if m.priority)
 
     @property
     def events(self) -> tuple[tuple[str, str], ...]:

@@ -102,6 +102,11 @@ class CommandDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     class_: str = msgspec.field(name="class")
     description: str = ""
     fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    #: the priority (0 to 9) its messages get unless a send says otherwise
+    priority: int = 0
+    #: a window (``90s``, ``30m``, ``24h``, ``7d``): a message id this service handled
+    #: within it is acknowledged without calling the handler again
+    deduplicate: str | None = None
 
 
 class EventDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -110,6 +115,8 @@ class EventDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     class_: str = msgspec.field(name="class")
     description: str = ""
     fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    #: the priority (0 to 9) its messages get unless a send says otherwise
+    priority: int = 0
 
 
 class SubscribeDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -118,6 +125,9 @@ class SubscribeDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     class_: str = msgspec.field(name="class")
     description: str = ""
     fields: dict[str, FieldSpec] = msgspec.field(default_factory=dict)
+    #: a window (``90s``, ``30m``, ``24h``, ``7d``): a message id this service handled
+    #: within it is acknowledged without calling the handler again
+    deduplicate: str | None = None
 
 
 class SendDecl(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

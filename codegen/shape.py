@@ -181,7 +181,7 @@ _NAMES: dict[Any, tuple[str, str]] = {
 }
 
 _VALUE = ("a value", "values")
-_EXAMPLES: dict[Any, str] = {str: '"..."', bool: "true"}
+_EXAMPLES: dict[Any, str] = {str: '"..."', bool: "true", int: "5"}
 _ARRAY_EXAMPLES = {
     "subscribe": '["user.*"]',
     "include_publishers": '["user_service"]',

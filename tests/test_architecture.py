@@ -18,7 +18,15 @@ import pytest
 from tests.cli import ROOT
 
 #: what codegen may load of the toolkit: the package marker and its leaf modules
-LEAF_VOCABULARY = {"toolkit", "toolkit.config", "toolkit.paths", "toolkit.routing", "toolkit.wire"}
+LEAF_VOCABULARY = {
+    "toolkit",
+    "toolkit.config",
+    "toolkit.durations",
+    "toolkit.paths",
+    "toolkit.priority",
+    "toolkit.routing",
+    "toolkit.wire",
+}
 
 
 def _modules_after(code: str) -> set[str]:
@@ -42,7 +50,10 @@ def test_codegen_loads_only_the_leaf_vocabulary_of_the_runtime() -> None:
 
 
 def test_the_leaf_vocabulary_imports_nothing_else_of_the_toolkit() -> None:
-    loaded = _modules_after("import toolkit.config, toolkit.paths, toolkit.routing, toolkit.wire")
+    loaded = _modules_after(
+        "import toolkit.config, toolkit.durations, toolkit.paths, toolkit.priority, toolkit.routing, "
+        "toolkit.wire"
+    )
     assert {m for m in loaded if m.startswith("toolkit")} == LEAF_VOCABULARY
 
 

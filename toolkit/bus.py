@@ -14,6 +14,8 @@ from toolkit import telemetry
 from toolkit.channels.base import Delivery, ExpectsGroups, SyncTransport, Transport
 from toolkit.context import CURRENT_DELIVERY
 from toolkit.envelope import COMMAND, EVENT, JSON, Envelope, Headers, Kind, new_message_id
+from toolkit.priority import PrioritiesUnsupportedError, check_priority
+from toolkit.priority import unsupported as no_priorities
 from toolkit.publish_result import PartialPublishError, PublishResult, raise_partial
 from toolkit.scheduling import SchedulingUnsupportedError, due_ms, unsupported
 from toolkit.service_map import ServiceMap
@@ -21,6 +23,7 @@ from toolkit.service_map import ServiceMap
 __all__ = [
     "DistributedBus",
     "PartialPublishError",
+    "PrioritiesUnsupportedError",
     "PublishResult",
     "SchedulingUnsupportedError",
     "SyncDistributedBus",
@@ -44,6 +47,7 @@ class _Sender:
         #: metadata keys a message sent while handling another takes over from it
         self.propagate = spec.propagate
         self.service_map = service_map
+        self._priorities = service_map.priorities
         #: events published that matched no subscription, by routing key
         self.unrouted: dict[str, int] = {}
         # Routing per key for this publisher, computed once per key.
@@ -70,6 +74,16 @@ class _Sender:
             raise SchedulingUnsupportedError(unsupported(type(transport).__name__))
         return due
 
+    def _priority(self, routing_key: str, priority: int | None) -> int:
+        """The ``priority`` header: the given one, else the key's schema default; refuses a
+        priority the transport cannot order by."""
+        p = self._priorities.get(routing_key, 0) if priority is None else check_priority(priority)
+        if p:
+            transport = getattr(self, "transport", None)
+            if not getattr(transport, "prioritizes_messages", False):
+                raise PrioritiesUnsupportedError(no_priorities(type(transport).__name__))
+        return p
+
     def _command(
         self,
         target_service: str,
@@ -80,6 +94,7 @@ class _Sender:
         caused_by: Delivery | None,
         message_id: str | None,
         due: int = 0,
+        priority: int | None = None,
     ) -> tuple[str, Envelope]:
         """The target's channel and the command's envelope; raises before anything is sent."""
         channel = self.service_map.command_channel(target_service)
@@ -93,6 +108,7 @@ class _Sender:
             caused_by,
             message_id,
             due,
+            self._priority(routing_key, priority),
         )
         return channel, envelope
 
@@ -107,6 +123,7 @@ class _Sender:
         caused_by: Delivery | None,
         message_id: str | None = None,
         due: int = 0,
+        priority: int = 0,
     ) -> Envelope:
         if message_id is None:
             message_id = new_message_id()
@@ -138,6 +155,7 @@ class _Sender:
                 causation_id,
                 meta,
                 deliver_at_ms=due,
+                priority=priority,
             ),
             body,
         )
@@ -164,6 +182,10 @@ class DistributedBus(_Sender):
     again what an earlier call may have stored (after a :class:`~toolkit.TransportError` or a
     :class:`PartialPublishError`): the copies then share one id.
 
+    ``priority`` (0 to 9) overrides the routing key's schema default (0 when the
+    schema gives none); a consumer with a backlog takes higher priorities first.
+    ``delay`` / ``deliver_at`` schedule the message (docs/delivery.md).
+
     An event for several channels is sent to each of them, whatever the others
     answer; when some store it and others fail, :class:`PartialPublishError`
     says which.
@@ -185,6 +207,7 @@ class DistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send a command to ``target_service``'s channel; returns the message id.
 
@@ -201,6 +224,7 @@ class DistributedBus(_Sender):
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     async def send_command_raw(
@@ -215,10 +239,19 @@ class DistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by, message_id, due
+            target_service,
+            routing_key,
+            body,
+            content_type,
+            metadata,
+            caused_by,
+            message_id,
+            due,
+            priority,
         )
         await self.transport.send(channel, (envelope,))
         return envelope.headers.message_id
@@ -233,13 +266,24 @@ class DistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish once to every channel with a matching subscription."""
         # Inlined rather than delegating to publish_event_raw: this is the hot path.
         channels = self._event_routes.get(routing_key) or self._event_channels(routing_key)
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
+        prio = self._priorities.get(routing_key, 0) if priority is None else priority
         envelope = self._envelope(
-            routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, message_id, due
+            routing_key,
+            EVENT,
+            "",
+            _encode(event),
+            JSON,
+            metadata,
+            caused_by,
+            message_id,
+            due,
+            self._priority(routing_key, prio) if prio else 0,
         )
         batch = (envelope,)
         if len(channels) == 1:
@@ -259,12 +303,22 @@ class DistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish a body that is already encoded (``content_type`` says how)."""
         channels = self._event_channels(routing_key)
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelope = self._envelope(
-            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id, due
+            routing_key,
+            EVENT,
+            "",
+            body,
+            content_type,
+            metadata,
+            caused_by,
+            message_id,
+            due,
+            self._priority(routing_key, priority),
         )
         await self._send_to_all(routing_key, channels, (envelope,))
         return PublishResult(envelope.headers.message_id, channels)
@@ -278,6 +332,7 @@ class DistributedBus(_Sender):
         caused_by: Delivery | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> list[PublishResult]:
         """Publish many events of one key: one send (one round trip) per channel.
 
@@ -285,9 +340,10 @@ class DistributedBus(_Sender):
         """
         channels = self._event_channels(routing_key)
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
+        prio = self._priority(routing_key, priority)
         envelopes = [
             self._envelope(
-                routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, None, due
+                routing_key, EVENT, "", _encode(event), JSON, metadata, caused_by, None, due, prio
             )
             for event in events
         ]
@@ -335,6 +391,7 @@ class SyncDistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         return self.send_command_raw(
             target_service,
@@ -346,6 +403,7 @@ class SyncDistributedBus(_Sender):
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     def send_command_raw(
@@ -360,10 +418,19 @@ class SyncDistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         channel, envelope = self._command(
-            target_service, routing_key, body, content_type, metadata, caused_by, message_id, due
+            target_service,
+            routing_key,
+            body,
+            content_type,
+            metadata,
+            caused_by,
+            message_id,
+            due,
+            priority,
         )
         self.transport.send_sync(channel, (envelope,))
         return envelope.headers.message_id
@@ -378,6 +445,7 @@ class SyncDistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         return self.publish_event_raw(
             routing_key,
@@ -388,6 +456,7 @@ class SyncDistributedBus(_Sender):
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     def publish_event_raw(
@@ -401,11 +470,21 @@ class SyncDistributedBus(_Sender):
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         channels = self._event_channels(routing_key)
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
         envelope = self._envelope(
-            routing_key, EVENT, "", body, content_type, metadata, caused_by, message_id, due
+            routing_key,
+            EVENT,
+            "",
+            body,
+            content_type,
+            metadata,
+            caused_by,
+            message_id,
+            due,
+            self._priority(routing_key, priority),
         )
         batch = (envelope,)
         failed: dict[str, Exception] | None = None

@@ -49,6 +49,7 @@ from toolkit.channels.base import (
     Transport,
     TransportError,
 )
+from toolkit.deduplication import KeyedDeduplication
 from toolkit.dispatcher import BatchResult, Dispatcher
 from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
@@ -165,14 +166,20 @@ class Consumer:
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
-            if self.deduplicate is not None:
+            keyed = self.dispatcher.deduplication_windows()
+            if self.deduplicate is not None or keyed:
                 if not isinstance(sub, Deduplicates):
                     await sub.close()
-                    raise DeduplicationUnsupported(
-                        f"deduplication was asked for on channel {self.channel!r}, but its pipe "
-                        f"({type(self.transport).__name__}) cannot deduplicate"
+                    asked = (
+                        f"for {', '.join(sorted(keyed))} (deduplicate in the schema)"
+                        if keyed and self.deduplicate is None
+                        else ""
                     )
-                self._dedup = sub
+                    raise DeduplicationUnsupported(
+                        f"deduplication was asked for on channel {self.channel!r}{' ' + asked if asked else ''}, "
+                        f"but its pipe ({type(self.transport).__name__}) cannot deduplicate"
+                    )
+                self._dedup = KeyedDeduplication(sub, keyed, self.deduplicate) if keyed else sub
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
@@ -450,6 +457,7 @@ class Consumer:
         """The deliveries whose message id the group has not handled within the window
         (nor an earlier delivery of this batch carries); the others are owed an ack."""
         seen = await dedup.seen(deliveries)
+        keyed = dedup if isinstance(dedup, KeyedDeduplication) else None
         fresh: list[Delivery] = []
         duplicates = self._owed.acks
         before = len(duplicates)
@@ -458,8 +466,10 @@ class Consumer:
             if message_id in seen:
                 duplicates.append(delivery)
             else:
-                # A second copy in the same batch is a duplicate of the first.
-                seen.add(message_id)
+                # A second copy in the same batch is a duplicate of the first (of a key
+                # deduplicated: with windows per key, others are handled each time).
+                if keyed is None or keyed.covers(delivery):
+                    seen.add(message_id)
                 fresh.append(delivery)
         dropped = len(duplicates) - before
         if dropped:

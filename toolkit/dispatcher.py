@@ -60,6 +60,7 @@ class Route:
 
     __slots__ = (
         "decode",
+        "deduplicate",
         "handler",
         "is_async",
         "kind",
@@ -69,9 +70,20 @@ class Route:
     )
 
     def __init__(
-        self, routing_key: str, kind: str, message_type: type[Any], handler: Callable[..., Any]
+        self,
+        routing_key: str,
+        kind: str,
+        message_type: type[Any],
+        handler: Callable[..., Any],
+        *,
+        deduplicate: float | None = None,
     ) -> None:
+        if deduplicate is not None and not deduplicate > 0:
+            raise ValueError(f"the deduplication window must be positive, not {deduplicate!r}")
         self.routing_key = routing_key
+        #: seconds within which a message id handled already is skipped (``deduplicate``
+        #: in the schema's table for this key); None: only as the consumer says
+        self.deduplicate = deduplicate
         self.kind = kind
         self.message_type = message_type
         self.handler = handler
@@ -109,6 +121,10 @@ class Dispatcher:
     @property
     def routes(self) -> dict[str, Route]:
         return dict(self._routes)
+
+    def deduplication_windows(self) -> dict[str, float]:
+        """Routing key -> window, for the routes that deduplicate (schema ``deduplicate``)."""
+        return {k: r.deduplicate for k, r in self._routes.items() if r.deduplicate is not None}
 
     def with_service_map(self, service_map: ServiceMap) -> Dispatcher:
         """This dispatcher reading its subscriptions from ``service_map`` when it has none

@@ -26,6 +26,7 @@ from toolkit.wire import (
     F_KIND,
     F_MESSAGE_ID,
     F_METADATA,
+    F_PRIORITY,
     F_ROUTING_KEY,
     F_SOURCE,
     F_TARGET,
@@ -75,6 +76,8 @@ class Headers(msgspec.Struct, frozen=True, gc=False):
     tracestate: str = ""
     #: a scheduled message: when it is due (Unix ms); 0 for a message delivered at once
     deliver_at_ms: int = 0
+    #: 0 (the default) to 9: a consumer with a backlog takes higher priorities first
+    priority: int = 0
 
 
 class Envelope(msgspec.Struct, frozen=True, gc=False):
@@ -95,6 +98,8 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
         fields[F_TIMESTAMP] = str(h.timestamp_ms)
         if h.deliver_at_ms:
             fields[F_DELIVER_AT] = str(h.deliver_at_ms)
+        if h.priority:
+            fields[F_PRIORITY] = str(h.priority)
         if h.content_type != JSON:
             fields[F_CONTENT_TYPE] = h.content_type
         if h.correlation_id and h.correlation_id != h.message_id:
@@ -162,6 +167,12 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 raise WireError(
                     f"deliver_at must be integer milliseconds, not {raw_due!r}"
                 ) from None
+        raw_priority = text.get(F_PRIORITY)
+        priority = 0
+        if raw_priority:
+            priority = _PRIORITIES.get(raw_priority, -1)
+            if priority < 0:
+                raise WireError(f"priority must be an integer from 0 to 9, not {raw_priority!r}")
         meta_raw = text.get(F_METADATA)
         metadata: dict[str, str] = {}
         if meta_raw:
@@ -193,13 +204,16 @@ class Envelope(msgspec.Struct, frozen=True, gc=False):
                 traceparent=text.get(F_TRACEPARENT, ""),
                 tracestate=text.get(F_TRACESTATE, ""),
                 deliver_at_ms=deliver_at,
+                priority=priority,
             ),
             body,
         )
 
 
 _REQUIRED: Final = (F_MESSAGE_ID, F_ROUTING_KEY, F_KIND, F_SOURCE, F_BODY)
-_HEADERS: Final = (*(f for f in WIRE_FIELDS if f != F_BODY), F_DELIVER_AT)
+_HEADERS: Final = (*(f for f in WIRE_FIELDS if f != F_BODY), F_DELIVER_AT, F_PRIORITY)
+#: the priority header's only valid spellings (no sign, no spaces, no leading zeros)
+_PRIORITIES: Final = {str(p): p for p in range(10)}
 _META_ENCODER: Final = msgspec.json.Encoder()
 _META_DECODER: Final = msgspec.json.Decoder(dict[str, str])
 

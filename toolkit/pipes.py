@@ -50,6 +50,7 @@ from toolkit.pipe_settings import (
     redact,
     scheme,
 )
+from toolkit.priority import PrioritiesUnsupportedError
 from toolkit.scheduling import SchedulingUnsupportedError, scheduled_any
 
 __all__ = ["BindingError", "Pipes", "SyncPipes", "bindings_of_config", "open_transport"]
@@ -189,9 +190,21 @@ class Pipes(_Bound):
 
     async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         transport = self.transport(channel)
+        self._refuse_unsupported(channel, transport, envelopes)
+        await transport.send(channel, envelopes)
+
+    def _refuse_unsupported(
+        self, channel: str, transport: object, envelopes: Sequence[Envelope]
+    ) -> None:
+        """The bus lets scheduled and prioritized messages through; the channel's pipe decides."""
         if not getattr(transport, "schedules_messages", False) and scheduled_any(envelopes):
             raise SchedulingUnsupportedError(str(self._lacks(channel, "cannot schedule messages")))
-        await transport.send(channel, envelopes)
+        if not getattr(transport, "prioritizes_messages", False) and any(
+            e.headers.priority for e in envelopes
+        ):
+            raise PrioritiesUnsupportedError(
+                str(self._lacks(channel, "cannot order messages by priority"))
+            )
 
     async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
         return await self.transport(channel).subscribe(channel, group, consumer)
@@ -233,8 +246,10 @@ class Pipes(_Bound):
 
     # -- Schedules ----------------------------------------------------------------------
 
-    #: the bus lets scheduled messages through; ``send`` refuses them per channel
+    #: the bus lets scheduled and prioritized messages through; ``send`` refuses them
+    #: per channel
     schedules_messages = True
+    prioritizes_messages = True
 
     def scheduler(self, channel: str) -> Schedules:
         transport = self.transport(channel)
@@ -278,17 +293,15 @@ class SyncPipes(_Bound):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
 
-    #: as :attr:`Pipes.schedules_messages`
+    #: as :attr:`Pipes.schedules_messages` and :attr:`Pipes.prioritizes_messages`
     schedules_messages = True
+    prioritizes_messages = True
 
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         name = self.bindings.pipe_of(channel)
         direct = self._sync_transport(name)
         if direct is not None:
-            if not getattr(direct, "schedules_messages", False) and scheduled_any(envelopes):
-                raise SchedulingUnsupportedError(
-                    str(self._pipes._lacks(channel, "cannot schedule messages"))
-                )
+            self._pipes._refuse_unsupported(channel, direct, envelopes)
             direct.send_sync(channel, envelopes)
             return
         self._call(self._pipes.send(channel, envelopes))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from toolkit.priority import check_priority
 from toolkit.routing import ChannelSpec, EventRoute, KeyPattern, ServiceSpec, event_channels
 
 __all__ = [
@@ -54,6 +55,7 @@ class ServiceMap:
         commands: Mapping[str, str] | None = None,
         events: Mapping[str, str] | None = None,
         services: Iterable[ServiceSpec] = (),
+        priorities: Mapping[str, int] | None = None,
     ) -> None:
         self.channels: dict[str, ChannelSpec] = {c.name: c for c in channels}
         self.command_routes: dict[str, str] = dict(command_routes)
@@ -61,6 +63,11 @@ class ServiceMap:
         #: routing key -> owning service, for commands and events declared in schemas
         self.commands: dict[str, str] = dict(commands or {})
         self.events: dict[str, str] = dict(events or {})
+        #: routing key -> the priority its messages get unless a send says otherwise
+        #: (``priority`` in the owner's schema); keys not listed get 0
+        self.priorities: dict[str, int] = {
+            k: check_priority(v) for k, v in (priorities or {}).items() if v
+        }
         # Every service named anywhere in the map is one; ``services`` adds those named
         # nowhere else (one that only sends commands, say) and says more about each.
         named = {*self.commands.values(), *self.events.values(), *self.command_routes}
@@ -113,6 +120,7 @@ class ServiceMap:
             and self.commands == other.commands
             and self.events == other.events
             and self._services == other._services
+            and self.priorities == other.priorities
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -20,6 +20,7 @@ __all__ = [
     "F_KIND",
     "F_MESSAGE_ID",
     "F_METADATA",
+    "F_PRIORITY",
     "F_ROUTING_KEY",
     "F_SOURCE",
     "F_TARGET",
@@ -45,6 +46,9 @@ F_TARGET: Final = "target_service"
 F_TIMESTAMP: Final = "timestamp"
 #: when a scheduled message is due: Unix time in milliseconds (docs/delivery.md#scheduled-messages)
 F_DELIVER_AT: Final = "deliver_at"
+#: 0 (the default, left out) to 9: a consumer with a backlog takes higher ones first
+#: (docs/delivery.md#priorities)
+F_PRIORITY: Final = "priority"
 F_CONTENT_TYPE: Final = "content_type"
 F_CORRELATION: Final = "correlation_id"
 F_CAUSATION: Final = "causation_id"
@@ -53,9 +57,9 @@ F_METADATA: Final = "metadata"
 F_TRACEPARENT: Final = "traceparent"
 F_TRACESTATE: Final = "tracestate"
 F_BODY: Final = "body"
-#: every wire field, in the order they are written (``deliver_at``, written after
-#: ``timestamp`` on scheduled messages only, is apart: pipes that store fields as
-#: columns keep it where they keep what they do not know)
+#: every wire field, in the order they are written (``deliver_at`` and ``priority``,
+#: written after ``timestamp`` on scheduled and prioritized messages only, are apart:
+#: pipes that store fields as columns keep them where they keep what they do not know)
 WIRE_FIELDS: Final = (
     F_MESSAGE_ID,
     F_ROUTING_KEY,

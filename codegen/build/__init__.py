@@ -83,7 +83,7 @@ def build_system(files: list[SourceFile], package: str) -> SystemModel:
         command_routes=command_routes,
         event_routes=state.routes,
         messages=tuple(
-            MessageModel(key, owned.kind, owned.owner.name, owned.contract)
+            MessageModel(key, owned.kind, owned.owner.name, owned.contract, owned.priority)
             for key, owned in sorted(state.owned.items())
         ),
         views=tuple(views),

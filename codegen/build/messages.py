@@ -9,8 +9,10 @@ from codegen.build.names import check_routing_key, claim_class, method_name
 from codegen.build.state import Owned, ServiceState, SystemState, field_defs
 from codegen.model import HandlerMethod, PublisherMethod, StructModel
 from codegen.schema import CommandDecl, EventDecl, SendDecl, SubscribeDecl
+from toolkit.durations import parse_window
+from toolkit.priority import MAX_PRIORITY, MIN_PRIORITY
 
-__all__ = ["build_owned_messages", "message_struct"]
+__all__ = ["build_owned_messages", "dedup_window", "message_struct"]
 
 
 def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
@@ -50,11 +52,17 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                 state.unbuilt[key] = (kind, svc)
                 continue
             svc.contracts.append(struct)
-            state.owned[key] = Owned(kind, svc, struct, field_defs(struct.fields))
+            priority = _priority(svc, mdecl, path)
+            state.owned[key] = Owned(kind, svc, struct, field_defs(struct.fields), priority)
             if kind == "command":
                 svc.handlers.append(
                     HandlerMethod(
-                        method_name("on", key), key, "command", mdecl.class_, mdecl.description
+                        method_name("on", key),
+                        key,
+                        "command",
+                        mdecl.class_,
+                        mdecl.description,
+                        dedup_window(svc, mdecl.deduplicate, path),
                     )
                 )
             else:
@@ -66,8 +74,37 @@ def build_owned_messages(state: SystemState, svc: ServiceState) -> None:
                         mdecl.class_,
                         "",
                         mdecl.description,
+                        priority=priority,
                     )
                 )
+
+
+def dedup_window(svc: ServiceState, text: str | None, path: tuple[str, ...]) -> float | None:
+    """The seconds of a table's ``deduplicate`` window; None without one (or, reported,
+    a bad one)."""
+    if text is None:
+        return None
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        svc.file.error(
+            (*path, "deduplicate"),
+            f"deduplicate {exc}",
+            'e.g. deduplicate = "24h": ids handled within a day are not handled again',
+        )
+        return None
+
+
+def _priority(svc: ServiceState, decl: CommandDecl | EventDecl, path: tuple[str, ...]) -> int:
+    """The declared default priority; 0 (reported) when it is out of range."""
+    if MIN_PRIORITY <= decl.priority <= MAX_PRIORITY:
+        return decl.priority
+    svc.file.error(
+        (*path, "priority"),
+        f"priority must be from {MIN_PRIORITY} to {MAX_PRIORITY}, not {decl.priority}",
+        f"e.g. priority = 5 ({MAX_PRIORITY} is the most urgent; leave it out for {MIN_PRIORITY})",
+    )
+    return 0
 
 
 def message_struct(

@@ -9,7 +9,7 @@ the owner's contract, in the direction the message travels.
 from __future__ import annotations
 
 from codegen.build.compatibility import check_compat
-from codegen.build.messages import message_struct
+from codegen.build.messages import dedup_window, message_struct
 from codegen.build.names import check_routing_key, local_name, method_name
 from codegen.build.state import ServiceState, SystemState, field_defs
 from codegen.model import ForeignClass, HandlerMethod, PublisherMethod
@@ -64,7 +64,14 @@ def build_subscriptions(state: SystemState, svc: ServiceState) -> None:
         )
         svc.views.append(view)
         svc.handlers.append(
-            HandlerMethod(method_name("on", key), key, "event", sdecl.class_, sdecl.description)
+            HandlerMethod(
+                method_name("on", key),
+                key,
+                "event",
+                sdecl.class_,
+                sdecl.description,
+                dedup_window(svc, sdecl.deduplicate, path),
+            )
         )
 
 
@@ -158,4 +165,5 @@ def _send(
         target.name,
         sdecl.description or target.decl.commands[key].description,
         foreign,
+        target.decl.commands[key].priority,
     )

@@ -64,6 +64,8 @@ class Owned(msgspec.Struct, frozen=True):
     owner: ServiceState
     contract: StructModel
     defs: tuple[FieldDef, ...]
+    #: the default priority of its messages (``priority`` in the owner's table)
+    priority: int = 0
 
 
 class SystemState:

@@ -68,6 +68,8 @@ class HandlerView(msgspec.Struct, frozen=True):
     kind: str
     class_name: str
     docstring: str
+    #: the route's ``deduplicate=`` window as a Python literal; "" without one
+    deduplicate: str = ""
 
 
 class PublisherView(msgspec.Struct, frozen=True):
@@ -116,7 +118,10 @@ def _publisher_doc(publisher: PublisherMethod) -> str:
         )
     else:
         text = f"Publish event ``{publisher.routing_key}`` to every subscribed channel."
-    return _with_description(text, publisher.doc)
+    text = _with_description(text, publisher.doc)
+    if publisher.priority:
+        text += f"\n\nPriority {publisher.priority} unless ``priority=`` says otherwise."
+    return text
 
 
 def _with_description(text: str, description: str) -> str:
@@ -139,6 +144,7 @@ def _handler(handler: HandlerMethod) -> HandlerView:
         handler.kind,
         handler.class_name,
         docstring(handler_doc(handler), _METHOD_BODY),
+        "" if handler.deduplicate is None else repr(handler.deduplicate),
     )
 
 
@@ -161,6 +167,7 @@ def _publisher(publisher: PublisherMethod) -> PublisherView:
             "message_id=message_id",
             "delay=delay",
             "deliver_at=deliver_at",
+            "priority=priority",
         ),
     )
 

@@ -90,6 +90,8 @@ def _components(system: SystemModel) -> dict[str, Any]:
             "x-toolkit-kind": message.kind,
             "x-toolkit-owner": message.owner,
         }
+        if message.priority:
+            messages[message.routing_key]["x-toolkit-priority"] = message.priority
     return {
         "schemas": dict(sorted(schemas.items())),
         "messages": dict(sorted(messages.items())),
@@ -141,11 +143,15 @@ def _channels(system: SystemModel) -> dict[str, Any]:
 def _operations(system: SystemModel) -> dict[str, Any]:
     owners = {m.routing_key: m.owner for m in system.messages}
     docs: dict[tuple[str, str], str] = {}
+    #: (service, handler method) -> deduplication window in seconds
+    windows: dict[tuple[str, str], float] = {}
     for svc in system.services:
         for pub in svc.publishers:
             docs[(svc.name, pub.method_name)] = pub.doc
         for handler in svc.handlers:
             docs[(svc.name, handler.method_name)] = handler.doc
+            if handler.deduplicate is not None:
+                windows[(svc.name, handler.method_name)] = handler.deduplicate
     operations: dict[str, Any] = {}
     for flow in system_flows(system):
         key, owner = flow.routing_key, owners.get(flow.routing_key, "")
@@ -177,6 +183,9 @@ def _operations(system: SystemModel) -> dict[str, Any]:
         op["x-toolkit-service"] = flow.service
         op["x-toolkit-method"] = flow.method
         op["x-toolkit-class"] = flow.class_name
+        window = windows.get((flow.service, flow.method)) if flow.action == "receive" else None
+        if window is not None:
+            op["x-toolkit-deduplicate-seconds"] = window
         if flow.view is not None:
             op["x-toolkit-view"] = schema_ref(flow.service, flow.view.class_name)
         operations[f"{flow.service}.{flow.method}.{flow.channel}"] = op

@@ -156,6 +156,19 @@ def headers_schema() -> dict[str, Any]:
             "description": "Creation time in integer milliseconds since the Unix epoch; "
             "the receiver's clock when missing.",
         },
+        wire.F_DELIVER_AT: {
+            **text,
+            "pattern": "^[0-9]+$",
+            "description": "A scheduled message: when it is due, in integer milliseconds since "
+            "the Unix epoch; the pipe holds it until then (docs/delivery.md).",
+        },
+        wire.F_PRIORITY: {
+            **text,
+            "pattern": "^[0-9]$",
+            "default": "0",
+            "description": "0 to 9: a consumer with a backlog takes higher priorities first; "
+            "left out when 0 (docs/delivery.md).",
+        },
         wire.F_CONTENT_TYPE: {
             **text,
             "default": wire.JSON,

@@ -44,6 +44,7 @@ class UserServicePublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -58,6 +59,7 @@ class UserServicePublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     async def publish_user_billing_changed(
@@ -69,6 +71,7 @@ class UserServicePublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -82,6 +85,7 @@ class UserServicePublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     async def publish_user_registered(
@@ -93,6 +97,7 @@ class UserServicePublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -106,6 +111,7 @@ class UserServicePublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
 
@@ -128,6 +134,7 @@ class UserServiceSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``ticket.create`` to ticket_service; returns the message id.
 
@@ -142,6 +149,7 @@ class UserServiceSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     def publish_user_billing_changed(
@@ -153,6 +161,7 @@ class UserServiceSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``user.billing.changed`` to every subscribed channel.
 
@@ -166,6 +175,7 @@ class UserServiceSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
     def publish_user_registered(
@@ -177,6 +187,7 @@ class UserServiceSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``user.registered`` to every subscribed channel.
 
@@ -190,4 +201,5 @@ class UserServiceSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )

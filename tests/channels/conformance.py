@@ -23,6 +23,7 @@ A new transport is done when its module (about twenty lines) passes.
 ``subscriptions``   per channel, only the keys and publishers subscribed there
 ``deduplication``   handled message ids skipped within a window (``Deduplicates``)
 ``scheduling``      held until due, listed, cancelled by id (``Schedules``)
+``priorities``      a backlog hands out higher priorities first (``Prioritizes``)
 ==================  ===========================================================
 """
 
@@ -34,6 +35,7 @@ from tests.channels.suite.deduplication import *  # noqa: F403
 from tests.channels.suite.delivery import *  # noqa: F403
 from tests.channels.suite.helpers import *  # noqa: F403
 from tests.channels.suite.leases import *  # noqa: F403
+from tests.channels.suite.priorities import *  # noqa: F403
 from tests.channels.suite.retry import *  # noqa: F403
 from tests.channels.suite.scheduling import *  # noqa: F403
 from tests.channels.suite.subscriptions import *  # noqa: F403

@@ -53,4 +53,5 @@ def features() -> Features:
         pushes_ahead=True,
         deduplication=False,
         scheduling=False,
+        priorities=False,
     )

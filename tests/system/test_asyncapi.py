@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from codegen.build import load_system
 from codegen.model import SystemModel
 from codegen.system.asyncapi import HEADERS_SCHEMA_NAME, build_asyncapi
 from codegen.system.flows import system_flows, unrouted_events
@@ -19,6 +20,7 @@ from tests.system.conftest import (
     refs_in,
     resolve_ref,
 )
+from tests.test_cases import CASES
 
 # -- structure -------------------------------------------------------------------------
 
@@ -140,6 +142,8 @@ def test_messages_headers_and_payloads(example: SystemModel) -> None:
         "source_service",
         "target_service",
         "timestamp",
+        "deliver_at",
+        "priority",
         "content_type",
         "correlation_id",
         "causation_id",
@@ -147,6 +151,7 @@ def test_messages_headers_and_payloads(example: SystemModel) -> None:
         "traceparent",
         "tracestate",
     ]
+    assert headers["properties"]["priority"]["pattern"] == "^[0-9]$"
     assert headers["required"] == ["message_id", "routing_key", "kind", "source_service"]
 
 
@@ -261,3 +266,26 @@ def test_edge_cases(edge: SystemModel) -> None:
     # every flow's channel exists and lists the flow's key
     for flow in system_flows(edge):
         assert flow.routing_key in doc["channels"][flow.channel]["messages"]
+
+
+@pytest.mark.parametrize("case", ["priorities", "deduplicate"])
+def test_priorities_and_deduplication_windows_are_described(case: str) -> None:
+    system = load_system(CASES / case / "schemas")
+    doc = build_asyncapi(system)
+    priorities = {
+        key: m.get("x-toolkit-priority") for key, m in doc["components"]["messages"].items()
+    }
+    windows = {
+        name: op["x-toolkit-deduplicate-seconds"]
+        for name, op in doc["operations"].items()
+        if "x-toolkit-deduplicate-seconds" in op
+    }
+    if case == "priorities":
+        assert priorities == {"desk.note": None, "desk.page": 9, "desk.paged": 3}
+        assert windows == {}
+    else:
+        assert set(priorities.values()) == {None}
+        assert windows == {
+            "desk.on_desk_charge.desk_commands": 86400.0,
+            "desk.on_desk_charged.desk_events": 90.0,
+        }

@@ -74,6 +74,7 @@ __all__ = [
     "DelayedRetry",
     "Delivery",
     "ExpectsGroups",
+    "Prioritizes",
     "RenewsLeases",
     "ReportsStatus",
     "ScheduledMessage",
@@ -333,6 +334,20 @@ class Schedules(Protocol):
         """Drop waiting messages by message id; how many were dropped (those already
         delivered or unknown are not counted)."""
         ...
+
+
+@runtime_checkable
+class Prioritizes(Protocol):
+    """Optional transport capability: message priorities.
+
+    A subscription with a backlog hands out messages with a higher
+    ``priority`` header (0 to 9) before lower ones; equal priorities keep
+    their order. A message handed back (released, retried, replayed) keeps its
+    priority. ``prioritizes_messages`` is True: the flag the bus checks before
+    sending a priority above 0 (a pipe without it refuses with a clear error).
+    """
+
+    prioritizes_messages: bool
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from toolkit.commands._common import add_location_flags, config_from, fail
 from toolkit.commands._pipes import add_pipe_flags, bindings_from_args
@@ -161,21 +161,14 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-_UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
 def parse_window(text: str) -> float:
-    """Seconds of a window written ``90s``, ``30m``, ``24h``, ``7d`` or as plain seconds."""
-    number, unit = (text[:-1], text[-1]) if text[-1:] in _UNITS else (text, "s")
+    """The seconds of ``--deduplicate``'s window (:func:`toolkit.durations.parse_window`)."""
+    from toolkit.durations import parse_window as window
+
     try:
-        seconds = float(number) * _UNITS[unit]
-    except ValueError:
-        raise ValueError(
-            f"--deduplicate {text!r} is not a window: write 90s, 30m, 24h, 7d or seconds"
-        ) from None
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"--deduplicate {text!r} must be a positive, finite window")
-    return seconds
+        return window(text)
+    except ValueError as exc:
+        raise ValueError(f"--deduplicate {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

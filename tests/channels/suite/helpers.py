@@ -45,6 +45,8 @@ class Features:
     #: the broker pushes a consumer up to a batch ahead of its asking (AMQP prefetch):
     #: what it was pushed and has not received stays with it until it receives or closes
     pushes_ahead: bool = False
+    #: it implements Prioritizes: a backlog hands out higher priorities first
+    priorities: bool = True
 
 
 def needs(available: bool, what: str) -> None:

@@ -9,6 +9,7 @@ done with them, keeping the latest ``history``.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import itertools
 from typing import Final
@@ -27,7 +28,7 @@ _SEQUENCE: Final = itertools.count()
 class Group:
     """A consumer group: its read offset, pending table, redeliveries and delayed retries."""
 
-    __slots__ = ("counts", "delayed", "offset", "pending", "returned", "seen")
+    __slots__ = ("ahead", "counts", "cursors", "delayed", "offset", "pending", "returned", "seen")
 
     def __init__(self, offset: int) -> None:
         self.offset = offset
@@ -40,6 +41,10 @@ class Group:
         self.delayed: list[tuple[float, int]] = []
         #: message id -> monotonic time its deduplication record expires; oldest first
         self.seen: dict[str, float] = {}
+        #: priority -> index in the channel's band of the next entry this group takes
+        self.cursors: dict[int, int] = {}
+        #: prioritized entries taken ahead of ``offset`` (skipped when it reaches them)
+        self.ahead = 0
 
     def release_due(self, now: float) -> float | None:
         """Move due retries to ``returned``; the next due time, if any is left."""
@@ -71,7 +76,17 @@ class Group:
 class Channel:
     """A channel: its log, its groups, its dead letters, and the event receivers wait on."""
 
-    __slots__ = ("dead", "due", "entries", "first", "groups", "scheduled", "trim_at", "wakeup")
+    __slots__ = (
+        "bands",
+        "dead",
+        "due",
+        "entries",
+        "first",
+        "groups",
+        "scheduled",
+        "trim_at",
+        "wakeup",
+    )
 
     def __init__(self) -> None:
         # An entry's delivery id is its position in the whole log: entries[id - first].
@@ -87,6 +102,17 @@ class Channel:
         #: (due Unix ms, sequence, message id), soonest first; entries no longer in
         #: ``scheduled`` (cancelled, replaced) are dropped when they come up
         self.due: list[tuple[int, int, str]] = []
+        #: priority (above 0) -> delivery ids of the entries sent with it, oldest first;
+        #: groups take these before the log's unprioritized entries
+        self.bands: dict[int, list[int]] = {}
+
+    def band(self, group: Group, priority: int) -> tuple[list[int], int]:
+        """The delivery ids of ``priority``'s band and where ``group`` takes from it next."""
+        ids = self.bands[priority]
+        cursor = group.cursors.get(priority)
+        if cursor is None:  # a group new to this band starts where its offset is
+            cursor = group.cursors[priority] = bisect.bisect_left(ids, group.offset)
+        return ids, cursor
 
     def hold(self, due_ms: int, message_id: str, entry: Envelope | WireEntry) -> None:
         """Keep a scheduled message apart until ``due_ms`` (replacing one with its id)."""
@@ -134,4 +160,19 @@ class Channel:
             if keep_from > self.first:
                 del self.entries[: keep_from - self.first]
                 self.first = keep_from
+                self._trim_bands(keep_from)
         self.trim_at = len(self.entries) + step
+
+    def _trim_bands(self, keep_from: int) -> None:
+        for priority, ids in list(self.bands.items()):
+            dropped = bisect.bisect_left(ids, keep_from)
+            if not dropped:
+                continue
+            del ids[:dropped]
+            for group in self.groups.values():
+                if priority in group.cursors:
+                    group.cursors[priority] = max(group.cursors[priority] - dropped, 0)
+            if not ids:
+                del self.bands[priority]
+                for group in self.groups.values():
+                    group.cursors.pop(priority, None)

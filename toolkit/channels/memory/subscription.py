@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.channels.base import Delivery, too_large
 from toolkit.channels.memory.log import Channel
-from toolkit.channels.memory.wire import WireEntry, parse_or_none, wire_fields
+from toolkit.channels.memory.wire import WireEntry, entry_priority, parse_or_none, wire_fields
 from toolkit.envelope import Envelope, WireError
 from toolkit.wire import F_BODY
 
@@ -74,12 +74,19 @@ class InMemorySubscription:
             group.pending[delivery_id] = (env, consumer)
             count = group.counts[delivery_id] = group.counts.get(delivery_id, 1) + 1
             out.append(Delivery(env, name, delivery_id, count))
+        if ch.bands and len(out) < max_count:
+            self._take_bands(max_count, out)
         start = group.offset
         stop = min(ch.end, start + max_count - len(out))
         pending = group.pending
         max_bytes = self._transport.max_message_bytes
         taken = ch.entries[start - ch.first : stop - ch.first]
         for delivery_id, entry in zip(range(start, stop), taken, strict=True):
+            if ch.bands and group.ahead and entry_priority(entry):
+                # Taken ahead from its band: once the bands are empty every one
+                # before ``ch.end`` was (and this loop runs only when they are).
+                group.ahead -= 1
+                continue
             if entry.__class__ is WireEntry:
                 received = self._read(entry, delivery_id)
                 if received is None:
@@ -95,6 +102,35 @@ class InMemorySubscription:
             out.append(Delivery(env, name, delivery_id, 1))
         group.offset = max(stop, start)
         return out
+
+    def _take_bands(self, max_count: int, out: list[Delivery]) -> None:
+        """Prioritized entries not yet taken, highest priority first, each band in order."""
+        ch, group = self._ch, self._group
+        for priority in sorted(ch.bands, reverse=True):
+            ids, cursor = ch.band(group, priority)
+            while cursor < len(ids) and len(out) < max_count:
+                delivery_id = ids[cursor]
+                cursor += 1
+                group.ahead += 1
+                env = self._receivable(ch.entries[delivery_id - ch.first], delivery_id)
+                if env is None:
+                    continue
+                group.pending[delivery_id] = (env, self.consumer)
+                out.append(Delivery(env, self.channel, delivery_id, 1))
+            group.cursors[priority] = cursor
+            if len(out) >= max_count:
+                return
+
+    def _receivable(self, entry: Envelope | WireEntry, delivery_id: int) -> Envelope | None:
+        """``entry`` as this group receives it; None when skipped or dead-lettered
+        (the checks ``_take``'s loop makes inline)."""
+        if isinstance(entry, WireEntry):
+            return self._read(entry, delivery_id)
+        limit = self._transport.max_message_bytes
+        if len(entry.body) > limit:
+            self._unreadable(delivery_id, wire_fields(entry), too_large(len(entry.body), limit))
+            return None
+        return entry
 
     def _read(self, entry: WireEntry, delivery_id: int) -> Envelope | None:
         """The envelope of a wire entry for this group; None when it is skipped or dead-lettered."""

@@ -14,6 +14,7 @@ from toolkit.channels.memory.log import TRIM_STEP, Channel, Group
 from toolkit.channels.memory.subscription import InMemorySubscription
 from toolkit.channels.memory.wire import (
     WireEntry,
+    entry_priority,
     parse_or_none,
     raw_fields,
     unchanged_by_wire,
@@ -77,15 +78,23 @@ class InMemoryTransport:
         # _append and _stored's common case inlined: this is the publisher's hot path.
         ch = self._channels.get(channel) or self._channel(channel)
         entries: Sequence[Envelope | WireEntry] = envelopes
+        plain = True
         for envelope in envelopes:
             if not unchanged_by_wire(envelope):
                 entries = self._hold_scheduled(ch, envelopes)
+                plain = False
                 break
+            if envelope.headers.priority:
+                plain = False
         if ch.scheduled:
             # A publisher touching the channel moves what fell due, before its own messages.
             due = ch.take_due(_now_ms())
             if due:
                 entries = [*due, *entries]
+                plain = False
+        if not plain:
+            self._append(ch, entries)
+            return
         ch.entries.extend(entries)
         if len(ch.entries) >= ch.trim_at:
             ch.trim(self.history, self._trim_step)
@@ -146,6 +155,9 @@ class InMemoryTransport:
             self._append(ch, due)
         return ch.next_due()
 
+    #: Prioritizes: a group takes its backlog's higher priorities first (bands of the log)
+    prioritizes_messages = True
+
     # -- Schedules --------------------------------------------------------------------
 
     schedules_messages = True
@@ -172,7 +184,12 @@ class InMemoryTransport:
         return sum(1 for m in set(message_ids) if ch.scheduled.pop(m, None) is not None)
 
     def _append(self, ch: Channel, entries: Sequence[Envelope | WireEntry]) -> None:
+        end = ch.end
         ch.entries.extend(entries)
+        for delivery_id, entry in enumerate(entries, end):
+            priority = entry_priority(entry)
+            if priority:
+                ch.bands.setdefault(priority, []).append(delivery_id)
         if len(ch.entries) >= ch.trim_at:
             ch.trim(self.history, self._trim_step)
         if ch.groups:
@@ -234,7 +251,7 @@ class InMemoryTransport:
         g = ch.groups.get(group)
         if g is None:
             return len(ch.entries)
-        return ch.end - g.offset + len(g.returned)
+        return ch.end - g.offset - g.ahead + len(g.returned)
 
     def add_raw(self, channel: str, fields: Mapping[str, str | bytes]) -> None:
         """Append an entry given as raw wire fields, as another language would write it.
@@ -259,7 +276,7 @@ class InMemoryTransport:
             groups.append(
                 GroupStatus(
                     name=name,
-                    lag=ch.end - group.offset,
+                    lag=ch.end - group.offset - group.ahead,
                     pending=len(group.pending),
                     retrying=len(group.delayed),
                     oldest_pending_age=None

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from toolkit.envelope import Envelope
-from toolkit.wire import COMMAND, EVENT, F_BODY
+from toolkit.wire import COMMAND, EVENT, F_BODY, F_PRIORITY
 
 __all__ = [
     "WireEntry",
+    "entry_priority",
     "parse_or_none",
     "raw_fields",
     "unchanged_by_wire",
@@ -74,6 +75,20 @@ def parse_or_none(fields: Mapping[str, bytes]) -> Envelope | None:
         return None
 
 
+_PRIORITIES = {str(p).encode(): p for p in range(1, 10)}
+
+
+def entry_priority(entry: Envelope | WireEntry) -> int:
+    """The priority a channel orders ``entry`` by: 0 for none or one the wire would refuse
+    (the entry is dead-lettered when received, in its turn)."""
+    if entry.__class__ is WireEntry:
+        assert isinstance(entry, WireEntry)
+        return _PRIORITIES.get(entry.fields.get(F_PRIORITY, b""), 0)
+    assert isinstance(entry, Envelope)
+    priority = entry.headers.priority
+    return priority if priority.__class__ is int and 0 < priority <= 9 else 0
+
+
 def unchanged_by_wire(envelope: Envelope) -> bool:
     """Whether ``Envelope.from_fields(wire_fields(envelope)) == envelope``, without doing it.
 
@@ -110,6 +125,7 @@ def unchanged_by_wire(envelope: Envelope) -> bool:
         and (kind == EVENT or (kind == COMMAND and h.target_service != ""))
         and h.timestamp_ms.__class__ is int
         and h.deliver_at_ms == 0
+        and (h.priority == 0 or (h.priority.__class__ is int and 0 < h.priority <= 9))
         and h.metadata.__class__ is dict
         and not h.metadata
         and envelope.body.__class__ is bytes

@@ -43,6 +43,7 @@ class APublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``a.happened`` to every subscribed channel."""
         return await self.bus.publish_event(
@@ -53,6 +54,7 @@ class APublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
 
@@ -75,6 +77,7 @@ class ASyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``a.happened`` to every subscribed channel."""
         return self.bus.publish_event(
@@ -85,4 +88,5 @@ class ASyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )

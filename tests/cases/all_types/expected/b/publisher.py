@@ -42,6 +42,7 @@ class BPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``a.everything`` to a; returns the message id."""
         return await self.bus.send_command(
@@ -53,6 +54,7 @@ class BPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
 
@@ -75,6 +77,7 @@ class BSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``a.everything`` to a; returns the message id."""
         return self.bus.send_command(
@@ -86,4 +89,5 @@ class BSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )

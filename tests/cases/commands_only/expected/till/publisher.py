@@ -42,6 +42,7 @@ class TillPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -56,6 +57,7 @@ class TillPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
 
@@ -78,6 +80,7 @@ class TillSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> str:
         """Send command ``ledger.book`` to ledger; returns the message id.
 
@@ -92,4 +95,5 @@ class TillSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )

@@ -43,6 +43,7 @@ class FeedPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``price.changed`` to every subscribed channel.
 
@@ -56,6 +57,7 @@ class FeedPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
 
 
@@ -78,6 +80,7 @@ class FeedSyncPublisher:
         message_id: str | None = None,
         delay: timedelta | float | None = None,
         deliver_at: datetime | None = None,
+        priority: int | None = None,
     ) -> PublishResult:
         """Publish event ``price.changed`` to every subscribed channel.
 
@@ -91,4 +94,5 @@ class FeedSyncPublisher:
             message_id=message_id,
             delay=delay,
             deliver_at=deliver_at,
+            priority=priority,
         )
