@@ -54,7 +54,7 @@ async def test_records_ride_the_next_round_trip(make_transport: Any) -> None:
     )
     sub: Any = await consumer.subscription()
     await transport.send(CHANNEL, [ticket_create(i) for i in range(90)])
-    wire = Wire(await sub._conn.get())
+    wire = Wire(await sub.stream._conn.get())
     stats = await consumer.run(until_empty=True)
     assert stats.handled == 90
     # Three batches: a ZMSCORE and a read each, and the read that finds the stream empty.
@@ -104,7 +104,7 @@ async def test_records_whose_write_failed_are_written_with_the_next_round_trip(
     make_transport: Any,
 ) -> None:
     transport: RedisTransport = make_transport()
-    sub: Any = await transport.subscribe(CHANNEL, GROUP, "c1")
+    sub: Any = (await transport.subscribe(CHANNEL, GROUP, "c1")).stream
     await transport.send(CHANNEL, [ticket_create(i) for i in range(3)])
     got = await sub.receive(10, 0)
     conn = await sub._conn.get()
@@ -129,7 +129,7 @@ async def test_records_whose_write_failed_are_written_with_the_next_round_trip(
 
 async def test_closing_confirms_records_in_flight(make_transport: Any) -> None:
     transport: RedisTransport = make_transport()
-    sub: Any = await transport.subscribe(CHANNEL, GROUP, "c1")
+    sub: Any = (await transport.subscribe(CHANNEL, GROUP, "c1")).stream
     await transport.send(CHANNEL, [ticket_create(1)])
     got = await sub.receive(10, 0)
     await sub.remember(got, 3600)

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RENEW", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+__all__ = [
+    "APPEND",
+    "FORGET_IDLE",
+    "LEAVE",
+    "OPEN_BAND",
+    "RENEW",
+    "RETRY_LATER",
+    "TICK",
+    "TRIM_ACKED",
+]
 
 _SERVER_MS = """
 local t = redis.call('TIME')
@@ -176,5 +185,27 @@ for _, item in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
   end
 end
 return removed
+"""
+)
+
+# Opens priority band ARGV[1] of a channel: KEYS[1] the channel's stream, KEYS[2]
+# the band's stream, KEYS[3] the channel's set of bands. Every group of the
+# channel's stream, and groups ARGV[2..] (those expected to consume it), get
+# a group on the band at its start before the band is listed: a message sent to
+# it is kept for each of them, whenever its consumers come to read it.
+OPEN_BAND: Final = (
+    _FIELDS
+    + """
+local groups = {}
+for i = 2, #ARGV do groups[#groups + 1] = ARGV[i] end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, item in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    groups[#groups + 1] = fields(item)['name']
+  end
+end
+for _, group in ipairs(groups) do
+  redis.pcall('XGROUP', 'CREATE', KEYS[2], group, '0', 'MKSTREAM')
+end
+return redis.call('SADD', KEYS[3], ARGV[1])
 """
 )

@@ -24,7 +24,7 @@ from toolkit.channels.base import Delivery
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
-    from toolkit.channels.redis.subscription import RedisSubscription
+    from toolkit.channels.redis.priorities import PrioritizedSubscription as RedisSubscription
 
 __all__ = ["PARTITION_KEY", "ShardedSubscription", "shard_name", "split"]
 
@@ -54,8 +54,9 @@ def split(channel: str, envelopes: Sequence[Envelope], shards: int) -> dict[str,
 
 
 class ShardedSubscription:
-    """One consumer of a group on every shard of a channel. Implements Subscription,
-    DelayedRetry, RenewsLeases and AcksOnReceive like the subscription of one stream.
+    """One consumer of a group on every shard of a channel (each with its priority
+    bands). Implements Subscription, DelayedRetry, RenewsLeases and AcksOnReceive like
+    the subscription of one stream.
 
     ``receive`` reads the shards in turn, starting after the one that gave the
     last batch (no shard starves another); when none has anything it blocks
@@ -135,6 +136,10 @@ class ShardedSubscription:
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         shard = self._owner.pop(id(delivery), None) or self._shards[0]
         await shard.retry_later(delivery, delay)
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        for shard, part in self._by_shard(deliveries, True).values():
+            await shard.release(part)
 
     async def retries_waiting(self) -> int:
         return sum([await shard.retries_waiting() for shard in self._shards])

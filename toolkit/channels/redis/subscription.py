@@ -73,11 +73,18 @@ class RedisSubscription(RedisDeduplication):
         shard: str | None = None,
     ) -> None:
         """``shard``: the stream's own channel name when it is one shard of ``channel``
-        (see :mod:`~toolkit.channels.redis.shards`); deliveries still name ``channel``."""
+        (see :mod:`~toolkit.channels.redis.shards`) or a priority band of it
+        (:mod:`~toolkit.channels.redis.priorities`); deliveries still name ``channel``."""
         self._transport = transport
         self._redis = transport.redis
-        #: the name the stream is keyed by (the shard's, or the channel's)
-        self._keyed = keyed = shard or channel
+        #: the name the stream is keyed by (the shard's or band's, or the channel's)
+        self.keyed = self._keyed = keyed = shard or channel
+        #: the band's priority; 0 for a channel's (or shard's) own stream
+        self.priority = int(keyed.partition("!")[2] or 0)
+        #: ``watch``: a SCARD of the channel's bands, written ahead of each read
+        self._watch = b""
+        #: the bands the last read found listed, and those read (PrioritizedSubscription)
+        self.bands_listed = self.bands_known = 0
         #: reads and acknowledgements go on one connection, kept between them
         self._conn = transport.held_connection(transport.keys(keyed).stream)
         #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
@@ -126,6 +133,10 @@ class RedisSubscription(RedisDeduplication):
     async def ensure_group(self) -> None:
         await self._transport.ensure_group(self._keyed, self.group, self._last_id)
 
+    def watch(self) -> None:
+        """Count the channel's priority bands with every read (``bands_listed``), in its write."""
+        self._watch = b"*2\r\n$5\r\nSCARD\r\n" + bulk(self.keys.bands.encode())
+
     # -- receiving ---------------------------------------------------------------------
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
@@ -161,7 +172,20 @@ class RedisSubscription(RedisDeduplication):
                     )
                 # Packed by hand and sent past redis-py's command machinery, like XACK.
                 ack, self._ack_first = self._ack_first, b""
-                if ack:
+                if self._watch:
+                    # The count of bands ahead of the read (not after: a blocked read would
+                    # hold it back).
+                    replies = await self._exchange(ack + self._watch + payload, 3 if ack else 2)
+                    listed, reply = replies[-2], replies[-1]
+                    if ack and isinstance(replies[0], Exception):
+                        raise replies[0]
+                    if not isinstance(listed, Exception):
+                        self.bands_listed = int(listed)
+                    if isinstance(reply, Exception):
+                        raise reply
+                    if ack:
+                        await self._acknowledged()
+                elif ack:
                     # The XACK goes first in the same write: made before the read blocks.
                     acked, reply = await self._exchange(ack + payload, 2)
                     if isinstance(acked, Exception):
@@ -419,6 +443,12 @@ class RedisSubscription(RedisDeduplication):
             await self._handle_error("scheduling a retry", exc)
             return
         self._next_due = min(self._next_due, time.monotonic() + delay)
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand messages back to the group for redelivery, without acknowledging them:
+        a retry due at once (redelivered by the next reclaim check, count + 1)."""
+        for delivery in deliveries:
+            await self.retry_later(delivery, 0)
 
     async def retries_waiting(self) -> int:
         try:

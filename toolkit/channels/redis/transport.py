@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -38,8 +38,9 @@ from toolkit.channels.redis.connection import (
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.groups import RedisGroups
-from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
+from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, band_name, validate_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
+from toolkit.channels.redis.priorities import PrioritizedSubscription, by_priority
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
 from toolkit.channels.redis.schedule import RedisSchedules
@@ -47,6 +48,7 @@ from toolkit.channels.redis.scripts import (
     APPEND,
     FORGET_IDLE,
     LEAVE,
+    OPEN_BAND,
     RENEW,
     RETRY_LATER,
     TICK,
@@ -61,8 +63,9 @@ __all__ = ["RedisTransport"]
 
 
 class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules):
-    """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore and
-    ReportsStatus.
+    """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore,
+    ReportsStatus, Schedules, Prioritizes (:mod:`~toolkit.channels.redis.priorities`)
+    and ExpectsGroups.
 
     ``RedisTransport(url)`` connects lazily; ``await transport.check()``
     raises :class:`~toolkit.channels.redis.RedisUnavailable` with a clear message
@@ -132,6 +135,13 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         self._forget_idle = self.redis.register_script(FORGET_IDLE)
         self._append_script = self.redis.register_script(APPEND)
         self._append_sha: str = self._append_script.sha
+        self._open_band = self.redis.register_script(OPEN_BAND)
+        #: (channel or shard, priority) of the bands this transport opened
+        self._open_bands: set[tuple[str, int]] = set()
+        #: channel -> the groups the bus said will consume it (ExpectsGroups)
+        self._expected: dict[str, tuple[str, ...]] = {}
+
+    prioritizes_messages = True
 
     def options(self, channel: str) -> ChannelOptions:
         return self._channels.options(channel)
@@ -164,11 +174,59 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         await self._send_part(channel, envelopes)
 
     async def _send_part(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        """Send to one stream (a channel's, or one shard's); scheduled messages wait on it."""
+        """Send to one stream (a channel's, or one shard's), or to its priority bands;
+        scheduled messages wait on the stream they go to."""
         for envelope in envelopes:
-            if envelope.headers.deliver_at_ms:
+            headers = envelope.headers
+            if headers.priority:
+                return await self._send_bands(channel, envelopes)
+            if headers.deliver_at_ms:
                 return await self._send_scheduled(channel, envelopes)
         await self._send(channel, envelopes)
+
+    async def _send_bands(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Each priority to its band (priority 0 to the stream itself), opened first."""
+        parts = by_priority(envelopes)
+        for priority in parts:
+            if priority and (channel, priority) not in self._open_bands:
+                await self.open_band(channel, priority)
+        await asyncio.gather(
+            *(self._send_stream(band_name(channel, p), part) for p, part in parts.items())
+        )
+
+    async def _send_stream(self, name: str, envelopes: Sequence[Envelope]) -> None:
+        """Append to one stream (a band's, too); scheduled messages wait on it."""
+        for envelope in envelopes:
+            if envelope.headers.deliver_at_ms:
+                return await self._send_scheduled(name, envelopes)
+        await self._send(name, envelopes)
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
+        """The groups that will consume ``channel``: each gets a group on a priority band
+        as the band opens, before its first message (ExpectsGroups)."""
+        self._expected[channel] = tuple(groups)
+
+    async def open_band(self, channel: str, priority: int, groups: Sequence[str] = ()) -> None:
+        """Make band ``priority`` of ``channel`` (or of a shard) known, with a group on it
+        for every group of the channel, expected or asked for (``OPEN_BAND``)."""
+        keys = self._channels.keys(channel)
+        expected = self._expected.get(channel.partition("#")[0], ())
+        try:
+            await self._open_band(
+                keys=[keys.stream, keys.band(priority), keys.bands],
+                args=[priority, *expected, *groups],
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise unavailable(f"opening priority band {priority} of {channel!r}", exc) from exc
+            raise
+        self._open_bands.add((channel, priority))
+
+    def band_subscription(self, main: RedisSubscription, priority: int) -> RedisSubscription:
+        """``main``'s consumer on band ``priority`` of its stream."""
+        return RedisSubscription(
+            self, main.channel, main.group, main.consumer, band_name(main.keyed, priority)
+        )
 
     async def _send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         """Append to one stream (a channel's, or one shard's)."""
@@ -555,20 +613,23 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
 
     async def subscribe(
         self, channel: str, group: str, consumer: str
-    ) -> RedisSubscription | ShardedSubscription:
+    ) -> PrioritizedSubscription | ShardedSubscription:
         validate_name("group", group)
         validate_name("consumer", consumer)
         shards = self._channels.options(channel).shards
         if shards > 1:
             sharded = ShardedSubscription(
                 [
-                    RedisSubscription(self, channel, group, consumer, shard_name(channel, i))
+                    PrioritizedSubscription(
+                        self,
+                        RedisSubscription(self, channel, group, consumer, shard_name(channel, i)),
+                    )
                     for i in range(shards)
                 ]
             )
             await sharded.ensure_group()
             return sharded
-        sub = RedisSubscription(self, channel, group, consumer)
+        sub = PrioritizedSubscription(self, RedisSubscription(self, channel, group, consumer))
         await sub.ensure_group()
         return sub
 
