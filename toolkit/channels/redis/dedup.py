@@ -98,12 +98,7 @@ class RedisDeduplication:
             ]
         )
         try:
-            if self._records:
-                (scores,) = await self._exchange(payload, 1)
-                if isinstance(scores, Exception):
-                    raise scores
-            else:
-                scores = await self._transport._call_packed(payload, self._conn)
+            scores = await self._call(payload)
         except Exception as exc:
             await self._handle_error("reading handled message ids", exc)
             return set()
@@ -152,6 +147,16 @@ class RedisDeduplication:
 
     def _expire(self) -> bytes:
         return b"*3\r\n$7\r\nPEXPIRE\r\n%s%s" % (self._seen_bulk(), bulk(b"%d" % self._window_ms))
+
+    async def _call(self, payload: bytes) -> Any:
+        """One packed command on the held connection, its reply (an error reply raised),
+        after the replies of the records in flight."""
+        if not self._records:
+            return await self._transport._call_packed(payload, self._conn)
+        (reply,) = await self._exchange(payload, 1)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     async def _exchange(self, payload: bytes, replies: int) -> list[Any]:
         """``payload`` on the held connection, its ``replies`` replies (an error reply as

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
 from toolkit.channels.base import Delivery
+from toolkit.channels.redis.shards import close_all
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -195,11 +196,4 @@ class PrioritizedSubscription:
             await sub.remember(part, window)
 
     async def close(self) -> None:
-        first: Exception | None = None
-        for sub in (*self._bands, self._main):
-            try:
-                await sub.close()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+        await close_all((*self._bands, self._main))

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
-from toolkit.channels.base import Delivery
+from toolkit.channels.base import Delivery, Subscription
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
     from toolkit.channels.redis.priorities import PrioritizedSubscription as RedisSubscription
 
-__all__ = ["PARTITION_KEY", "ShardedSubscription", "shard_name", "split"]
+__all__ = ["PARTITION_KEY", "ShardedSubscription", "close_all", "shard_name", "split"]
 
 #: the metadata entry whose value picks a message's shard
 PARTITION_KEY: Final = "partition_key"
@@ -157,11 +157,16 @@ class ShardedSubscription:
             await shard.ensure_group()
 
     async def close(self) -> None:
-        first: Exception | None = None
-        for shard in self._shards:
-            try:
-                await shard.close()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+        await close_all(self._shards)
+
+
+async def close_all(subscriptions: Iterable[Subscription]) -> None:
+    """Close each of ``subscriptions``, all of them; the first error raised after."""
+    first: Exception | None = None
+    for sub in subscriptions:
+        try:
+            await sub.close()
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first

@@ -193,12 +193,8 @@ class RedisSubscription(RedisDeduplication):
                     if isinstance(reply, Exception):
                         raise reply
                     await self._acknowledged()
-                elif self._records:
-                    (reply,) = await self._exchange(payload, 1)
-                    if isinstance(reply, Exception):
-                        raise reply
                 else:
-                    reply = await self._transport._call_packed(payload, self._conn)
+                    reply = await self._call(payload)
                 if reply:
                     entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
                     found = await self._deliveries(entries, None)
@@ -373,13 +369,7 @@ class RedisSubscription(RedisDeduplication):
         if not deliveries:
             return
         try:
-            payload = self._ack_payload(deliveries)
-            if self._records:
-                (acked,) = await self._exchange(payload, 1)
-                if isinstance(acked, Exception):
-                    raise acked
-            else:
-                await self._transport._call_packed(payload, self._conn)
+            await self._call(self._ack_payload(deliveries))
             await self._acknowledged()
         except Exception as exc:
             await self._handle_error("acknowledging", exc)
