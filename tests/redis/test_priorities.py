@@ -13,6 +13,7 @@ import redis
 
 from tests.channels.suite.helpers import envelope
 from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
+from toolkit.channels.redis.shards import shard_name, shard_of
 
 CHANNEL = "user_events"
 
@@ -149,5 +150,20 @@ async def test_the_sync_transport_sends_to_the_bands(make_transport: Any, redis_
     sync.close()
     got = await take(sub, 3)
     assert [d.envelope.headers.priority for d in got] == [9, 4, 0]
+    await sub.ack(got)
+    await sub.close()
+
+
+async def test_on_a_sharded_channel_each_shard_has_its_bands(make_transport: Any) -> None:
+    transport: RedisTransport = make_transport(shards=4)
+    await (await transport.subscribe(CHANNEL, "svc", "c0")).close()
+    low = [envelope(metadata={"partition_key": "k"}) for _ in range(5)]
+    urgent = [envelope(priority=9, metadata={"partition_key": "k"}) for _ in range(2)]
+    await transport.send(CHANNEL, [*low, *urgent])
+    shard = shard_name(CHANNEL, shard_of(low[0], 4))
+    assert await transport.redis.xlen(transport.keys(shard).band(9)) == 2
+    sub = await transport.subscribe(CHANNEL, "svc", "c1")
+    got = await take(sub, 7)
+    assert [d.message_id for d in got] == [e.headers.message_id for e in [*urgent, *low]]
     await sub.ack(got)
     await sub.close()
