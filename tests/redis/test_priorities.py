@@ -9,10 +9,13 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 import redis
 
 from tests.channels.suite.helpers import envelope
+from toolkit import TransportError
 from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
+from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.shards import shard_name, shard_of
 
 CHANNEL = "user_events"
@@ -166,4 +169,36 @@ async def test_on_a_sharded_channel_each_shard_has_its_bands(make_transport: Any
     got = await take(sub, 7)
     assert [d.message_id for d in got] == [e.headers.message_id for e in [*urgent, *low]]
     await sub.ack(got)
+    await sub.close()
+
+
+async def test_an_acknowledgement_that_failed_goes_to_the_same_stream_again(
+    make_transport: Any,
+) -> None:
+    """Entry ids repeat across streams: a band entry whose acknowledgement failed is
+    acknowledged on its band the next time, never on the channel's stream."""
+    transport: RedisTransport = make_transport()
+    urgent = envelope(priority=9)
+    sub: Any = await backlog(transport, [urgent])
+    keys = transport.keys(CHANNEL)
+    (band_id,) = [i.decode() for i, _ in await transport.redis.xrange(keys.band(9))]
+    same_id = envelope()
+    await transport.redis.xadd(keys.stream, same_id.to_fields(), id=band_id)  # type: ignore[arg-type]
+    got = await take(sub, 2)
+    assert [d.delivery_id for d in got] == [band_id, band_id]
+    band = sub._bands[0]
+    call = band._call
+
+    async def broken(payload: bytes) -> Any:
+        raise redis.ConnectionError("connection reset")
+
+    band._call = broken
+    with pytest.raises(TransportError):
+        await sub.ack(got[:1])
+    band._call = call
+    await sub.ack(got[:1])
+    # The channel's entry of that id is still in hand; the band's is acknowledged.
+    assert await transport.pending_count(CHANNEL, "svc") == 1
+    assert await transport.pending_count(band_name(CHANNEL, 9), "svc") == 0
+    await sub.ack(got[1:])
     await sub.close()

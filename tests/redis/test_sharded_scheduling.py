@@ -8,9 +8,11 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
 import redis
 
 from tests.redis.messages import ticket_create
+from toolkit import TransportError
 from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
 from toolkit.channels.redis.shards import shard_name, shard_of
 from toolkit.envelope import Envelope
@@ -107,3 +109,39 @@ async def test_the_sync_transport_sends_to_the_same_shards(redis_url: str, prefi
     sync.close()
     client.close()
     await asyncio.sleep(0)
+
+
+async def test_an_acknowledgement_that_failed_goes_to_the_same_shard_again(
+    redis_url: str, prefix: str
+) -> None:
+    """Entry ids repeat across shards: a failed acknowledgement, made again, is made on
+    the shard the message came from."""
+    transport = RedisTransport(
+        redis_url, prefix=prefix, channels={CHANNEL: ChannelOptions(shards=2)}
+    )
+    sub: Any = await transport.subscribe(CHANNEL, "svc", "c1")
+    for i in range(2):
+        stream = transport.keys(shard_name(CHANNEL, i)).stream
+        await transport.redis.xadd(stream, ticket_create(i).to_fields(), id="1-1")  # type: ignore[arg-type]
+    got: list[Any] = []
+    while len(got) < 2:
+        got += await sub.receive(10, 0.2)
+    # The one from shard 1: a delivery of unknown origin would go to shard 0.
+    got.sort(key=lambda d: sub._owner[id(d)] is sub._shards[0])
+    first = sub._owner[id(got[0])].stream
+    call = first._call
+
+    async def broken(payload: bytes) -> Any:
+        raise redis.ConnectionError("connection reset")
+
+    first._call = broken
+    with pytest.raises(TransportError):
+        await sub.ack(got[:1])
+    first._call = call
+    await sub.ack(got[:1])
+    pending = [await transport.pending_count(shard_name(CHANNEL, i), "svc") for i in range(2)]
+    assert sorted(pending) == [0, 1]
+    assert await transport.pending_count(first.keyed, "svc") == 0
+    await sub.ack(got[1:])
+    await sub.close()
+    await transport.close()

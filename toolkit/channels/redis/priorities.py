@@ -20,7 +20,8 @@ subscription, its reads and acknowledgements unchanged but for a ``SCARD`` of
 the set of bands written ahead of each read (:meth:`RedisSubscription.watch`):
 a new band is seen at the next read. With bands, ``receive`` takes from the
 highest band first, then the lower ones, the channel's stream last, one
-non-blocking read each until the batch is full; with nothing anywhere it
+non-blocking read each until the batch is full (each stream's acknowledgements
+written ahead of its read); with nothing anywhere it
 blocks briefly on the channel's stream and looks again. Each band is an
 ordinary subscription: its pending entries are reclaimed, retried,
 dead-lettered, renewed, trimmed and released like the channel's.
@@ -97,82 +98,100 @@ class PrioritizedSubscription:
     # -- receiving ---------------------------------------------------------------------
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
+        return await self.receive_acking((), max_count, timeout)
+
+    async def receive_acking(
+        self, acked: Sequence[Delivery], max_count: int, timeout: float
+    ) -> Sequence[Delivery]:
+        """With bands: each stream's acknowledgements ride that stream's read."""
         main = self._main
         if not self._bands:
-            found = await main.receive(max_count, timeout)
+            found = await main.receive_acking(acked, max_count, timeout)
             if main.bands_listed != main.bands_known:
                 await self._discover()
             return found
+        owed = {id(sub): part for sub, part in self._parts(acked)}
         deadline = time.monotonic() + timeout
         while True:
             out: list[Delivery] = []
             for sub in self._bands:
-                got = await sub.receive(max_count - len(out), 0)
+                part = owed.pop(id(sub), [])
+                got = await sub.receive_acking(part, max_count - len(out), 0)
+                self._settled(part)
                 for delivery in got:
                     self._owner[id(delivery)] = sub
                 out += got
                 if len(out) >= max_count:
+                    await self._ack_owed(owed)
                     return out
             remaining = deadline - time.monotonic()
             wait = min(remaining, _BAND_BLOCK) if not out and remaining > 0 else 0
-            out += await main.receive(max_count - len(out), wait)
+            part = owed.pop(id(main), [])
+            out += await main.receive_acking(part, max_count - len(out), wait)
+            self._settled(part)
             if main.bands_listed != main.bands_known:
                 await self._discover()
             if out or time.monotonic() >= deadline:
                 return out
 
-    async def receive_acking(
-        self, acked: Sequence[Delivery], max_count: int, timeout: float
-    ) -> Sequence[Delivery]:
-        if not self._bands:
-            found = await self._main.receive_acking(acked, max_count, timeout)
-            if self._main.bands_listed != self._main.bands_known:
-                await self._discover()
-            return found
-        await self.ack(acked)
-        return await self.receive(max_count, timeout)
+    async def _ack_owed(self, owed: dict[int, list[Delivery]]) -> None:
+        """Acknowledgements whose stream was not read this time."""
+        for sub in (*self._bands, self._main):
+            part = owed.pop(id(sub), None)
+            if part:
+                await sub.ack(part)
+                self._settled(part)
 
     def _parts(
-        self, deliveries: Sequence[Delivery], settle: bool
+        self, deliveries: Sequence[Delivery]
     ) -> list[tuple[RedisSubscription, list[Delivery]]]:
+        """``deliveries`` by the subscription of the stream each came from."""
         if not self._owner:
-            return [(self._main, list(deliveries))]
-        owner = self._owner.pop if settle else self._owner.get
+            return [(self._main, list(deliveries))] if deliveries else []
+        owner = self._owner.get
         parts: dict[int, tuple[RedisSubscription, list[Delivery]]] = {}
         for delivery in deliveries:
-            sub = owner(id(delivery), None) or self._main
+            sub = owner(id(delivery)) or self._main
             parts.setdefault(id(sub), (sub, []))[1].append(delivery)
         return list(parts.values())
 
-    def _of(self, delivery: Delivery, settle: bool = True) -> RedisSubscription:
-        if not self._owner:
-            return self._main
-        found = self._owner.pop(id(delivery), None) if settle else self._owner.get(id(delivery))
-        return found or self._main
+    def _of(self, delivery: Delivery) -> RedisSubscription:
+        return self._owner.get(id(delivery)) or self._main
+
+    def _settled(self, deliveries: Sequence[Delivery]) -> None:
+        """Forget where settled deliveries came from: only once settled, so that settling
+        again after a failure goes to the same stream (entry ids repeat across streams)."""
+        if self._owner:
+            for delivery in deliveries:
+                self._owner.pop(id(delivery), None)
 
     # -- settling ----------------------------------------------------------------------
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        for sub, part in self._parts(deliveries, True):
+        for sub, part in self._parts(deliveries):
             await sub.ack(part)
+            self._settled(part)
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
     ) -> None:
         await self._of(delivery).reject(delivery, reason, details)
+        self._settled((delivery,))
 
     async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         lost: list[Delivery] = []
-        for sub, part in self._parts(deliveries, False):
+        for sub, part in self._parts(deliveries):
             lost += await sub.renew(part)
         return lost
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
         await self._of(delivery).retry_later(delivery, delay)
+        self._settled((delivery,))
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
-        for sub, part in self._parts(deliveries, True):
+        for sub, part in self._parts(deliveries):
             await sub.release(part)
+            self._settled(part)
 
     async def retries_waiting(self) -> int:
         return sum([await sub.retries_waiting() for sub in (*self._bands, self._main)])
@@ -192,7 +211,7 @@ class PrioritizedSubscription:
 
     async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
         # Each stream's records ride that stream's acknowledgement.
-        for sub, part in self._parts(deliveries, False):
+        for sub, part in self._parts(deliveries):
             await sub.remember(part, window)
 
     async def close(self) -> None:

@@ -102,14 +102,20 @@ class ShardedSubscription:
         return found
 
     def _by_shard(
-        self, deliveries: Sequence[Delivery], settle: bool
+        self, deliveries: Sequence[Delivery]
     ) -> dict[int, tuple[RedisSubscription, list[Delivery]]]:
         parts: dict[int, tuple[RedisSubscription, list[Delivery]]] = {}
-        owner = self._owner.pop if settle else self._owner.get
+        owner = self._owner.get
         for delivery in deliveries:
-            shard = owner(id(delivery), None) or self._shards[0]
+            shard = owner(id(delivery)) or self._shards[0]
             parts.setdefault(id(shard), (shard, []))[1].append(delivery)
         return parts
+
+    def _settled(self, deliveries: Sequence[Delivery]) -> None:
+        """Forget where settled deliveries came from: only once settled, so that settling
+        again after a failure goes to the same shard (entry ids repeat across streams)."""
+        for delivery in deliveries:
+            self._owner.pop(id(delivery), None)
 
     async def receive_acking(
         self, acked: Sequence[Delivery], max_count: int, timeout: float
@@ -118,28 +124,30 @@ class ShardedSubscription:
         return await self.receive(max_count, timeout)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        for shard, part in self._by_shard(deliveries, True).values():
+        for shard, part in self._by_shard(deliveries).values():
             await shard.ack(part)
+            self._settled(part)
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
     ) -> None:
-        shard = self._owner.pop(id(delivery), None) or self._shards[0]
-        await shard.reject(delivery, reason, details)
+        await (self._owner.get(id(delivery)) or self._shards[0]).reject(delivery, reason, details)
+        self._settled((delivery,))
 
     async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         lost: list[Delivery] = []
-        for shard, part in self._by_shard(deliveries, False).values():
+        for shard, part in self._by_shard(deliveries).values():
             lost += await shard.renew(part)
         return lost
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
-        shard = self._owner.pop(id(delivery), None) or self._shards[0]
-        await shard.retry_later(delivery, delay)
+        await (self._owner.get(id(delivery)) or self._shards[0]).retry_later(delivery, delay)
+        self._settled((delivery,))
 
     async def release(self, deliveries: Sequence[Delivery]) -> None:
-        for shard, part in self._by_shard(deliveries, True).values():
+        for shard, part in self._by_shard(deliveries).values():
             await shard.release(part)
+            self._settled(part)
 
     async def retries_waiting(self) -> int:
         return sum([await shard.retries_waiting() for shard in self._shards])
