@@ -128,10 +128,13 @@ async def test_a_scheduled_message_with_a_priority_joins_its_band(make_transport
     due = int((time.time() + 0.3) * 1000)
     later = envelope(priority=6, deliver_at_ms=due)
     await transport.send(CHANNEL, [later])
-    assert [m.message_id for m in await transport.scheduled(CHANNEL)] == []  # in its band
-    client = transport.redis
-    band = transport.keys(CHANNEL + "!6")
-    assert await client.zcard(band.scheduled) == 1
+    band = transport.keys(band_name(CHANNEL, 6))
+    assert await transport.redis.zcard(band.scheduled) == 1  # waiting on its band
+    # Listed and cancellable with the channel's (toolkit scheduled).
+    assert [m.message_id for m in await transport.scheduled(CHANNEL)] == [later.headers.message_id]
+    other = envelope(priority=6, deliver_at_ms=due + 60_000)
+    await transport.send(CHANNEL, [other])
+    assert await transport.cancel_scheduled(CHANNEL, [other.headers.message_id]) == 1
     got = await take(sub, 1, timeout=3)
     assert [(d.message_id, d.envelope.headers.priority) for d in got] == [
         (later.headers.message_id, 6)

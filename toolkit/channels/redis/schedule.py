@@ -13,8 +13,9 @@ and whatever crashes. Every consumer moves what is due before it reads
 publisher moves what is due on its channel as it sends. Both keys are on the
 server, so a scheduled message outlives consumers and (with persistence) a
 restart of Redis. On a sharded channel (:mod:`~toolkit.channels.redis.shards`)
-each shard has its own two keys: a scheduled message waits on the shard it
-would go to without a delay, and joins that shard's stream.
+each shard has its own two keys, and so has each priority band
+(:mod:`~toolkit.channels.redis.priorities`): a scheduled message waits on the
+stream it would go to without a delay, and joins it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import redis.asyncio
 
 from toolkit.channels.base import ScheduledMessage
 from toolkit.channels.redis.errors import is_transient, unavailable
+from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.shards import shard_name
 from toolkit.envelope import Envelope
@@ -182,6 +184,10 @@ class RedisSchedules:
     _channels: Channels
     schedules_messages = True
 
+    if TYPE_CHECKING:
+
+        async def bands(self, channel: str) -> list[int]: ...
+
     def _script(self, name: str, text: str) -> AsyncScript:
         script: AsyncScript | None = self.__dict__.get(name)
         if script is None:
@@ -208,13 +214,18 @@ class RedisSchedules:
         )
         return int(moved), int(wait)
 
-    def _shards(self, channel: str) -> list[str]:
-        """The streams of ``channel``: a scheduled message waits on its shard's."""
-        return [shard_name(channel, i) for i in range(self._channels.options(channel).shards)]
+    async def _streams(self, channel: str) -> list[str]:
+        """The streams of ``channel``, each shard's and priority band's: a scheduled
+        message waits on the one it goes to."""
+        names = []
+        for i in range(self._channels.options(channel).shards):
+            shard = shard_name(channel, i)
+            names += [shard, *(band_name(shard, p) for p in await self.bands(shard))]
+        return names
 
     async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
         found: list[ScheduledMessage] = []
-        for shard in self._shards(channel):
+        for shard in await self._streams(channel):
             found += await self._scheduled(channel, shard, count)
         found.sort(key=lambda m: m.deliver_at_ms)
         return found if count is None else found[:count]
@@ -248,7 +259,7 @@ class RedisSchedules:
         script = self._script("_cancel_script", CANCEL)
         ids = list(dict.fromkeys(message_ids))
         done = 0
-        for shard in self._shards(channel):
+        for shard in await self._streams(channel):
             await self.release_scheduled(shard)  # what fell due is delivered, not cancelled
             done += int(await script(keys=_keys(self._channels, shard)[1:], args=ids))
         return done
