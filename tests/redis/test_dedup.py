@@ -44,26 +44,45 @@ class Wire:
         conn.read_response = counting_read
 
 
-async def test_records_ride_the_next_round_trip(make_transport: Any) -> None:
-    """A batch of three record steps costs the ZMSCORE and the XACK + XREADGROUP round
-    trips, as without records: each record is a write whose reply comes with the read."""
+async def test_records_and_checks_ride_the_reads(make_transport: Any) -> None:
+    """Each record is a write whose reply comes with the next read; with a backlog (the
+    last read filled its batch) the read checks what it reads (READ_SEEN). Three
+    batches of three record steps: a ZMSCORE for the first, one round trip each."""
     transport: RedisTransport = make_transport()
     handlers = Memory()
     consumer = Consumer(
         transport, CHANNEL, ticket_service.bind(handlers), batch_size=30, deduplicate=3600
     )
     sub: Any = await consumer.subscription()
+    await transport.send(CHANNEL, [ticket_create(i) for i in range(30)])
+    await consumer.run(until_empty=True)  # the script loaded
     await transport.send(CHANNEL, [ticket_create(i) for i in range(90)])
     wire = Wire(await sub.stream._conn.get())
     stats = await consumer.run(until_empty=True)
-    assert stats.handled == 90
-    # Three batches: a ZMSCORE and a read each, and the read that finds the stream empty.
-    assert wire.round_trips == 7, (wire.round_trips, wire.writes)
+    assert stats.handled == 120
+    # A read and a ZMSCORE, then two reads that check, and the one that finds nothing.
+    assert wire.round_trips == 5, (wire.round_trips, wire.writes)
     # Three records per batch, each in a write of its own.
-    assert wire.writes == 7 + 9, wire.writes
+    assert wire.writes == 5 + 9, wire.writes
     seen = await sub.seen(handlers.deliveries)
     assert seen == set(handlers.ids)
     assert await transport.pending_count(CHANNEL, GROUP) == 0
+    await consumer.close()
+
+
+async def test_a_checking_read_skips_what_the_group_handled(make_transport: Any) -> None:
+    """Copies met by a checking read (a backlog) are acknowledged unhandled, as ever."""
+    transport: RedisTransport = make_transport()
+    handlers = Memory()
+    consumer = Consumer(
+        transport, CHANNEL, ticket_service.bind(handlers), batch_size=10, deduplicate=3600
+    )
+    sent = [ticket_create(i) for i in range(40)]
+    copies = [ticket_create(i, message_id=e.headers.message_id) for i, e in enumerate(sent[:5])]
+    await transport.send(CHANNEL, [*sent, *copies])
+    stats = await consumer.run(until_empty=True)
+    assert (stats.handled, stats.deduplicated) == (40, 5)
+    assert sorted(handlers.ids) == sorted(e.headers.message_id for e in sent)
     await consumer.close()
 
 

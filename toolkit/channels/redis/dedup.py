@@ -6,7 +6,9 @@ its record expires (Unix ms, the consumer's clock: windows are minutes to days,
 so clock skew between hosts is noise). Per batch:
 
 * ``seen``: one ``ZMSCORE`` for the whole batch; an id whose score is still
-  in the future was handled.
+  in the future was handled. With a backlog (the last read filled its batch)
+  the read itself is a script that reads and looks the ids up
+  (``READ_SEEN``), and ``seen`` answers from that without a round trip.
 * ``remember``: ``ZADD`` of the step's ids, *written* at once on the
   subscription's held connection without waiting for the reply: the replies
   are read with the next round trip (the ``XACK`` and ``XREADGROUP`` that
@@ -56,8 +58,22 @@ __all__ = ["RedisDeduplication"]
 _UPKEEP: Final = 2
 
 
+#: an entry the last read did not check
+_UNCHECKED: Final = b"?"
+
+
 def _ids(deliveries: Sequence[Delivery]) -> list[bytes]:
     return [d.message_id.encode() for d in deliveries]
+
+
+def _live(ids: Sequence[bytes], scores: Sequence[Any]) -> set[str]:
+    """The ids whose record (score: its expiry, Unix ms) has not expired."""
+    now_ms = time.time() * 1000
+    return {
+        message_id.decode()
+        for message_id, score in zip(ids, scores, strict=True)
+        if score is not None and float(score) > now_ms
+    }
 
 
 class RedisDeduplication:
@@ -78,6 +94,8 @@ class RedisDeduplication:
         channel: str
         #: records written, their replies not read yet (in the order written)
         _records: list[bytes]
+        _checks: bool
+        _checked: dict[bytes, Any] | None
 
         async def _handle_error(self, what: str, exc: BaseException) -> None: ...
 
@@ -89,7 +107,14 @@ class RedisDeduplication:
     async def seen(self, deliveries: Sequence[Delivery]) -> set[str]:
         if not deliveries:
             return set()
+        self._checks = True
         ids = _ids(deliveries)
+        checked = self._checked
+        if checked is not None:
+            # Checked by the read that brought them (READ_SEEN): no round trip.
+            scores = [checked.get(d.delivery_id.encode(), _UNCHECKED) for d in deliveries]
+            if _UNCHECKED not in scores:
+                return _live(ids, scores)
         payload = b"".join(
             [
                 b"*%d\r\n$7\r\nZMSCORE\r\n" % (2 + len(ids)),
@@ -102,12 +127,7 @@ class RedisDeduplication:
         except Exception as exc:
             await self._handle_error("reading handled message ids", exc)
             return set()
-        now_ms = time.time() * 1000
-        return {
-            message_id.decode()
-            for message_id, score in zip(ids, scores, strict=True)
-            if score is not None and float(score) > now_ms
-        }
+        return _live(ids, scores)
 
     async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
         if not deliveries:

@@ -49,6 +49,7 @@ from toolkit.channels.redis.scripts import (
     FORGET_IDLE,
     LEAVE,
     OPEN_BAND,
+    READ_SEEN,
     RENEW,
     RETRY_LATER,
     TICK,
@@ -136,6 +137,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         self._append_script = self.redis.register_script(APPEND)
         self._append_sha: str = self._append_script.sha
         self._open_band = self.redis.register_script(OPEN_BAND)
+        self.read_seen_sha: str = self.redis.register_script(READ_SEEN).sha
         #: (channel or shard, priority) of the bands this transport opened
         self._open_bands: set[tuple[str, int]] = set()
         #: channel -> the groups the bus said will consume it (ExpectsGroups)
@@ -498,14 +500,17 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
             node.release(conn)
 
     async def _load_append(self, channels: set[str]) -> None:
-        """Load the append script where ``channels`` are served (every master of the
-        client's map would miss a replica promoted since the map was read)."""
+        await self.load_script(APPEND, [self._channels.keys(c).stream for c in channels])
+
+    async def load_script(self, text: str, keys: Iterable[str]) -> None:
+        """Load a script where ``keys`` are served (every master of the client's map
+        would miss a replica promoted since the map was read)."""
         if self.cluster is None:
-            await self.redis.script_load(APPEND)
+            await self.redis.script_load(text)
             return
-        nodes = {await node_of_slot(self.cluster, self._slot(c)) for c in channels}
+        nodes = {await node_of_slot(self.cluster, key_slot(k.encode())) for k in keys}
         for node in nodes:
-            await self.cluster.execute_command("SCRIPT", "LOAD", APPEND, target_nodes=node)
+            await self.cluster.execute_command("SCRIPT", "LOAD", text, target_nodes=node)
 
     def _send_error(self, channel: str, exc: ResponseError) -> BaseException:
         if is_transient(exc):
