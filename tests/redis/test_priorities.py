@@ -37,6 +37,20 @@ async def backlog(transport: RedisTransport, sent: list[Any], send: Any = None) 
     return await transport.subscribe(CHANNEL, "svc", "c1")
 
 
+async def ack_failing_once(sub: Any, stream: Any, deliveries: list[Any]) -> None:
+    """``sub.ack(deliveries)`` failing (connection lost on ``stream``), then made again."""
+    call = stream._call
+
+    async def broken(payload: bytes) -> Any:
+        raise redis.ConnectionError("connection reset")
+
+    stream._call = broken
+    with pytest.raises(TransportError):
+        await sub.ack(deliveries)
+    stream._call = call
+    await sub.ack(deliveries)
+
+
 async def test_priority_zero_makes_no_band(make_transport: Any, redis_url: str) -> None:
     transport: RedisTransport = make_transport()
     await transport.send(CHANNEL, [envelope(), envelope()])
@@ -189,17 +203,7 @@ async def test_an_acknowledgement_that_failed_goes_to_the_same_stream_again(
     await transport.redis.xadd(keys.stream, same_id.to_fields(), id=band_id)  # type: ignore[arg-type]
     got = await take(sub, 2)
     assert [d.delivery_id for d in got] == [band_id, band_id]
-    band = sub._bands[0]
-    call = band._call
-
-    async def broken(payload: bytes) -> Any:
-        raise redis.ConnectionError("connection reset")
-
-    band._call = broken
-    with pytest.raises(TransportError):
-        await sub.ack(got[:1])
-    band._call = call
-    await sub.ack(got[:1])
+    await ack_failing_once(sub, sub._bands[0], got[:1])
     # The channel's entry of that id is still in hand; the band's is acknowledged.
     assert await transport.pending_count(CHANNEL, "svc") == 1
     assert await transport.pending_count(band_name(CHANNEL, 9), "svc") == 0

@@ -8,11 +8,10 @@ import asyncio
 import time
 from typing import Any
 
-import pytest
 import redis
 
 from tests.redis.messages import ticket_create
-from toolkit import TransportError
+from tests.redis.test_priorities import ack_failing_once
 from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
 from toolkit.channels.redis.shards import shard_name, shard_of
 from toolkit.envelope import Envelope
@@ -129,16 +128,7 @@ async def test_an_acknowledgement_that_failed_goes_to_the_same_shard_again(
     # The one from shard 1: a delivery of unknown origin would go to shard 0.
     got.sort(key=lambda d: sub._owner[id(d)] is sub._shards[0])
     first = sub._owner[id(got[0])].stream
-    call = first._call
-
-    async def broken(payload: bytes) -> Any:
-        raise redis.ConnectionError("connection reset")
-
-    first._call = broken
-    with pytest.raises(TransportError):
-        await sub.ack(got[:1])
-    first._call = call
-    await sub.ack(got[:1])
+    await ack_failing_once(sub, first, got[:1])
     pending = [await transport.pending_count(shard_name(CHANNEL, i), "svc") for i in range(2)]
     assert sorted(pending) == [0, 1]
     assert await transport.pending_count(first.keyed, "svc") == 0
