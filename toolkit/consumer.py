@@ -33,7 +33,7 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -43,12 +43,14 @@ from toolkit.channels.base import (
     Deduplicates,
     DelayedRetry,
     Delivery,
+    HandlesInTransaction,
     RenewsLeases,
     SettlesOnReceipt,
     Subscription,
     Transport,
     TransportError,
 )
+from toolkit.context import CURRENT_TRANSACTION
 from toolkit.deduplication import KeyedDeduplication
 from toolkit.dispatcher import BatchResult, Dispatcher
 from toolkit.leases import LeaseKeeper
@@ -60,6 +62,7 @@ __all__ = [
     "Consumer",
     "ConsumerStats",
     "DeduplicationUnsupported",
+    "ExactlyOnceUnsupported",
     "default_consumer_name",
     "describe_failure",
     "failure_details",
@@ -79,6 +82,22 @@ _RECORD_EVERY: Final = 10
 
 class DeduplicationUnsupported(ValueError):
     """Deduplication was asked for on a pipe whose subscriptions cannot deduplicate."""
+
+
+class ExactlyOnceUnsupported(ValueError):
+    """Exactly-once effect was asked for on a pipe that cannot commit handlers' writes
+    with their acknowledgement (only PostgreSQL can)."""
+
+
+class TransactionAborted(RuntimeError):
+    """A handler returned with its step's transaction in error (it caught a failed
+    statement): its writes were rolled back, and it is retried like a failure."""
+
+    def __init__(self, delivery: Delivery) -> None:
+        super().__init__(
+            f"the handler of {delivery.routing_key} {delivery.message_id} returned with the "
+            "transaction aborted by a failed statement; its writes were rolled back"
+        )
 
 
 class ConsumerStats(msgspec.Struct):
@@ -117,7 +136,12 @@ class Consumer:
     within it is acknowledged without calling the handler (counted as
     skipped and deduplicated). The subscription must implement
     :class:`~toolkit.channels.base.Deduplicates`, else ``subscription()``
-    raises :class:`DeduplicationUnsupported`.
+    raises :class:`DeduplicationUnsupported`. ``exactly_once`` (with
+    ``deduplicate``, ``concurrency`` 1): each step's handlers run in one
+    transaction of the pipe's database, handed to them as
+    :func:`toolkit.context.current_transaction`, that also records and
+    acknowledges the step's messages (:class:`~toolkit.channels.base.HandlesInTransaction`,
+    else ``subscription()`` raises :class:`ExactlyOnceUnsupported`).
     """
 
     def __init__(
@@ -133,11 +157,18 @@ class Consumer:
         concurrency: int = 1,
         sync_handlers: SyncHandlers = "auto",
         deduplicate: float | None = None,
+        exactly_once: bool = False,
     ) -> None:
         if batch_size < 1 or concurrency < 1:
             raise ValueError("batch_size and concurrency must be at least 1")
         if deduplicate is not None and not deduplicate > 0:
             raise ValueError(f"the deduplication window must be positive, not {deduplicate!r}")
+        if exactly_once and (deduplicate is None or concurrency != 1):
+            raise ValueError(
+                "exactly-once effect needs deduplication (the window its records are kept) "
+                "and concurrency 1 (a step's handlers share one transaction)"
+            )
+        self.exactly_once = exactly_once
         self.deduplicate = deduplicate
         self._window = deduplicate or 0.0
         self.transport = transport
@@ -162,6 +193,7 @@ class Consumer:
         self._leases: RenewsLeases | None = None
         self._acks_on_receive: AcksOnReceive | None = None
         self._dedup: Deduplicates | None = None
+        self._in_transaction: HandlesInTransaction | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
@@ -176,10 +208,22 @@ class Consumer:
                         else ""
                     )
                     raise DeduplicationUnsupported(
-                        f"deduplication was asked for on channel {self.channel!r}{' ' + asked if asked else ''}, "
-                        f"but its pipe ({type(self.transport).__name__}) cannot deduplicate"
+                        f"deduplication was asked for on channel {self.channel!r}"
+                        f"{' ' + asked if asked else ''}, but its pipe ({self._pipe_name()}) "
+                        "cannot deduplicate: it keeps no store of handled message ids; "
+                        "see docs/delivery.md#deduplication"
                     )
                 self._dedup = KeyedDeduplication(sub, keyed, self.deduplicate) if keyed else sub
+            if self.exactly_once:
+                if not isinstance(sub, HandlesInTransaction):
+                    await sub.close()
+                    raise ExactlyOnceUnsupported(
+                        f"exactly-once effect was asked for on channel {self.channel!r}, but its "
+                        f"pipe ({self._pipe_name()}) cannot commit the handlers' "
+                        "writes with their acknowledgement; only PostgreSQL can "
+                        "(docs/delivery.md#exactly-once-effect-on-postgresql)"
+                    )
+                self._in_transaction = sub
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
@@ -187,6 +231,14 @@ class Consumer:
             if telemetry.ACTIVE is not self._telemetry:
                 self._instrument()
         return self._subscription
+
+    def _pipe_name(self) -> str:
+        """The class of the pipe carrying the channel (the one bound to it, under ``Pipes``)."""
+        transport: object = self.transport
+        bound = getattr(transport, "transport", None)
+        if callable(bound):
+            transport = bound(self.channel)
+        return type(transport).__name__
 
     @property
     def closed(self) -> bool:
@@ -355,7 +407,8 @@ class Consumer:
         if telemetry.ACTIVE is not self._telemetry:  # turned on or off since the last batch
             self._instrument()
         dedup = self._dedup
-        if dedup is not None:
+        in_transaction = self._in_transaction
+        if dedup is not None and in_transaction is None:
             deliveries = await self._drop_duplicates(dedup, deliveries)
             if not deliveries:
                 return
@@ -365,7 +418,11 @@ class Consumer:
             else LeaseKeeper(self._leases, deliveries, self.channel, self.group)
         )
         try:
-            if dedup is None:
+            if in_transaction is not None:
+                batch = await self._handle_in_transactions(
+                    in_transaction, deliveries, retry.delivery_limit
+                )
+            elif dedup is None:
                 batch = await self.workers.handle(deliveries, retry.delivery_limit)
             else:
                 batch = await self._handle_recording(dedup, deliveries, retry.delivery_limit)
@@ -373,7 +430,8 @@ class Consumer:
             # Before settling: nothing settled is renewed.
             if keeper is not None:
                 await keeper.stop()
-        done.extend(batch.handled)
+        if in_transaction is None:
+            done.extend(batch.handled)  # else acknowledged by their steps' transactions
         stats.skipped += batch.skipped
         stats.handled += len(batch.handled) - batch.skipped
         for delivery, reason in batch.rejected:
@@ -449,6 +507,40 @@ class Consumer:
                 batch.skipped += step.skipped
             batch.rejected.extend(step.rejected)
             batch.failed.extend(step.failed)
+        return batch
+
+    async def _handle_in_transactions(
+        self, pipe: HandlesInTransaction, deliveries: Sequence[Delivery], max_deliveries: int
+    ) -> BatchResult:
+        """Exactly-once effect: each step of ``_RECORD_EVERY`` messages is one transaction
+        (records, the handlers' writes, acknowledgements), one message at a time."""
+        workers = self.workers
+        batch = BatchResult()
+
+        async def handle(delivery: Delivery, connection: Any) -> bool:
+            token = CURRENT_TRANSACTION.set(connection)
+            try:
+                one = await workers.handle((delivery,), max_deliveries)
+            finally:
+                CURRENT_TRANSACTION.reset(token)
+            batch.rejected.extend(one.rejected)
+            batch.failed.extend(one.failed)
+            if not one.handled:
+                return False
+            batch.handled.append(delivery)
+            batch.skipped += one.skipped
+            return True
+
+        stats = self.stats
+        for i in range(0, len(deliveries), _RECORD_EVERY):
+            duplicates, aborted = await pipe.handle_in_transaction(
+                deliveries[i : i + _RECORD_EVERY], self._window, handle
+            )
+            stats.skipped += len(duplicates)
+            stats.deduplicated += len(duplicates)
+            for delivery in aborted:
+                batch.handled.remove(delivery)
+                batch.failed.append((delivery, TransactionAborted(delivery)))
         return batch
 
     async def _drop_duplicates(

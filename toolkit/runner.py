@@ -76,6 +76,10 @@ class RunOptions(msgspec.Struct, frozen=True, kw_only=True):
     #: deduplication window, seconds: a message id the service handled within it is
     #: acknowledged without calling the handler again (docs/delivery.md#deduplication)
     deduplicate: float | None = None
+    #: with ``deduplicate``, on PostgreSQL: the handlers' writes through
+    #: :func:`toolkit.context.current_transaction` commit with the records and the
+    #: acknowledgements (docs/delivery.md#exactly-once-effect-on-postgresql)
+    exactly_once: bool = False
 
 
 def stats_sum(*stats: ConsumerStats, minus: Sequence[ConsumerStats] = ()) -> ConsumerStats:
@@ -118,6 +122,7 @@ class Runner:
                 concurrency=options.concurrency,
                 sync_handlers=options.sync_handlers,
                 deduplicate=options.deduplicate,
+                exactly_once=options.exactly_once,
             )
             for name in channels
         ]

@@ -49,4 +49,4 @@ def add_raw(transport: PostgresTransport) -> Any:
 
 @pytest.fixture
 def features() -> Features:
-    return Features(redelivery_wait=VISIBILITY + 0.1, scheduling=True, priorities=False)
+    return Features(redelivery_wait=VISIBILITY + 0.1, scheduling=True)

@@ -61,11 +61,13 @@ def read_times(path: Path) -> list[tuple[str, int, int, int]]:
 
 
 def consumer_command(url: str, prefix: str, app: str, *options: str, host: bool) -> list[str]:
-    """``toolkit run`` of the ticket service: one channel, or (``host``) all of them."""
+    """``toolkit run`` of the ticket service: one channel, or (``host``) all of them;
+    ``app``: a class of tests.redis.apps, or ``module:name``."""
     target = [GROUP] if host else [CHANNEL, "--service", GROUP]
+    app = app if ":" in app else f"tests.redis.apps:{app}"
     return [
         *(sys.executable, "-m", "toolkit", "run", *target),
-        *("--app", f"tests.redis.apps:{app}", "--url", url, "--prefix", prefix, *options),
+        *("--app", app, "--url", url, "--prefix", prefix, *options),
     ]
 
 
@@ -78,8 +80,9 @@ def start_consumer(
     *,
     host: bool,
     env: Mapping[str, str] | None = None,
+    app: str = "Recorder",
 ) -> subprocess.Popen[bytes]:
-    """A ``toolkit run`` process of the ``Recorder`` app; ``env``: more variables."""
+    """A ``toolkit run`` process of the ``Recorder`` app (or ``app``); ``env``: more variables."""
     variables = {
         **os.environ,
         "TOOLKIT_TEST_LOG": str(log),
@@ -88,7 +91,7 @@ def start_consumer(
     }
     options = ("--consumer-name", name, "--batch-size", str(BATCH), *flags)
     return subprocess.Popen(
-        consumer_command(url, prefix, "Recorder", *options, host=host),
+        consumer_command(url, prefix, app, *options, host=host),
         cwd=ROOT,
         env=variables,
         stdout=subprocess.DEVNULL,
@@ -151,9 +154,12 @@ def kill_consumers_repeatedly(
     flags: Sequence[str] = (),
     timeout: float = 180,
     deduplicate: str | None = None,
+    app: str = "Recorder",
+    env: Mapping[str, str] | None = None,
 ) -> CrashRun:
     """Run the crash test on the pipe at ``url``; ``left()`` counts what is still on the
-    channels afterwards (pending, ready or leased), which must be 0."""
+    channels afterwards (pending, ready or leased), which must be 0. ``app`` and ``env``:
+    another app logging as ``Recorder`` does, with more variables."""
     log = tmp_path / "handled.log"
     every = [e for envelopes in sent.values() for e in envelopes]
     total = len(every)
@@ -171,7 +177,11 @@ def kill_consumers_repeatedly(
         sent = with_copies
     asyncio.run(publish(url, prefix, sent))
     rng = random.Random(7)
-    running = [start_consumer(url, prefix, log, f"c{i}", flags, host=host) for i in range(2)]
+
+    def consumer(n: int) -> subprocess.Popen[bytes]:
+        return start_consumer(url, prefix, log, f"c{n}", flags, host=host, env=env, app=app)
+
+    running = [consumer(0), consumer(1)]
     started, kills = 2, 0
     try:
         deadline = time.monotonic() + timeout
@@ -189,7 +199,7 @@ def kill_consumers_repeatedly(
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             kills += 1
-            running.append(start_consumer(url, prefix, log, f"c{started}", flags, host=host))
+            running.append(consumer(started))
             started += 1
         drain(running, log, total, deadline)
     finally:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
+
 from tests.pipes.crash import (
     CHANNEL,
     CrashRun,
@@ -31,6 +33,34 @@ def test_with_deduplication_only_the_crash_windows_are_handled_twice(
 ) -> None:
     """With ``--deduplicate`` and a copy of every tenth message: see tests/pipes/crash.py."""
     print(crash_run(postgres_url, schema, tmp_path, "1h"))
+
+
+def test_with_exactly_once_each_message_has_one_effect(
+    postgres_url: str, schema: str, tmp_path: Path
+) -> None:
+    """``--exactly-once``: the handler inserts a row per handling through the step's
+    transaction (tests/postgres/apps.py). Handlers still run twice (the log, outside the
+    transaction, shows it), but the killed runs' rows are rolled back with their records
+    and acknowledgements: after the kills, exactly one row per message, copies included."""
+    table = f'"{schema}".effects'
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(f"CREATE TABLE {table} (message_id text, delivery int)")
+    run = crash_run(
+        postgres_url,
+        schema,
+        tmp_path,
+        "1h",
+        exactly_once={"TOOLKIT_TEST_EFFECTS": table},
+    )
+    with psycopg.connect(postgres_url) as conn:
+        rows, distinct, most = conn.execute(
+            "SELECT count(*), count(DISTINCT message_id), "
+            f"coalesce(max(n), 0) FROM (SELECT message_id, count(*) OVER "
+            f"(PARTITION BY message_id) AS n FROM {table}) e"
+        ).fetchone() or (0, 0, 0)
+    print(run, f"effects: {rows} rows, {distinct} messages, at most {most} per message")
+    assert (rows, distinct, most) == (20_000, 20_000, 1)
 
 
 def test_scheduled_messages_through_consumer_kills_and_a_server_crash(tmp_path: Path) -> None:
@@ -73,7 +103,19 @@ def deliveries_left(url: str, schema: str) -> Callable[[], int]:
     return lambda: asyncio.run(count())
 
 
-def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str | None) -> CrashRun:
+def crash_run(
+    postgres_url: str,
+    schema: str,
+    tmp_path: Path,
+    deduplicate: str | None,
+    *,
+    exactly_once: dict[str, str] | None = None,
+) -> CrashRun:
+    """The shared crash test; ``exactly_once``: with ``--exactly-once`` and the
+    ``Effects`` app, given these variables."""
+    flags: tuple[str, ...] = ("--visibility-timeout", "1")
+    if exactly_once is not None:
+        flags = (*flags, "--exactly-once")
 
     sent = {CHANNEL: [ticket_create(i) for i in range(20_000)]}
     run: CrashRun = kill_consumers_repeatedly(
@@ -82,7 +124,9 @@ def crash_run(postgres_url: str, schema: str, tmp_path: Path, deduplicate: str |
         tmp_path,
         sent,
         left=deliveries_left(postgres_url, schema),
-        flags=("--visibility-timeout", "1"),
+        flags=flags,
         deduplicate=deduplicate,
+        app="Recorder" if exactly_once is None else "tests.postgres.apps:Effects",
+        env=exactly_once,
     )
     return run

@@ -34,24 +34,34 @@ async def plan(transport: PostgresTransport, query: bytes, params: object) -> st
 async def test_claims_and_acks_stay_on_the_indexes_with_a_large_backlog(
     postgres_url: str, schema: str
 ) -> None:
-    """A backlog on tables never analysed since they were empty, and a group created
-    after it (its rows all made at once): the claim is an index range and the
-    acknowledgement a primary key lookup, never a sort or a scan of the backlog."""
+    """A backlog on tables never analysed since they were empty (then analysed), and a
+    group created after it (its rows all made at once), one message in 100 urgent: the
+    claim is an index range per priority band (deliveries_urgent for 9 to 1,
+    deliveries_due for 0) and the acknowledgement a primary key lookup, never a sort or
+    a scan of the backlog."""
     transport = PostgresTransport(postgres_url, prefix=schema)
     first = await transport.subscribe(CHANNEL, "early", "c1")
     for _ in range(20):
-        await transport.send(CHANNEL, [envelope() for _ in range(1000)])
+        sent = [envelope(priority=5 if i % 100 == 0 else 0) for i in range(1000)]
+        await transport.send(CHANNEL, sent)
     late = await transport.subscribe(CHANNEL, "late", "c1")
-    for sub in (first, late):
-        claim = await plan(transport, sub._claim, dict(sub._claim_params, n=100))
-        assert "Index Scan using deliveries_due" in claim, claim
-        assert "Bitmap" not in claim and "Seq Scan on deliveries" not in claim, claim
-        assert "Sort Key: deliveries" not in claim, claim
-        batch = await sub.receive(100, 1.0)
-        assert len(batch) == 100
-        ack = await plan(transport, sub._ack, ([d.delivery_id for d in batch],))
-        assert "Index Scan using deliveries_pkey" in ack, ack
-        await sub.ack(batch)
+    for stale in (True, False):
+        if not stale:
+            async with transport.pool.connection("analysing") as conn:
+                await conn.execute(f"ANALYZE {transport._s}.deliveries")
+        for sub in (first, late):
+            claim = await plan(transport, sub._claim, dict(sub._claim_params, n=100))
+            assert "Index Scan using deliveries_urgent" in claim, claim
+            assert "Index Scan using deliveries_due" in claim, claim
+            assert "Bitmap" not in claim and "Seq Scan on deliveries" not in claim, claim
+            assert "Sort Key: deliveries" not in claim, claim
+            batch = await sub.receive(100, 1.0)
+            assert len(batch) == 100
+            if stale:  # the 200 urgent ones first, highest priority first
+                assert {d.envelope.headers.priority for d in batch} == {5}
+            ack = await plan(transport, sub._ack, ([d.delivery_id for d in batch],))
+            assert "Index Scan using deliveries_pkey" in ack, ack
+            await sub.ack(batch)
     await transport.close()
 
 
@@ -171,4 +181,37 @@ async def test_scheduled_messages_stay_on_the_indexes_with_a_large_backlog(
         )
         row = await cur.fetchone()
     assert row is not None and row[0] == 2 * 990
+    await transport.close()
+
+
+async def test_a_schema_of_version_4_gains_priorities_and_keeps_its_messages(
+    postgres_url: str, schema: str
+) -> None:
+    """The layout before priorities (no ``priority`` columns, no deliveries_urgent,
+    version 4) is brought up to date by the next transport: the messages waiting in it
+    are delivered, and urgent ones sent afterwards overtake them."""
+    old = PostgresTransport(postgres_url, prefix=schema)
+    sub = await old.subscribe(CHANNEL, "svc", "c1")
+    waiting = [envelope() for _ in range(5)]
+    await old.send(CHANNEL, waiting)
+    s = old._s
+    async with old.pool.connection("downgrading") as conn:
+        for table in ("messages", "dead_letters", "deliveries"):
+            await conn.execute(f"ALTER TABLE {s}.{table} DROP COLUMN priority")
+        await conn.execute(f"UPDATE {s}.schema_version SET version = 4")
+    await sub.close()
+    await old.close()
+
+    transport = PostgresTransport(postgres_url, prefix=schema)
+    assert await transport.install() is True
+    urgent = envelope(priority=9)
+    await transport.send(CHANNEL, [urgent])
+    sub = await transport.subscribe(CHANNEL, "svc", "c2")
+    got = await sub.receive(10, 1.0)
+    assert [d.message_id for d in got] == [
+        urgent.headers.message_id,
+        *(e.headers.message_id for e in waiting),
+    ]
+    assert got[0].envelope.headers.priority == 9
+    await sub.ack(got)
     await transport.close()

@@ -47,14 +47,16 @@ handed to another consumer), :class:`DeadLetterStore` (list, replay and
 purge dead letters), :class:`ReportsStatus` (length, lag, pending and
 consumers of a channel, for ``toolkit status`` and the metrics) and
 :class:`Deduplicates` (remember the message ids a group handled, for
-idempotent consumers: ``docs/delivery.md#deduplication``) and :class:`Schedules`
+idempotent consumers: ``docs/delivery.md#deduplication``), :class:`HandlesInTransaction`
+(the handlers' writes, the records and the acknowledgements in one transaction:
+exactly-once effect) and :class:`Schedules`
 (hold an envelope whose ``deliver_at_ms`` header is in the future until it is due:
 ``docs/delivery.md#scheduled-messages``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
@@ -74,6 +76,7 @@ __all__ = [
     "DelayedRetry",
     "Delivery",
     "ExpectsGroups",
+    "HandlesInTransaction",
     "Prioritizes",
     "RenewsLeases",
     "ReportsStatus",
@@ -297,6 +300,31 @@ class Deduplicates(Protocol):
         ...
 
 
+@runtime_checkable
+class HandlesInTransaction(Protocol):
+    """Optional subscription capability, with :class:`Deduplicates`: exactly-once effect.
+
+    ``handle_in_transaction`` opens one transaction on the pipe's own database,
+    records the ids of ``deliveries`` as handled for ``window`` seconds (those
+    another consumer recorded, committed or committing, are duplicates: not
+    handled), calls ``handle(delivery, connection)`` for each of the others, in
+    a savepoint that is rolled back when it returns False or leaves the
+    transaction aborted, removes the records of those, acknowledges the rest
+    and the duplicates, and commits: the handlers' writes through
+    ``connection``, the records and the acknowledgements commit together or not
+    at all (``docs/delivery.md#exactly-once-effect-on-postgresql``). Returns
+    (duplicates, aborted): ``aborted`` returned True with the transaction in
+    error (a failed statement the handler caught) and were rolled back.
+    """
+
+    async def handle_in_transaction(
+        self,
+        deliveries: Sequence[Delivery],
+        window: float,
+        handle: Callable[[Delivery, Any], Awaitable[bool]],
+    ) -> tuple[list[Delivery], list[Delivery]]: ...
+
+
 class ScheduledMessage(msgspec.Struct, frozen=True):
     """A scheduled message waiting on its channel until it is due."""
 
@@ -322,6 +350,13 @@ class Schedules(Protocol):
 
     ``schedules_messages`` is True: the flag the bus checks before sending a
     scheduled message (a pipe without it refuses ``delay=`` with a clear error).
+
+    The flag and the two methods are separate promises. A pipe whose waiting
+    messages cannot be read back (RabbitMQ: they wait in the broker's TTL queues)
+    sets the flag, holds and delivers them, but refuses ``scheduled`` and
+    ``cancel_scheduled`` with :class:`~toolkit.scheduling.ScheduledUnlistedError`
+    before any I/O, and has the class attribute ``lists_scheduled = False`` (a
+    message scheduled again with a waiting one's id does not replace it there).
     """
 
     schedules_messages: bool

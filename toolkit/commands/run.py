@@ -157,6 +157,13 @@ def register(sub: Any) -> None:
         help="acknowledge without calling the handler a message whose id the service handled "
         "within WINDOW (90s, 30m, 24h, 7d or seconds); the pipe must support it",
     )
+    dedup.add_argument(
+        "--exactly-once",
+        action="store_true",
+        help="with --deduplicate, on PostgreSQL: the handlers' writes through "
+        "toolkit.context.current_transaction() commit in one transaction with the "
+        "messages' records and acknowledgements (--concurrency 1)",
+    )
     add_telemetry_flags(parser)
     parser.set_defaults(func=run)
 
@@ -175,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.channels.base import TransportError
     from toolkit.commands._app import AppError, app_for, load_app, service_map_of
     from toolkit.commands.groups import consumers_of
-    from toolkit.consumer import DeduplicationUnsupported
+    from toolkit.consumer import DeduplicationUnsupported, ExactlyOnceUnsupported
     from toolkit.health import HealthOptions
     from toolkit.host import HostError, ServiceHost, select_channels
     from toolkit.pipe_settings import BindingError, PipeSettings
@@ -205,7 +212,13 @@ def run(args: argparse.Namespace) -> int:
             sync_handlers=_SYNC_HANDLERS[args.threads],
             retry=retry,
             deduplicate=None if args.deduplicate is None else parse_window(args.deduplicate),
+            exactly_once=args.exactly_once,
         )
+        if args.exactly_once and (args.deduplicate is None or args.concurrency != 1):
+            raise ValueError(
+                "--exactly-once needs --deduplicate WINDOW (how long handled ids are kept) "
+                "and --concurrency 1 (a step's handlers share one transaction)"
+            )
         idle = PipeSettings().idle_consumer_timeout
         if args.idle_consumer_timeout is not None:
             if args.idle_consumer_timeout < 0:
@@ -272,7 +285,14 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"toolkit run: {exc}")
     try:
         return asyncio.run(main())
-    except (TransportError, HostError, AppError, BindingError, DeduplicationUnsupported) as exc:
+    except (
+        TransportError,
+        HostError,
+        AppError,
+        BindingError,
+        DeduplicationUnsupported,
+        ExactlyOnceUnsupported,
+    ) as exc:
         return fail(f"toolkit run: {exc}")
     finally:
         stop_telemetry()

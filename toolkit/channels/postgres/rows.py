@@ -6,8 +6,10 @@ columns cannot hold exactly (a hand-written one with unknown fields, header
 bytes that are not UTF-8, a NUL character, a timestamp that is not an integer)
 keeps its exact fields in ``raw`` (msgpack of ``[name, value]`` byte pairs);
 its routing key still goes in its column where readable, for filtering. A
-scheduled message's ``deliver_at`` has a column of its own (after the wire
-fields, before ``raw``), which also says when it is due.
+scheduled message's ``deliver_at`` and a prioritized one's ``priority`` have
+columns of their own (after the wire fields, before ``raw``): the first says
+when it is due, the second is copied into its delivery rows, which claims
+order by.
 
 Reading is the reverse: the columns of well-formed rows become an
 :class:`~toolkit.envelope.Envelope` directly; anything unusual goes through
@@ -26,11 +28,13 @@ from toolkit.channels.base import DeadLetter, Delivery, too_large
 from toolkit.channels.memory.wire import unchanged_by_wire, wire_fields
 from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES
 from toolkit.envelope import Envelope, Headers, WireError
+from toolkit.priority import MAX_PRIORITY
 from toolkit.wire import (
     COMMAND,
     EVENT,
     F_BODY,
     F_DELIVER_AT,
+    F_PRIORITY,
     F_ROUTING_KEY,
     F_TIMESTAMP,
     JSON,
@@ -51,7 +55,7 @@ __all__ = [
 #: the message columns, in wire field order (``timestamp`` quoted: a keyword)
 COLUMNS: Final = tuple(column for column, _ in WIRE_COLUMN_TYPES)
 #: column values of a message: the wire fields (str, the timestamp int, the body bytes),
-#: deliver_at (int or None) and raw
+#: deliver_at (int or None), priority (int or None) and raw
 Row = tuple[Any, ...]
 
 _RAW_ENCODER: Final = msgspec.msgpack.Encoder()
@@ -73,12 +77,20 @@ def row_of_envelope(envelope: Envelope) -> Row:
     or a body that is not bytes.
     """
     h = envelope.headers
-    if h.deliver_at_ms:
-        # The due time goes in its own column; the rest is stored as if sent at once.
+    priority = h.priority if h.priority.__class__ is int and 0 < h.priority <= MAX_PRIORITY else 0
+    if h.deliver_at_ms or priority:
+        # The due time and the priority go in their own columns; the rest is stored as
+        # if sent at once without a priority. (A priority the wire would refuse stays a
+        # header, kept in ``raw``: the row is dead-lettered when read, as on every pipe.)
         plain = row_of_envelope(
-            msgspec.structs.replace(envelope, headers=msgspec.structs.replace(h, deliver_at_ms=0))
+            msgspec.structs.replace(
+                envelope,
+                headers=msgspec.structs.replace(
+                    h, deliver_at_ms=0, priority=0 if priority else h.priority
+                ),
+            )
         )
-        return (*plain[:-2], h.deliver_at_ms, plain[-1])
+        return (*plain[:-3], h.deliver_at_ms or None, priority or None, plain[-1])
     if unchanged_by_wire(envelope):
         mid = h.message_id
         row = (
@@ -95,6 +107,7 @@ def row_of_envelope(envelope: Envelope) -> Row:
             h.traceparent or None,
             h.tracestate or None,
             envelope.body,
+            None,
             None,
             None,
         )
@@ -141,7 +154,7 @@ def row_of_fields(fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> 
         else:
             values[index] = text
     if exact:
-        return (*values, None, None)
+        return (*values, None, None, None)
     pairs = [
         (
             key if isinstance(key, bytes) else key.encode(),
@@ -155,13 +168,14 @@ def row_of_fields(fields: Mapping[str, str | bytes] | Mapping[bytes, bytes]) -> 
         routing_key,
         *([None] * (len(WIRE_FIELDS) - _ROUTING_KEY - 1)),
         None,
+        None,
         _RAW_ENCODER.encode(pairs),
     )
 
 
 def row_fields(row: Sequence[Any]) -> dict[str, bytes]:
     """The wire fields of a row (``COLUMNS`` order), as stored: names str, values bytes."""
-    due, raw = row[-2], row[-1]
+    due, priority, raw = row[-3], row[-2], row[-1]
     fields: dict[str, bytes]
     if raw is not None:
         fields = {
@@ -169,6 +183,8 @@ def row_fields(row: Sequence[Any]) -> dict[str, bytes]:
         }
         if due is not None:
             fields.setdefault(F_DELIVER_AT, str(due).encode())
+        if priority is not None:
+            fields.setdefault(F_PRIORITY, str(priority).encode())
         return fields
     fields = {}
     for name, value in zip(WIRE_FIELDS, row, strict=False):
@@ -182,6 +198,8 @@ def row_fields(row: Sequence[Any]) -> dict[str, bytes]:
             fields[name] = value.encode()
     if due is not None:
         fields[F_DELIVER_AT] = str(due).encode()
+    if priority is not None:
+        fields[F_PRIORITY] = str(priority).encode()
     return fields
 
 
@@ -192,11 +210,11 @@ def read_row(
 
     Nothing a row holds can raise out of here: whatever fails, it is this row's fault alone.
     """
-    mid, key, kind, source, target, ts, ctype, corr, cause, meta, parent, state, body, due, raw = (
-        row
-    )
+    (mid, key, kind, source, target, ts, ctype, corr, cause, meta, parent, state, body, due, prio,
+     raw) = row  # fmt: skip
     if (
         raw is None
+        and (prio is None or 0 < prio <= MAX_PRIORITY)
         and meta is None
         and body is not None
         and mid
@@ -220,6 +238,7 @@ def read_row(
                 parent or "",
                 state or "",
                 due or 0,
+                prio or 0,
             ),
             body,
         )

@@ -35,25 +35,37 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Final
 
-from toolkit.wire import F_BODY, F_DELIVER_AT, F_TIMESTAMP, WIRE_FIELDS
+from toolkit.priority import MAX_PRIORITY
+from toolkit.wire import F_BODY, F_DELIVER_AT, F_PRIORITY, F_TIMESTAMP, WIRE_FIELDS
 
 if TYPE_CHECKING:
     import psycopg
 
-_TYPES: Final = {F_TIMESTAMP: "bigint", F_BODY: "bytea", F_DELIVER_AT: "bigint"}
+_TYPES: Final = {
+    F_TIMESTAMP: "bigint",
+    F_BODY: "bytea",
+    F_DELIVER_AT: "bigint",
+    F_PRIORITY: "smallint",
+}
 
 __all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
 
 #: bumped when the layout changes; ``install`` brings older schemas up to it
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
-#: (column, SQL type) of each wire field, ``deliver_at`` (scheduled messages only) and
-#: ``raw``, from the one list of wire fields: a header added to the wire format becomes a
-#: column (added to existing tables too)
+#: (column, SQL type) of each wire field, ``deliver_at`` (scheduled messages only),
+#: ``priority`` (prioritized messages only) and ``raw``, from the one list of wire
+#: fields: a header added to the wire format becomes a column (added to existing tables too)
 WIRE_COLUMN_TYPES: Final = tuple(
     (f'"{f}"' if f == F_TIMESTAMP else f, _TYPES.get(f, "text"))
-    for f in (*WIRE_FIELDS, F_DELIVER_AT)
+    for f in (*WIRE_FIELDS, F_DELIVER_AT, F_PRIORITY)
 ) + (("raw", "bytea"),)
+
+#: a message's priority as its delivery rows hold it: what the wire would refuse
+#: (written by hand) counts as 0, and the row is dead-lettered when read
+_DELIVERY_PRIORITY: Final = (
+    f"CASE WHEN m.priority BETWEEN 1 AND {MAX_PRIORITY} THEN m.priority ELSE 0 END"
+)
 
 #: the advisory lock key (first half) that serialises installs in one database
 _INSTALL_LOCK: Final = 0x746B6974  # "tkit"
@@ -111,7 +123,8 @@ CREATE TABLE IF NOT EXISTS {s}.deliveries (
     entry bigint NOT NULL,
     available_at timestamptz NOT NULL,
     deliveries int NOT NULL DEFAULT 0,
-    consumer text
+    consumer text,
+    priority smallint NOT NULL DEFAULT 0
 ) WITH (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
         autovacuum_analyze_scale_factor = 0.02);
 
@@ -177,8 +190,8 @@ BEGIN
         SELECT id INTO found FROM {s}.groups WHERE channel_id = ch AND name = grp;
         RETURN found;
     END IF;
-    INSERT INTO {s}.deliveries (group_id, entry, available_at)
-        SELECT found, m.id, m.available_at FROM {s}.messages m
+    INSERT INTO {s}.deliveries (group_id, entry, available_at, priority)
+        SELECT found, m.id, m.available_at, {_DELIVERY_PRIORITY} FROM {s}.messages m
         WHERE m.channel_id = ch AND m.only_group IS NULL;
     RETURN found;
 END $$;
@@ -192,10 +205,10 @@ BEGIN
         PERFORM pg_advisory_xact_lock_shared({ns}, ch);
         PERFORM pg_notify({notify}, ch::text);
     END LOOP;
-    INSERT INTO {s}.deliveries (group_id, entry, available_at)
-        SELECT g.id, a.id, a.available_at
-        FROM added a JOIN {s}.groups g ON g.channel_id = a.channel_id
-        WHERE a.only_group IS NULL OR a.only_group = g.id;
+    INSERT INTO {s}.deliveries (group_id, entry, available_at, priority)
+        SELECT g.id, m.id, m.available_at, {_DELIVERY_PRIORITY}
+        FROM added m JOIN {s}.groups g ON g.channel_id = m.channel_id
+        WHERE m.only_group IS NULL OR m.only_group = g.id;
     RETURN NULL;
 END $$;
 
@@ -203,6 +216,12 @@ CREATE OR REPLACE TRIGGER fan_out AFTER INSERT ON {s}.messages
     REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION {s}.fan_out();
 
 {_added_columns(s)}
+ALTER TABLE {s}.deliveries ADD COLUMN IF NOT EXISTS priority smallint NOT NULL DEFAULT 0;
+-- Prioritized delivery rows, claimed band by band before the others
+-- (toolkit.channels.postgres.subscription): partial, so a channel without
+-- priorities pays nothing for it.
+CREATE INDEX IF NOT EXISTS deliveries_urgent
+    ON {s}.deliveries (group_id, priority, available_at, entry) WHERE priority > 0;
 -- Scheduled messages by due time (listing) and by message id (cancelling, replacing):
 -- partial, so unscheduled sends do not pay for them.
 CREATE INDEX IF NOT EXISTS messages_scheduled ON {s}.messages (channel_id, available_at)

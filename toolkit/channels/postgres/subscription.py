@@ -1,7 +1,7 @@
 """One consumer in one group on one PostgreSQL channel: claiming and settling.
 
 * ``receive``: one statement claims up to ``n`` due delivery rows of the group
-  (``FOR UPDATE SKIP LOCKED``, oldest first), sets their ``available_at`` to
+  (``FOR UPDATE SKIP LOCKED``, highest priority first, then oldest first), sets their ``available_at`` to
   now + the visibility timeout (the lease), counts the delivery, names this
   consumer, and returns them joined with their messages. Nothing due: wait
   for a notification on the channel, the next due time or the poll interval,
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from toolkit.channels.base import Delivery
 from toolkit.channels.postgres.dedup import PostgresDeduplication
+from toolkit.channels.postgres.exactly_once import PostgresExactlyOnce
 from toolkit.channels.postgres.rows import COLUMNS, encode_details, read_row, row_of_envelope
+from toolkit.priority import MAX_PRIORITY
 
 if TYPE_CHECKING:
     from toolkit.channels.postgres.transport import PostgresTransport
@@ -40,9 +42,10 @@ log = logging.getLogger("toolkit.postgres")
 _M_COLUMNS: Final = ", ".join(f"m.{c}" for c in COLUMNS)
 
 
-class PostgresSubscription(PostgresDeduplication):
+class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
-    RenewsLeases, SettlesOnReceipt and Deduplicates (:mod:`toolkit.channels.postgres.dedup`)."""
+    RenewsLeases, SettlesOnReceipt, Deduplicates (:mod:`toolkit.channels.postgres.dedup`)
+    and HandlesInTransaction (:mod:`toolkit.channels.postgres.exactly_once`)."""
 
     def __init__(
         self,
@@ -69,18 +72,27 @@ class PostgresSubscription(PostgresDeduplication):
         # The claimed rows are updated by their ctid (a TID scan) and the group's
         # condition is typed: plans that stay right however stale the statistics
         # (a plan made for an empty, never analysed table must not scan the backlog).
+        # Priorities: the bands 9 to 1, each a range of the partial index
+        # deliveries_urgent (nine probes, nothing to read when nobody sends
+        # priorities), then priority 0 on deliveries_due; the Append stops at n rows.
+        due = "available_at <= now() ORDER BY available_at, entry LIMIT %(n)s::int4"
         self._claim = (
-            f"WITH c AS (SELECT ctid FROM {s}.deliveries "
-            "WHERE group_id = %(g)s::int4 AND available_at <= now() "
-            "ORDER BY available_at, entry LIMIT %(n)s::int4 FOR UPDATE SKIP LOCKED), "
+            "WITH c AS (SELECT ctid FROM ("
+            f"SELECT x.ctid FROM generate_series({MAX_PRIORITY}, 1, -1) AS p(p) "
+            f"CROSS JOIN LATERAL (SELECT ctid FROM {s}.deliveries "
+            "WHERE group_id = %(g)s::int4 AND priority > 0 AND priority = p.p "
+            f"AND {due} FOR UPDATE SKIP LOCKED) x "
+            f"UNION ALL SELECT y.ctid FROM (SELECT ctid FROM {s}.deliveries "
+            f"WHERE group_id = %(g)s::int4 AND priority = 0 AND {due} "
+            "FOR UPDATE SKIP LOCKED) y) z LIMIT %(n)s::int4), "
             f"u AS (UPDATE {s}.deliveries d "
             "SET available_at = now() + %(vt)s::float8 * interval '1 second', "
             "deliveries = d.deliveries + 1, consumer = %(c)s::text "
             "WHERE d.ctid = ANY(ARRAY(SELECT ctid FROM c)) AND d.group_id = %(g)s::int4 "
-            "RETURNING d.id, d.entry, d.deliveries) "
+            "RETURNING d.id, d.entry, d.deliveries, d.priority) "
             f"SELECT u.id, u.deliveries, m.id IS NULL, {_M_COLUMNS} FROM u "
             f"LEFT JOIN {s}.messages m ON m.channel_id = %(ch)s::int4 AND m.id = u.entry "
-            "ORDER BY u.entry"
+            "ORDER BY u.priority DESC, u.entry"
         ).encode()
         self._claim_params: dict[str, Any] = {
             "g": group_id,
@@ -276,6 +288,19 @@ class PostgresSubscription(PostgresDeduplication):
                 f"UPDATE {s}.deliveries SET available_at = now() + %s * interval '1 second', "
                 "consumer = NULL WHERE id = %s::int8 AND deliveries = %s::int4",
                 (max(delay, 0.0), delivery.delivery_id, delivery.delivery_count),
+            )
+
+    async def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Hand messages this consumer holds back to the group at once, unacknowledged
+        (their priority, a column of their rows, stays)."""
+        if not deliveries:
+            return
+        s = self._s
+        async with self._pool.connection(f"releasing on {self.channel!r}") as conn:
+            await conn.execute(
+                f"UPDATE {s}.deliveries SET available_at = now(), consumer = NULL "
+                "WHERE id = ANY(%s::int8[]) AND consumer = %s",
+                ([d.delivery_id for d in deliveries], self.consumer),
             )
 
     async def retries_waiting(self) -> int:

@@ -51,13 +51,16 @@ _Pending = tuple[str, Sequence[Row], asyncio.Future[None]]
 
 class PostgresTransport(PostgresDeadLetters, PostgresStatus, PostgresSchedules):
     """Channels on PostgreSQL tables (asyncio). Implements Transport, DeadLetterStore,
-    ReportsStatus and Schedules.
+    ReportsStatus, Schedules and Prioritizes (a message's ``priority`` header is a column
+    of its delivery rows, which claims take highest first).
 
     ``PostgresTransport(url)`` does no I/O; the first operation connects and
     installs the schema (``prefix``) if it is missing. ``await transport.check()``
     raises :class:`~toolkit.channels.postgres.PostgresUnavailable` with a clear
     (redacted) message when the server cannot be reached.
     """
+
+    prioritizes_messages = True
 
     def __init__(
         self,
