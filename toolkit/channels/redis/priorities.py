@@ -188,11 +188,6 @@ class PrioritizedSubscription:
         await self._of(delivery).retry_later(delivery, delay)
         self._settled((delivery,))
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        for sub, part in self._parts(deliveries):
-            await sub.release(part)
-            self._settled(part)
-
     async def retries_waiting(self) -> int:
         return sum([await sub.retries_waiting() for sub in (*self._bands, self._main)])
 

@@ -144,11 +144,6 @@ class ShardedSubscription:
         await (self._owner.get(id(delivery)) or self._shards[0]).retry_later(delivery, delay)
         self._settled((delivery,))
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        for shard, part in self._by_shard(deliveries).values():
-            await shard.release(part)
-            self._settled(part)
-
     async def retries_waiting(self) -> int:
         return sum([await shard.retries_waiting() for shard in self._shards])
 

@@ -474,12 +474,6 @@ class RedisSubscription(RedisDeduplication):
             return
         self._next_due = min(self._next_due, time.monotonic() + delay)
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand messages back to the group for redelivery, without acknowledging them:
-        a retry due at once (redelivered by the next reclaim check, count + 1)."""
-        for delivery in deliveries:
-            await self.retry_later(delivery, 0)
-
     async def retries_waiting(self) -> int:
         try:
             waiting: int = await execute(self._redis, "ZCARD", self._delay)
