@@ -1,6 +1,6 @@
 """Scheduled messages on a sharded channel wait on, and join, the shard their message would
 go to without a delay (toolkit/channels/redis/shards.py picks it); listing and cancelling
-cover every shard."""
+cover every shard. Deduplication works per shard (copies share one)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 
 import redis
 
+import generated.ticket_service as ticket_service
+from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from tests.redis.test_priorities import ack_failing_once
+from toolkit import Consumer
 from toolkit.channels.redis import ChannelOptions, RedisTransport, SyncRedisTransport
 from toolkit.channels.redis.shards import shard_name, shard_of
 from toolkit.envelope import Envelope
@@ -135,3 +138,33 @@ async def test_an_acknowledgement_that_failed_goes_to_the_same_shard_again(
     await sub.ack(got[1:])
     await sub.close()
     await transport.close()
+
+
+async def test_a_sharded_channel_deduplicates(redis_url: str, prefix: str) -> None:
+    """Copies of a message (one id) go to one shard, whose records skip them: handled once,
+    over every shard, by a consumer with a window."""
+    transport = RedisTransport(
+        redis_url, prefix=prefix, channels={CHANNEL: ChannelOptions(shards=SHARDS)}
+    )
+    app = Memory()
+    consumer = Consumer(transport, CHANNEL, ticket_service.bind(app), deduplicate=60.0)
+    await consumer.subscription()
+    sent = [ticket_create(n) for n in range(40)]
+    copies = [ticket_create(n, message_id=e.headers.message_id) for n, e in enumerate(sent)]
+    assert len({shard_of(e, SHARDS) for e in sent}) > 1  # the test means something
+    await transport.send(CHANNEL, sent)
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(10):
+            while len(app.ids) < len(sent):
+                await asyncio.sleep(0.02)
+        await transport.send(CHANNEL, copies)  # a later batch: the records answer
+        async with asyncio.timeout(10):
+            while consumer.stats.deduplicated < len(copies):
+                await asyncio.sleep(0.02)
+    finally:
+        consumer.stop()
+        await task
+        await consumer.close()
+        await transport.close()
+    assert sorted(app.ids) == sorted(e.headers.message_id for e in sent)

@@ -55,8 +55,8 @@ def split(channel: str, envelopes: Sequence[Envelope], shards: int) -> dict[str,
 
 class ShardedSubscription:
     """One consumer of a group on every shard of a channel (each with its priority
-    bands). Implements Subscription, DelayedRetry, RenewsLeases and AcksOnReceive like
-    the subscription of one stream.
+    bands). Implements Subscription, DelayedRetry, RenewsLeases, AcksOnReceive and
+    Deduplicates like the subscription of one stream.
 
     ``receive`` reads the shards in turn, starting after the one that gave the
     last batch (no shard starves another); when none has anything it blocks
@@ -146,6 +146,19 @@ class ShardedSubscription:
 
     async def retries_waiting(self) -> int:
         return sum([await shard.retries_waiting() for shard in self._shards])
+
+    # Deduplicates: each shard keeps the records of what it delivered. Copies of a
+    # message (one id, one partition key) go to one shard, so its records are enough.
+
+    async def seen(self, deliveries: Sequence[Delivery]) -> set[str]:
+        found: set[str] = set()
+        for shard, part in self._by_shard(deliveries).values():
+            found |= await shard.seen(part)
+        return found
+
+    async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
+        for shard, part in self._by_shard(deliveries).values():
+            await shard.remember(part, window)
 
     def settled_on_receipt(self) -> tuple[int, int]:
         dead = skipped = 0
