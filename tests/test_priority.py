@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +15,7 @@ import generated.ticket_service as ticket_service
 from generated.service_map import SERVICE_MAP
 from generated.user_service import UserServicePublisher, UserServiceSyncPublisher
 from generated.user_service.messages import UserRegistered
+from tests.plain import PlainTransport
 from tests.redis.apps import Memory
 from toolkit import (
     Consumer,
@@ -24,7 +24,6 @@ from toolkit import (
     Headers,
     InMemoryTransport,
     ServiceMap,
-    Subscription,
     WireError,
 )
 from toolkit.bus import PrioritiesUnsupportedError, SyncDistributedBus
@@ -101,24 +100,8 @@ async def test_a_bad_priority_is_refused_before_anything_is_sent(bad: object) ->
     assert memory.messages("user_events") == []
 
 
-class _NoPriorities:
-    """A transport of a pipe that does not order by priority (only its flag matters here)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Envelope] = []
-
-    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        self.sent.extend(envelopes)
-
-    async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
 async def test_a_pipe_without_priorities_refuses_them_and_sends_nothing() -> None:
-    transport = _NoPriorities()
+    transport = PlainTransport()
     bus = DistributedBus("user_service", SERVICE_MAP, transport)
     with pytest.raises(PrioritiesUnsupportedError, match="cannot order messages by priority"):
         await bus.publish_event("user.registered", _registered(), priority=3)
@@ -131,7 +114,7 @@ async def test_a_pipe_without_priorities_refuses_them_and_sends_nothing() -> Non
 
 
 async def test_pipes_refuse_per_channel() -> None:
-    memory, plain = InMemoryTransport(), _NoPriorities()
+    memory, plain = InMemoryTransport(), PlainTransport()
     pipes = Pipes(
         Bindings(
             pipes={"default": "memory://a", "plain": "memory://b"},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -12,7 +11,8 @@ import pytest
 from generated.service_map import SERVICE_MAP
 from generated.user_service import UserServiceSyncPublisher
 from generated.user_service.messages import UserRegistered
-from toolkit import DistributedBus, Envelope, InMemoryTransport, Subscription
+from tests.plain import PlainTransport
+from toolkit import DistributedBus, InMemoryTransport
 from toolkit.bus import SchedulingUnsupportedError, SyncDistributedBus
 from toolkit.pipe_settings import Bindings
 from toolkit.pipes import Pipes
@@ -50,24 +50,8 @@ def _registered() -> UserRegistered:
     )
 
 
-class _NoScheduling:
-    """A transport of a pipe that cannot hold messages (only its flag matters here)."""
-
-    def __init__(self) -> None:
-        self.sent: list[Envelope] = []
-
-    async def send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        self.sent.extend(envelopes)
-
-    async def subscribe(self, channel: str, group: str, consumer: str) -> Subscription:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        return None
-
-
 async def test_a_pipe_without_scheduling_refuses_a_due_time_and_sends_nothing() -> None:
-    transport = _NoScheduling()
+    transport = PlainTransport()
     bus = DistributedBus("user_service", SERVICE_MAP, transport)
     body = _registered()
     with pytest.raises(SchedulingUnsupportedError, match="cannot schedule messages"):
@@ -78,7 +62,7 @@ async def test_a_pipe_without_scheduling_refuses_a_due_time_and_sends_nothing() 
 
 
 async def test_pipes_refuse_per_channel() -> None:
-    memory, plain = InMemoryTransport(), _NoScheduling()
+    memory, plain = InMemoryTransport(), PlainTransport()
     pipes = Pipes(
         Bindings(
             pipes={"default": "memory://a", "plain": "memory://b"},

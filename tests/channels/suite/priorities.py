@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.channels.suite.helpers import Features, channel_name, envelope, needs
+from tests.channels.suite.scheduling import take
 from toolkit import Envelope, Transport
 from toolkit.channels.base import DelayedRetry, Prioritizes
 
@@ -24,17 +25,6 @@ def prioritizing(transport: Transport, features: Features) -> Prioritizes:
     needs(features.priorities, "priorities")
     assert isinstance(transport, Prioritizes) and transport.prioritizes_messages
     return transport
-
-
-async def take(sub: Any, count: int, timeout: float = 10.0) -> list[Any]:
-    """Receive and acknowledge up to ``count``, in the order handed out."""
-    got: list[Any] = []
-    deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
-        batch = await sub.receive(count - len(got), 0.2)
-        await sub.ack(batch)
-        got.extend(batch)
-    return got
 
 
 async def backlog(transport: Transport, ch: str, envelopes: list[Envelope]) -> Any:
@@ -53,7 +43,7 @@ async def test_higher_priorities_first_equal_ones_in_order(
     sent = [envelope(body=f'{{"n":{n}}}'.encode(), priority=p) for n, p in
             enumerate([0, 0, 5, 0, 9, 5, 1, 9, 0, 5])]  # fmt: skip
     sub = await backlog(transport, ch, sent)
-    got = await take(sub, len(sent))
+    got = await take(sub, len(sent), timeout=10)
     expected = sorted(sent, key=lambda e: -e.headers.priority)  # stable: equal ones keep order
     assert [d.message_id for d in got] == [e.headers.message_id for e in expected]
     assert [d.envelope.headers.priority for d in got] == [9, 9, 5, 5, 5, 1, 0, 0, 0, 0]
@@ -112,7 +102,7 @@ async def test_urgent_messages_overtake_a_backlog(
     ch = channel_name()
     low = [envelope(body=b'{"low":1}') for _ in range(BACKLOG)]
     sub = await backlog(transport, ch, low)
-    assert len(await take(sub, BATCH)) == BATCH  # the consumer is busy with the backlog
+    assert len(await take(sub, BATCH, timeout=10)) == BATCH  # the consumer is busy with the backlog
     urgent = [envelope(body=b'{"urgent":1}', priority=9) for _ in range(URGENT)]
     await transport.send(ch, urgent)
     wanted = {e.headers.message_id for e in urgent}
@@ -120,7 +110,7 @@ async def test_urgent_messages_overtake_a_backlog(
     position = 0
     last_urgent = 0
     while wanted and batches < 10:
-        got = await take(sub, BATCH)
+        got = await take(sub, BATCH, timeout=10)
         batches += 1
         for d in got:
             position += 1
