@@ -1,0 +1,137 @@
+"""Retention on PostgreSQL: settled messages beyond a channel's kept history are deleted.
+
+A message row may go once no group has it left to settle (no ``deliveries``
+row names it: handled, dead-lettered, or its scheduled time cancelled) and it
+is not among the latest ``history`` messages of its channel (10,000 by
+default, as in memory; ``?history=N`` in the pipe URL, ``history=all`` keeps
+everything). Pending, leased, retrying and scheduled messages all have
+delivery rows, so they stay however old; dead letters are copies in their own
+table and stay too. What is kept is what a group created later starts from.
+
+The consumers of the channel do it, piggy-backed on their claims: every
+:data:`TRIM_EVERY` rows a consumer claims, it looks at the next
+:data:`TRIM_SCAN` messages of the channel after where its previous look
+stopped (from the oldest again once it reaches the kept history), and deletes
+those no delivery row names, in one statement. Every step is on an index
+whatever the statistics say: the kept history's first id a backward range of
+the primary key, the messages looked at a forward range of it, each one's
+delivery rows one probe of ``deliveries_entry``, the deletion by ``ctid``.
+The work of a look is bounded however large the table or the backlog; a
+backlog ahead of the cut is walked over a few looks, never all at once.
+
+The look holds the channel's advisory lock shared (as senders do) and takes
+its snapshot after it: a group being created (which holds it exclusively)
+either gets delivery rows for the messages, which then stay, or is created
+after they are gone and never sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Final
+
+from toolkit.channels.memory.transport import DEFAULT_HISTORY
+from toolkit.pipe_settings import BindingError, redact
+
+if TYPE_CHECKING:
+    from toolkit.channels.postgres.connection import Pool
+
+__all__ = ["DEFAULT_HISTORY", "TRIM_EVERY", "TRIM_SCAN", "PostgresRetention", "parse_history"]
+
+log = logging.getLogger("toolkit.postgres")
+
+#: rows a consumer claims between two looks for messages to delete
+TRIM_EVERY: Final = 1000
+#: messages one look reads at most: more than a consumer claims between two, so the
+#: looks keep up with what is settled and walk over a backlog in a few rounds
+TRIM_SCAN: Final = 5 * TRIM_EVERY
+
+
+def parse_history(url: str, text: str) -> int | None:
+    """The URL's ``history`` option: a whole number of messages, or ``all`` (None)."""
+    if text.lower() == "all":
+        return None
+    if not text.isdigit():
+        raise BindingError(
+            f"pipe URL {redact(url)!r}: history must be a whole number of messages "
+            f"or 'all', not {text!r}"
+        )
+    return int(text)
+
+
+def trim_query(s: str) -> bytes:
+    """One look (channel ``ch``, after id ``after``, ``scan`` messages at most, keeping the
+    latest ``keep``): (messages looked at, the last one's id, messages deleted)."""
+    # The latest ``keep`` stay: the cut is the one before them, a backward range of the
+    # primary key (no row when the channel holds no more than them: nothing to delete).
+    cut = (
+        f"(SELECT k.id FROM {s}.messages k WHERE k.channel_id = %(ch)s::int4 "
+        "ORDER BY k.id DESC OFFSET %(keep)s::int8 LIMIT 1)"
+    )
+    return (
+        f"WITH w AS (SELECT m.id, m.ctid FROM {s}.messages m "
+        "WHERE m.channel_id = %(ch)s::int4 AND m.id > %(after)s::int8 "
+        f"AND m.id <= {cut} ORDER BY m.id LIMIT %(scan)s::int8), "
+        f"gone AS (DELETE FROM {s}.messages x WHERE x.ctid = ANY(ARRAY("
+        "SELECT w.ctid FROM w WHERE NOT EXISTS ("
+        f"SELECT 1 FROM {s}.deliveries d WHERE d.entry = w.id))) "
+        "AND x.channel_id = %(ch)s::int4 RETURNING 1) "
+        "SELECT (SELECT count(*) FROM w), (SELECT max(id) FROM w), (SELECT count(*) FROM gone)"
+    ).encode()
+
+
+class PostgresRetention:
+    """Deletes settled messages beyond the kept history; the part of a PostgreSQL
+    subscription that does it (``receive`` calls :meth:`_trim_if_due`)."""
+
+    #: the channel's kept history (None: keep everything), set by the subscription
+    history: int | None
+    #: the id after which this consumer's next look starts (0: the oldest)
+    _trim_after = 0
+    _claimed_since_trim = 0
+
+    if TYPE_CHECKING:
+        _pool: Pool
+        _s: str
+        _lock: tuple[int, int]
+        _trim: bytes
+        channel: str
+        channel_id: int
+
+    async def _trim_if_due(self) -> None:
+        """A look, once :data:`TRIM_EVERY` rows were claimed since the last (``receive``
+        counts them). One that fails is logged: the next look does its work."""
+        self._claimed_since_trim = 0
+        if self.history is None:
+            return
+        try:
+            await self.trim()
+        except Exception as exc:
+            log.warning("could not delete settled messages of %s: %s", self.channel, exc)
+
+    async def trim(self, scan: int = TRIM_SCAN) -> int:
+        """One look at up to ``scan`` messages: delete those every group has settled
+        beyond the kept history; how many were deleted."""
+        if self.history is None:
+            return 0
+        params = {
+            "ch": self.channel_id,
+            "after": self._trim_after,
+            "keep": self.history,
+            "scan": scan,
+        }
+        async with (
+            self._pool.connection(f"deleting settled messages of {self.channel!r}") as conn,
+            conn.transaction(),
+        ):
+            # Shared, as senders hold it: group creation (exclusive) waits, and the look
+            # (a statement of its own, so a snapshot taken after the lock) sees its rows.
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", self._lock)
+            cur = await conn.execute(self._trim, params)
+            row = await cur.fetchone()
+        assert row is not None
+        looked, last, deleted = int(row[0]), row[1], int(row[2])
+        # A full look goes on from where it stopped; a short one reached the kept
+        # history, and the next starts again from the oldest.
+        self._trim_after = int(last) if looked >= scan and last is not None else 0
+        return deleted
