@@ -54,13 +54,15 @@ async def test_consumers_delete_settled_messages_beyond_the_history(
     postgres_url: str, schema: str
 ) -> None:
     """5,000 messages sent and handled by two groups through ``receive`` and ``ack``:
-    the consumers' own looks leave the latest 100 and the few handled since the last
-    look; one more look leaves exactly the latest 100, and ``status`` counts them."""
+    the consumers' own looks (in the background) leave the latest 100 and the few
+    handled since the last look; one more look leaves exactly the latest 100, and
+    ``status`` counts them."""
     transport = PostgresTransport(postgres_url, prefix=schema, history=100)
     subs = [await transport.subscribe(CHANNEL, g, "c1") for g in ("billing", "audit")]
     sent = await send(transport, 5000)
     for sub in subs:
         assert await settle_all(sub) == 5000
+        await sub.close()  # waits for its look in flight
     kept = await stored(transport)
     assert len(kept) < 100 + 2 * TRIM_EVERY, len(kept)
     assert kept == ids(sent)[-len(kept) :]

@@ -9,10 +9,11 @@ delivery rows, so they stay however old; dead letters are copies in their own
 table and stay too. What is kept is what a group created later starts from.
 
 The consumers of the channel do it, piggy-backed on their claims: every
-:data:`TRIM_EVERY` rows a consumer claims, it looks at the next
+:data:`TRIM_EVERY` rows a consumer claims, it starts a look in the background
+(its claims go on meanwhile, and ``close`` waits for it): the next
 :data:`TRIM_SCAN` messages of the channel after where its previous look
-stopped (from the oldest again once it reaches the kept history), and deletes
-those no delivery row names, in one statement. Every step is on an index
+stopped (from the oldest again once it reaches the kept history) are read,
+and those no delivery row names deleted, in one statement. Every step is on an index
 whatever the statistics say: the kept history's first id a backward range of
 the primary key, the messages looked at a forward range of it, each one's
 delivery rows one probe of ``deliveries_entry``, the deletion by ``ctid``.
@@ -27,6 +28,7 @@ after they are gone and never sees them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Final
 
@@ -82,13 +84,15 @@ def trim_query(s: str) -> bytes:
 
 class PostgresRetention:
     """Deletes settled messages beyond the kept history; the part of a PostgreSQL
-    subscription that does it (``receive`` calls :meth:`_trim_if_due`)."""
+    subscription that does it (``receive`` calls :meth:`_trim_soon`)."""
 
     #: the channel's kept history (None: keep everything), set by the subscription
     history: int | None
     #: the id after which this consumer's next look starts (0: the oldest)
     _trim_after = 0
     _claimed_since_trim = 0
+    #: the look in flight
+    _look: asyncio.Task[None] | None = None
 
     if TYPE_CHECKING:
         _pool: Pool
@@ -98,16 +102,25 @@ class PostgresRetention:
         channel: str
         channel_id: int
 
-    async def _trim_if_due(self) -> None:
-        """A look, once :data:`TRIM_EVERY` rows were claimed since the last (``receive``
-        counts them). One that fails is logged: the next look does its work."""
+    def _trim_soon(self) -> None:
+        """Start a look in the background (``receive`` calls this every :data:`TRIM_EVERY`
+        rows claimed): claims go on meanwhile. At most one at a time per consumer."""
         self._claimed_since_trim = 0
-        if self.history is None:
+        if self.history is None or (self._look is not None and not self._look.done()):
             return
+        self._look = asyncio.ensure_future(self._trim_logged())
+
+    async def _trim_logged(self) -> None:
         try:
             await self.trim()
-        except Exception as exc:
+        except Exception as exc:  # the next look does its work
             log.warning("could not delete settled messages of %s: %s", self.channel, exc)
+
+    async def _stop_trimming(self) -> None:
+        """Wait for the look in flight, if any (a consumer closing)."""
+        if self._look is not None:
+            await self._look
+            self._look = None
 
     async def trim(self, scan: int = TRIM_SCAN) -> int:
         """One look at up to ``scan`` messages: delete those every group has settled

@@ -159,7 +159,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce, PostgresR
 
     async def _take(self, max_count: int) -> tuple[list[Delivery], bool]:
         if self._claimed_since_trim >= TRIM_EVERY:
-            await self._trim_if_due()
+            self._trim_soon()
         params = self._claim_params
         params["n"] = max_count
         async with self._pool.connection(f"receiving on {self.channel!r}") as conn:
@@ -327,6 +327,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce, PostgresR
 
     async def close(self) -> None:
         """Hand back at once what this consumer holds unsettled (its lease would run out)."""
+        await self._stop_trimming()
         s = self._s
         try:
             async with self._pool.connection(f"closing on {self.channel!r}") as conn:
