@@ -8,8 +8,10 @@ from several processes at once; the transport runs it on first use, and
 
 * ``channels``: one row per channel name (a small id the other tables use);
 * ``groups``: one row per consumer group of a channel;
-* ``messages``: every message sent, its wire fields as columns (``raw`` holds
-  the exact fields of a hand-written entry the columns cannot hold), and
+* ``messages``: every message sent and kept (settled ones beyond the channel's
+  history are deleted: :mod:`~toolkit.channels.postgres.retention`), its wire
+  fields as columns (``raw`` holds the exact fields of a hand-written entry the
+  columns cannot hold), and
   ``available_at``, the time it may first be delivered (a scheduled message's
   due time, its ``deliver_at`` column: the trigger gives its delivery rows the
   same ``available_at``, so no group can claim it before then);
