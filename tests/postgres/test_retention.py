@@ -184,6 +184,29 @@ async def test_a_look_goes_on_past_messages_that_stay(postgres_url: str, schema:
     await transport.close()
 
 
+async def test_a_long_history_is_measured_again_every_half_history_claimed(
+    postgres_url: str, schema: str
+) -> None:
+    """The cut (a range of ``history`` index entries) is found again every history / 2
+    claims, not at every look: its cost per message stays the same however long the
+    history. Meanwhile it lags behind by what was sent since."""
+    history = 4 * TRIM_EVERY  # found again every second look
+    transport = PostgresTransport(postgres_url, prefix=schema, history=history)
+    sub = await transport.subscribe(CHANNEL, "svc", "c1")
+    settling = PostgresTransport(postgres_url, prefix=schema, history=None)  # no looks
+    settler = await settling.subscribe(CHANNEL, "svc", "c0")
+    sent = await send(transport, history + 2000)
+    assert await settle_all(settler) == history + 2000
+    assert await sub.trim() == 2000
+    sent += await send(transport, 1000)
+    assert await settle_all(settler) == 1000
+    assert await sub.trim() == 0  # the cut found at the first look
+    assert await sub.trim() == 1000  # found again
+    assert await stored(transport) == ids(sent)[-history:]
+    await settling.close()
+    await transport.close()
+
+
 async def test_the_look_stays_on_the_indexes_with_a_large_table(
     postgres_url: str, schema: str
 ) -> None:
@@ -204,14 +227,15 @@ async def test_the_look_stays_on_the_indexes_with_a_large_table(
             async with transport.pool.connection("analysing") as conn:
                 await conn.execute(f"ANALYZE {transport._s}.messages")
                 await conn.execute(f"ANALYZE {transport._s}.deliveries")
-        params = {"ch": sub.channel_id, "after": 0, "keep": 1000, "scan": 5000}
-        text = await plan(transport, sub._trim, params)
-        assert "Index Only Scan Backward using messages_pkey on messages k" in text, text
+        cut = await plan(transport, sub._cut_query, (sub.channel_id, 1000))
+        assert "Index Only Scan Backward using messages_pkey on messages" in cut, cut
+        params = {"ch": sub.channel_id, "after": 0, "cut": 19_000, "scan": 5000}
+        text = await plan(transport, sub._look_query, params)
         assert "Index Scan using messages_pkey on messages m" in text, text
         assert "Scan using deliveries_entry on deliveries d" in text, text
         assert "Tid Scan on messages x" in text, text
         for bad in ("Seq Scan", "Bitmap", "Sort", "Hash", "Materialize"):
-            assert bad not in text, text
+            assert bad not in text and bad not in cut, text + cut
     assert await sub.trim() == 5000
     assert await sub.trim() == 5000
     assert await sub.trim() == 0  # the rest is not settled

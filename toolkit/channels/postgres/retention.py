@@ -14,9 +14,12 @@ The consumers of the channel do it, piggy-backed on their claims: every
 :data:`TRIM_SCAN` messages of the channel after where its previous look
 stopped (from the oldest again once it reaches the kept history) are read,
 and those no delivery row names deleted, in one statement. Every step is on an index
-whatever the statistics say: the kept history's first id a backward range of
-the primary key, the messages looked at a forward range of it, each one's
-delivery rows one probe of ``deliveries_entry``, the deletion by ``ctid``.
+whatever the statistics say: the cut (the newest message the history does not
+hold) a backward range of the primary key, ``history`` entries long, found
+again only every ``history`` / 2 claims so that its cost per message does not
+grow with the history (meanwhile it lags behind by what was sent since); the
+messages looked at a forward range of it, each one's delivery rows one probe
+of ``deliveries_entry``, the deletion by ``ctid``.
 The work of a look is bounded however large the table or the backlog; a
 backlog ahead of the cut is walked over a few looks, never all at once.
 
@@ -61,25 +64,27 @@ def parse_history(url: str, text: str) -> int | None:
     return int(text)
 
 
-def trim_query(s: str) -> bytes:
-    """One look (channel ``ch``, after id ``after``, ``scan`` messages at most, keeping the
-    latest ``keep``): (messages looked at, the last one's id, messages deleted)."""
-    # The latest ``keep`` stay: the cut is the one before them, a backward range of the
-    # primary key (no row when the channel holds no more than them: nothing to delete).
+def trim_queries(s: str) -> tuple[bytes, bytes]:
+    """(the cut: channel, history -> the newest message the history does not hold;
+    a look: channel ``ch``, after id ``after``, up to the cut ``cut``, ``scan`` messages
+    at most -> messages looked at, the last one's id, messages deleted)."""
+    # A backward range of the primary key, ``history`` entries long (no row when the
+    # channel holds no more than them: nothing to delete).
     cut = (
-        f"(SELECT k.id FROM {s}.messages k WHERE k.channel_id = %(ch)s::int4 "
-        "ORDER BY k.id DESC OFFSET %(keep)s::int8 LIMIT 1)"
+        f"SELECT id FROM {s}.messages WHERE channel_id = %s::int4 "
+        "ORDER BY id DESC OFFSET %s::int8 LIMIT 1"
     )
-    return (
+    look = (
         f"WITH w AS (SELECT m.id, m.ctid FROM {s}.messages m "
         "WHERE m.channel_id = %(ch)s::int4 AND m.id > %(after)s::int8 "
-        f"AND m.id <= {cut} ORDER BY m.id LIMIT %(scan)s::int8), "
+        "AND m.id <= %(cut)s::int8 ORDER BY m.id LIMIT %(scan)s::int8), "
         f"gone AS (DELETE FROM {s}.messages x WHERE x.ctid = ANY(ARRAY("
         "SELECT w.ctid FROM w WHERE NOT EXISTS ("
         f"SELECT 1 FROM {s}.deliveries d WHERE d.entry = w.id))) "
         "AND x.channel_id = %(ch)s::int4 RETURNING 1) "
         "SELECT (SELECT count(*) FROM w), (SELECT max(id) FROM w), (SELECT count(*) FROM gone)"
-    ).encode()
+    )
+    return cut.encode(), look.encode()
 
 
 class PostgresRetention:
@@ -90,6 +95,10 @@ class PostgresRetention:
     history: int | None
     #: the id after which this consumer's next look starts (0: the oldest)
     _trim_after = 0
+    #: the newest message beyond the history (None: none), as last found, and the looks
+    #: left before it is found again
+    _cut: int | None = None
+    _looks_to_cut = 0
     _claimed_since_trim = 0
     #: the look in flight
     _look: asyncio.Task[None] | None = None
@@ -98,7 +107,8 @@ class PostgresRetention:
         _pool: Pool
         _s: str
         _lock: tuple[int, int]
-        _trim: bytes
+        _cut_query: bytes
+        _look_query: bytes
         channel: str
         channel_id: int
 
@@ -127,21 +137,31 @@ class PostgresRetention:
         beyond the kept history; how many were deleted."""
         if self.history is None:
             return 0
-        params = {
-            "ch": self.channel_id,
-            "after": self._trim_after,
-            "keep": self.history,
-            "scan": scan,
-        }
-        async with (
-            self._pool.connection(f"deleting settled messages of {self.channel!r}") as conn,
-            conn.transaction(),
-        ):
-            # Shared, as senders hold it: group creation (exclusive) waits, and the look
-            # (a statement of its own, so a snapshot taken after the lock) sees its rows.
-            await conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", self._lock)
-            cur = await conn.execute(self._trim, params)
-            row = await cur.fetchone()
+        async with self._pool.connection(f"deleting settled messages of {self.channel!r}") as conn:
+            if self._looks_to_cut <= 0:
+                # A range of ``history`` entries: found again every history / 2 claims
+                # (per consumer), so its cost per message stays the same however long the
+                # history; meanwhile, the cut lags behind by what was sent since.
+                cur = await conn.execute(self._cut_query, (self.channel_id, self.history))
+                found = await cur.fetchone()
+                self._cut = None if found is None else int(found[0])
+                self._looks_to_cut = max(1, self.history // (2 * TRIM_EVERY))
+            self._looks_to_cut -= 1
+            if self._cut is None:
+                return 0
+            params = {
+                "ch": self.channel_id,
+                "after": self._trim_after,
+                "cut": self._cut,
+                "scan": scan,
+            }
+            async with conn.transaction():
+                # Shared, as senders hold it: group creation (exclusive) waits, and the
+                # look (a statement of its own, so a snapshot taken after the lock) sees
+                # the rows it made.
+                await conn.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", self._lock)
+                cur = await conn.execute(self._look_query, params)
+                row = await cur.fetchone()
         assert row is not None
         looked, last, deleted = int(row[0]), row[1], int(row[2])
         # A full look goes on from where it stopped; a short one reached the kept

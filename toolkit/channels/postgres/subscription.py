@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from toolkit.channels.base import Delivery
 from toolkit.channels.postgres.dedup import PostgresDeduplication
 from toolkit.channels.postgres.exactly_once import PostgresExactlyOnce
-from toolkit.channels.postgres.retention import TRIM_EVERY, PostgresRetention, trim_query
+from toolkit.channels.postgres.retention import TRIM_EVERY, PostgresRetention, trim_queries
 from toolkit.channels.postgres.rows import COLUMNS, encode_details, read_row, row_of_envelope
 from toolkit.channels.postgres.schema import lock_namespace
 from toolkit.priority import MAX_PRIORITY
@@ -108,7 +108,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce, PostgresR
             "c": consumer,
             "n": 0,
         }
-        self._trim = trim_query(s)
+        self._cut_query, self._look_query = trim_queries(s)
         self._next_due = (
             f"SELECT extract(epoch FROM min(available_at) - now()) FROM {s}.deliveries "
             "WHERE group_id = %s"
