@@ -6,8 +6,10 @@ On one private redis-server, in one run, rounds interleaved: ``toolkit run``
 (bench.redis_e2e's consumer, a real child process) drains a prefilled stream
 with and without ``--deduplicate 24h``; CPU time per message as
 ``bench.redis_e2e`` measures it (user + system of the process, less a run over
-an empty stream). With deduplication, each batch costs one ``ZMSCORE`` and a
-record write per ``_RECORD_EVERY`` messages (toolkit/consumer.py). The
+an empty stream). With deduplication, each batch is checked (by the read itself
+over a backlog, else one ``ZMSCORE``) and costs a record write per
+``RECORD_EVERY`` messages (toolkit/deduplication.py), whose reply is read with
+the next read (toolkit/channels/redis/dedup.py). The
 reference is the same consumer with deduplication off; the hand-written sync
 consumer is printed beside it for scale.
 """

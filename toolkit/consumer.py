@@ -33,26 +33,29 @@ import random
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
 from toolkit import telemetry
 from toolkit.channels.base import (
     AcksOnReceive,
-    Deduplicates,
     DelayedRetry,
     Delivery,
-    HandlesInTransaction,
     RenewsLeases,
     SettlesOnReceipt,
     Subscription,
     Transport,
     TransportError,
 )
-from toolkit.context import CURRENT_TRANSACTION
-from toolkit.deduplication import KeyedDeduplication
-from toolkit.dispatcher import BatchResult, Dispatcher
+from toolkit.deduplication import (
+    DeduplicationUnsupported,
+    ExactlyOnceUnsupported,
+    InTransaction,
+    Recording,
+    deduplication_for,
+)
+from toolkit.dispatcher import Dispatcher
 from toolkit.leases import LeaseKeeper
 from toolkit.retry import NO_RETRY, RetryPolicy
 from toolkit.settlement import Owed, describe_failure, failure_details
@@ -75,29 +78,6 @@ _OUTAGE_BASE: Final = 0.1
 _OUTAGE_CAP: Final = 5.0
 #: seconds between throughput lines at debug level
 _RATE_EVERY: Final = 10.0
-#: with deduplication, handled messages are recorded this many at a time: what a crash
-#: makes a consumer handle twice (bench/dedup.py measures the cost)
-_RECORD_EVERY: Final = 10
-
-
-class DeduplicationUnsupported(ValueError):
-    """Deduplication was asked for on a pipe whose subscriptions cannot deduplicate."""
-
-
-class ExactlyOnceUnsupported(ValueError):
-    """Exactly-once effect was asked for on a pipe that cannot commit handlers' writes
-    with their acknowledgement (only PostgreSQL can)."""
-
-
-class TransactionAborted(RuntimeError):
-    """A handler returned with its step's transaction in error (it caught a failed
-    statement): its writes were rolled back, and it is retried like a failure."""
-
-    def __init__(self, delivery: Delivery) -> None:
-        super().__init__(
-            f"the handler of {delivery.routing_key} {delivery.message_id} returned with the "
-            "transaction aborted by a failed statement; its writes were rolled back"
-        )
 
 
 class ConsumerStats(msgspec.Struct):
@@ -192,36 +172,23 @@ class Consumer:
         self._receipts: Callable[[], tuple[int, int]] | None = None
         self._leases: RenewsLeases | None = None
         self._acks_on_receive: AcksOnReceive | None = None
-        self._dedup: Deduplicates | None = None
-        self._in_transaction: HandlesInTransaction | None = None
+        self._dedup: Recording | InTransaction | None = None
 
     async def subscription(self) -> Subscription:
         if self._subscription is None:
             sub = await self.transport.subscribe(self.channel, self.group, self.consumer_name)
-            keyed = self.dispatcher.deduplication_windows()
-            if self.deduplicate is not None or keyed:
-                if not isinstance(sub, Deduplicates):
-                    await sub.close()
-                    asked = (
-                        f"for {', '.join(sorted(keyed))} (deduplicate in the schema)"
-                        if keyed and self.deduplicate is None
-                        else ""
-                    )
-                    raise DeduplicationUnsupported(
-                        f"deduplication was asked for on channel {self.channel!r}{' ' + asked if asked else ''}, "
-                        f"but its pipe ({self._pipe_name()}) cannot deduplicate"
-                    )
-                self._dedup = KeyedDeduplication(sub, keyed, self.deduplicate) if keyed else sub
-            if self.exactly_once:
-                if not isinstance(sub, HandlesInTransaction):
-                    await sub.close()
-                    raise ExactlyOnceUnsupported(
-                        f"exactly-once effect was asked for on channel {self.channel!r}, but its "
-                        f"pipe ({self._pipe_name()}) cannot commit the handlers' "
-                        "writes with their acknowledgement; only PostgreSQL can "
-                        "(docs/delivery.md#exactly-once-effect-on-postgresql)"
-                    )
-                self._in_transaction = sub
+            try:
+                self._dedup = deduplication_for(
+                    sub,
+                    channel=self.channel,
+                    pipe=self._pipe_name(),
+                    window=self.deduplicate,
+                    keyed=self.dispatcher.deduplication_windows(),
+                    exactly_once=self.exactly_once,
+                )
+            except ValueError:
+                await sub.close()
+                raise
             self._subscription = sub
             self._receipts = sub.settled_on_receipt if isinstance(sub, SettlesOnReceipt) else None
             self._leases = sub if isinstance(sub, RenewsLeases) else None
@@ -405,9 +372,8 @@ class Consumer:
         if telemetry.ACTIVE is not self._telemetry:  # turned on or off since the last batch
             self._instrument()
         dedup = self._dedup
-        in_transaction = self._in_transaction
-        if dedup is not None and in_transaction is None:
-            deliveries = await self._drop_duplicates(dedup, deliveries)
+        if dedup is not None:
+            deliveries = await dedup.fresh(deliveries, done, stats)
             if not deliveries:
                 return
         keeper = (
@@ -416,19 +382,15 @@ class Consumer:
             else LeaseKeeper(self._leases, deliveries, self.channel, self.group)
         )
         try:
-            if in_transaction is not None:
-                batch = await self._handle_in_transactions(
-                    in_transaction, deliveries, retry.delivery_limit
-                )
-            elif dedup is None:
+            if dedup is None:
                 batch = await self.workers.handle(deliveries, retry.delivery_limit)
             else:
-                batch = await self._handle_recording(dedup, deliveries, retry.delivery_limit)
+                batch = await dedup.handle(self.workers, deliveries, retry.delivery_limit, stats)
         finally:
             # Before settling: nothing settled is renewed.
             if keeper is not None:
                 await keeper.stop()
-        if in_transaction is None:
+        if dedup is None or dedup.acknowledges_handled:
             done.extend(batch.handled)  # else acknowledged by their steps' transactions
         stats.skipped += batch.skipped
         stats.handled += len(batch.handled) - batch.skipped
@@ -482,92 +444,6 @@ class Consumer:
                 owed.rejects.append(
                     (delivery, describe_failure(exc), failure_details(exc, count, self.channel))
                 )
-
-    async def _handle_recording(
-        self, dedup: Deduplicates, deliveries: Sequence[Delivery], max_deliveries: int
-    ) -> BatchResult:
-        """Run the handlers ``_RECORD_EVERY`` messages at a time, recording the handled ones
-        after each step: after their handlers, before their acknowledgement (with the
-        next read). A crash runs again only the handlers of the step in hand, never
-        loses a message; the rest of its batch, recorded, is skipped when redelivered."""
-        workers = self.workers
-        if len(deliveries) <= _RECORD_EVERY:
-            batch = await workers.handle(deliveries, max_deliveries)
-            if batch.handled:
-                await dedup.remember(batch.handled, self._window)
-            return batch
-        batch = BatchResult()
-        for i in range(0, len(deliveries), _RECORD_EVERY):
-            step = await workers.handle(deliveries[i : i + _RECORD_EVERY], max_deliveries)
-            if step.handled:
-                await dedup.remember(step.handled, self._window)
-                batch.handled.extend(step.handled)
-                batch.skipped += step.skipped
-            batch.rejected.extend(step.rejected)
-            batch.failed.extend(step.failed)
-        return batch
-
-    async def _handle_in_transactions(
-        self, pipe: HandlesInTransaction, deliveries: Sequence[Delivery], max_deliveries: int
-    ) -> BatchResult:
-        """Exactly-once effect: each step of ``_RECORD_EVERY`` messages is one transaction
-        (records, the handlers' writes, acknowledgements), one message at a time."""
-        workers = self.workers
-        batch = BatchResult()
-
-        async def handle(delivery: Delivery, connection: Any) -> bool:
-            token = CURRENT_TRANSACTION.set(connection)
-            try:
-                one = await workers.handle((delivery,), max_deliveries)
-            finally:
-                CURRENT_TRANSACTION.reset(token)
-            batch.rejected.extend(one.rejected)
-            batch.failed.extend(one.failed)
-            if not one.handled:
-                return False
-            batch.handled.append(delivery)
-            batch.skipped += one.skipped
-            return True
-
-        stats = self.stats
-        for i in range(0, len(deliveries), _RECORD_EVERY):
-            duplicates, aborted = await pipe.handle_in_transaction(
-                deliveries[i : i + _RECORD_EVERY], self._window, handle
-            )
-            stats.skipped += len(duplicates)
-            stats.deduplicated += len(duplicates)
-            for delivery in aborted:
-                batch.handled.remove(delivery)
-                batch.failed.append((delivery, TransactionAborted(delivery)))
-        return batch
-
-    async def _drop_duplicates(
-        self, dedup: Deduplicates, deliveries: Sequence[Delivery]
-    ) -> Sequence[Delivery]:
-        """The deliveries whose message id the group has not handled within the window
-        (nor an earlier delivery of this batch carries); the others are owed an ack."""
-        seen = await dedup.seen(deliveries)
-        keyed = dedup if isinstance(dedup, KeyedDeduplication) else None
-        fresh: list[Delivery] = []
-        duplicates = self._owed.acks
-        before = len(duplicates)
-        for delivery in deliveries:
-            message_id = delivery.message_id
-            if message_id in seen:
-                duplicates.append(delivery)
-            else:
-                # A second copy in the same batch is a duplicate of the first (of a key
-                # deduplicated: with windows per key, others are handled each time).
-                if keyed is None or keyed.covers(delivery):
-                    seen.add(message_id)
-                fresh.append(delivery)
-        dropped = len(duplicates) - before
-        if dropped:
-            stats = self.stats
-            stats.skipped += dropped
-            stats.deduplicated += dropped
-            log.debug("%d duplicate(s) acknowledged unhandled on %s", dropped, self.channel)
-        return fresh
 
     async def close(self) -> None:
         self.workers.close()

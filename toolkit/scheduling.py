@@ -14,7 +14,15 @@ from datetime import datetime, timedelta
 
 from toolkit.envelope import Envelope
 
-__all__ = ["SchedulingUnsupportedError", "due_ms", "scheduled_any", "split_due", "unsupported"]
+__all__ = [
+    "ScheduledUnlistedError",
+    "SchedulingUnsupportedError",
+    "due_ms",
+    "scheduled_any",
+    "split_due",
+    "unlisted",
+    "unsupported",
+]
 
 
 class SchedulingUnsupportedError(TypeError):
@@ -23,6 +31,19 @@ class SchedulingUnsupportedError(TypeError):
     Transports that can set the class attribute ``schedules_messages = True``
     (the capability flag the bus checks before building a scheduled message).
     """
+
+
+class ScheduledUnlistedError(SchedulingUnsupportedError):
+    """``scheduled`` or ``cancel_scheduled`` on a pipe that holds scheduled messages where
+    they cannot be read back (RabbitMQ: in the broker's TTL queues). Sending with a due
+    time works there; only listing and cancelling are refused."""
+
+
+def unlisted(pipe: str, doc: str) -> str:
+    return (
+        f"{pipe} cannot list or cancel scheduled messages: they wait inside the broker, "
+        f"where they cannot be read back (sending with delay= / deliver_at= works); see {doc}"
+    )
 
 
 def unsupported(what: str) -> str:

@@ -45,13 +45,14 @@ def features() -> Features:
     # A delivery stays with its consumer until its AMQP channel closes: no leases.
     # A group made after others exist starts at its creation, and a consumer is pushed
     # up to a batch ahead of asking (prefetch): docs/rabbitmq.md.
-    # No store of handled ids and no scheduled delivery yet: both refused with a clear error.
+    # No store of handled ids: refused with a clear error. Scheduled messages wait in
+    # the broker's TTL queues, which cannot be read back: listing and cancelling them
+    # are refused (docs/rabbitmq.md#scheduled-messages).
     return Features(
         redelivery_wait=0.0,
         leases=False,
         late_groups_see_history=False,
         pushes_ahead=True,
         deduplication=False,
-        scheduling=False,
-        priorities=False,
+        lists_scheduled=False,
     )

@@ -50,4 +50,4 @@ def add_raw(transport: RedisTransport) -> Any:
 
 @pytest.fixture
 def features() -> Features:
-    return Features(redelivery_wait=VISIBILITY + 0.1, priorities=False)
+    return Features(redelivery_wait=VISIBILITY + 0.1)

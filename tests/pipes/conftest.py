@@ -36,7 +36,8 @@ PIPES = {
     "postgres": ("postgres_url", "schema"),
     "rabbitmq": ("amqp_url", "prefix"),
 }
-#: the pipes that keep scheduled messages (RabbitMQ does not yet)
+#: the pipes that list and cancel the scheduled messages they keep (RabbitMQ keeps them
+#: where they cannot be read back: test_scheduled_cli.py checks its refusal)
 SCHEDULING = ("postgres", "redis")
 
 

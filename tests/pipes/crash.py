@@ -13,7 +13,7 @@ nothing left on the channel.
 ``deduplicate=WINDOW`` runs the consumers with ``--deduplicate WINDOW`` and
 publishes a copy (same message id) of every tenth message besides: the copies
 are never handled, and duplicates shrink from the batches in flight to the
-crash windows (the record step in hand at each kill: ``_RECORD_EVERY``).
+crash windows (the record step in hand at each kill: ``RECORD_EVERY``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from tests.redis.messages import ticket_create
 from toolkit import Envelope
-from toolkit.consumer import _RECORD_EVERY
+from toolkit.deduplication import RECORD_EVERY
 from toolkit.pipe_settings import Bindings, PipeSettings
 from toolkit.pipes import Pipes
 
@@ -211,7 +211,7 @@ def kill_consumers_repeatedly(
     duplicates = len(records) - len(handled_ids)
     # Only messages in flight at a kill (at most one batch, or with deduplication one
     # record step, per channel of a killed consumer) come twice; never a copy...
-    in_flight = BATCH if deduplicate is None else _RECORD_EVERY
+    in_flight = BATCH if deduplicate is None else RECORD_EVERY
     assert duplicates <= kills * in_flight * len(sent), (duplicates, kills)
     # ...and each of them was a redelivery (delivery count > 1) of one such message.
     redelivered = {mid for mid, count in records if count > 1}

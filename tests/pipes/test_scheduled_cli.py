@@ -85,10 +85,20 @@ def test_bad_input_and_unreachable_pipes_exit_2(
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_pipe_that_cannot_schedule_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """RabbitMQ cannot schedule; where its pipe is not installed, that is the error."""
+def test_rabbitmq_refuses_list_and_cancel_in_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """RabbitMQ schedules (TTL wait queues) but cannot read back what waits: both actions
+    exit 2 with one line naming the pipe and the doc, without connecting first (the
+    URL's port answers nothing), the password hidden."""
+    pytest.importorskip("aio_pika")
     url = "amqp://guest:secret@127.0.0.1:1/"
-    assert main(["scheduled", "cancel", CHANNEL, "m1", "--url", url]) == 2
-    err = capsys.readouterr().err
-    assert "cannot schedule messages" in err or "not installed" in err, err
-    assert len(err.strip().splitlines()) == 1 and "secret" not in err
+    for action in (["list"], ["cancel", "m1"]):
+        assert main(["scheduled", action[0], CHANNEL, *action[1:], "--url", url]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "secret" not in err, err
+        assert err.startswith(
+            f"toolkit scheduled {action[0]}: channel ticket_commands is on pipe default "
+            "(amqp://guest:***@127.0.0.1:1/): RabbitMQ cannot list or cancel scheduled messages"
+        ), err
+        assert "docs/rabbitmq.md#scheduled-messages" in err

@@ -11,15 +11,11 @@ docs/rabbitmq.md says so."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 import generated.ticket_service as ticket_service
-from tests.rabbitmq.server import RabbitNode, available
+from tests.rabbitmq.server import RabbitNode
 from tests.redis.apps import Memory
 from tests.redis.messages import ticket_create
 from toolkit import Consumer, TransportError
@@ -27,17 +23,6 @@ from toolkit.channels.rabbitmq import RabbitTransport
 
 CHANNEL = "ticket_commands"
 GROUP = "ticket_service"
-
-
-@pytest.fixture
-def node() -> Iterator[RabbitNode]:
-    if not available():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("rabbitmq-server is not installed, and CI=true: restart tests must run")
-        pytest.skip("rabbitmq-server is not installed")
-    node = RabbitNode().start()
-    yield node
-    node.stop()
 
 
 async def test_broker_restarted_loses_no_confirmed_message(node: RabbitNode) -> None:

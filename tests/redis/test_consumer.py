@@ -169,7 +169,7 @@ async def test_a_batch_that_needs_only_acknowledgements_costs_one_round_trip(
     sub = await consumer.subscription()
     await transport.send(CHANNEL, [ticket_create(i) for i in range(50)])
     writes = 0
-    conn = await sub._conn.get()  # type: ignore[attr-defined]
+    conn = await sub.stream._conn.get()  # type: ignore[attr-defined]
     send = conn.send_packed_command
 
     async def counting(*args: Any, **kwargs: Any) -> Any:

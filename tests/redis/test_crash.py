@@ -25,6 +25,7 @@ from tests.redis.messages import ticket_create, user_registered
 from tests.redis.server import RedisServer
 from toolkit import Consumer, RetryPolicy, TransportError
 from toolkit.channels.redis import ChannelOptions, RedisTransport
+from toolkit.channels.redis.keys import band_name
 
 
 def run_command(url: str, prefix: str, app: str, *options: str) -> list[str]:
@@ -218,3 +219,16 @@ def test_message_that_kills_its_consumer_is_dead_lettered_after_the_default_limi
     asyncio.run(send(after))
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=30)
     assert done.returncode == 0 and read_log(log)[-1] == (after.headers.message_id, 1)
+
+
+def test_consumers_killed_mid_batch_lose_nothing_of_the_priority_bands(
+    redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    """The same run with a third of the messages at priority 5 and a third at 9: each
+    band's pending entries of a killed consumer are reclaimed like the channel's."""
+    sent = {CHANNEL: [ticket_create(i, priority=(0, 5, 9)[i % 3]) for i in range(12_000)]}
+    bands = {CHANNEL: [], band_name(CHANNEL, 5): [], band_name(CHANNEL, 9): []}
+    run = kill_consumers_repeatedly(
+        redis_url, prefix, tmp_path, sent, left=pending(redis_url, prefix, bands), flags=FLAGS
+    )
+    print(run)

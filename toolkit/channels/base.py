@@ -350,6 +350,13 @@ class Schedules(Protocol):
 
     ``schedules_messages`` is True: the flag the bus checks before sending a
     scheduled message (a pipe without it refuses ``delay=`` with a clear error).
+
+    The flag and the two methods are separate promises. A pipe whose waiting
+    messages cannot be read back (RabbitMQ: they wait in the broker's TTL queues)
+    sets the flag, holds and delivers them, but refuses ``scheduled`` and
+    ``cancel_scheduled`` with :class:`~toolkit.scheduling.ScheduledUnlistedError`
+    before any I/O, and has the class attribute ``lists_scheduled = False`` (a
+    message scheduled again with a waiting one's id does not replace it there).
     """
 
     schedules_messages: bool

@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
         description="Scheduled messages (sent with delay= or deliver_at=) still waiting on a "
         "channel, on the pipe that carries it; see docs/delivery.md#scheduled-messages. Wire "
         "text is printed with control characters escaped. Exit status: 0 done; 1 cancel found "
-        "none of the ids waiting; 2 bad input, a pipe unreachable or one that cannot schedule.",
+        "none of the ids waiting; 2 bad input, a pipe unreachable or one that cannot schedule "
+        "or cannot list what waits (RabbitMQ: docs/rabbitmq.md#scheduled-messages).",
     )
     actions = parser.add_subparsers(dest="scheduled_action", metavar="ACTION", required=True)
 
@@ -61,17 +62,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, bindings: Bindings) -> int:
-    from toolkit.pipe_settings import PipeSettings
+    from toolkit.pipe_settings import PipeSettings, redact
     from toolkit.pipes import Pipes
+    from toolkit.scheduling import ScheduledUnlistedError
 
     channel: str = args.channel
     pipes = Pipes(bindings, PipeSettings(prefix=args.prefix))
     try:
         scheduler = pipes.scheduler(channel)
-        await pipes.check([channel])
+        # A pipe that holds scheduled messages where they cannot be read (RabbitMQ)
+        # refuses at once: no point in connecting first.
+        if getattr(scheduler, "lists_scheduled", True):
+            await pipes.check([channel])
         if args.scheduled_action == "list":
             return _list(channel, await scheduler.scheduled(channel, count=args.count), args.json)
         return await _cancel(channel, scheduler, args.message_ids)
+    except ScheduledUnlistedError as exc:
+        pipe = bindings.pipe_of(channel)
+        return fail(
+            f"toolkit scheduled {args.scheduled_action}: channel {shown(channel)} is on pipe "
+            f"{shown(pipe)} ({redact(bindings.pipes[pipe])}): {exc}"
+        )
     except Exception as exc:
         refused = refusal(exc)
         if refused is None:

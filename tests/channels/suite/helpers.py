@@ -38,6 +38,10 @@ class Features:
     deduplication: bool = True
     #: it implements Schedules: messages held until their ``deliver_at`` time
     scheduling: bool = True
+    #: the scheduled messages waiting can be listed, cancelled and replaced by id (False
+    #: on RabbitMQ: they wait in the broker's TTL queues, which cannot be read back, and
+    #: ``scheduled`` / ``cancel_scheduled`` raise ScheduledUnlistedError)
+    lists_scheduled: bool = True
     #: a group made while other groups of the channel exist still receives what was
     #: sent before it (False on RabbitMQ: a queue receives from its creation on, and
     #: only the first group of a channel takes what was sent while there was none)

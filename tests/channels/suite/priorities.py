@@ -10,7 +10,7 @@ import pytest
 
 from tests.channels.suite.helpers import Features, channel_name, envelope, needs
 from toolkit import Envelope, Transport
-from toolkit.channels.base import Prioritizes
+from toolkit.channels.base import DelayedRetry, Prioritizes
 
 pytestmark = pytest.mark.asyncio
 
@@ -63,16 +63,31 @@ async def test_higher_priorities_first_equal_ones_in_order(
 async def test_a_message_handed_back_keeps_its_priority(
     transport: Transport, features: Features, redelivery_wait: float
 ) -> None:
+    """A consumer that closes holding a message hands it back; a retry later waits
+    out its delay: either way the message comes back with its priority, ahead of
+    lower ones waiting."""
     prioritizing(transport, features)
     ch = channel_name()
     urgent = envelope(priority=7)
     sub = await backlog(transport, ch, [urgent])
     (first,) = await sub.receive(1, 5.0)
-    await sub.release([first])
-    again = await take(sub, 1, timeout=redelivery_wait + 10)
+    assert first.envelope.headers.priority == 7
+    await sub.close()  # unsettled: handed back to the group
+    await transport.send(ch, [envelope() for _ in range(5)])
+    again_sub = await transport.subscribe(ch, "svc", "c2")
+    again = await take(again_sub, 1, timeout=redelivery_wait + 10)
     assert [d.message_id for d in again] == [urgent.headers.message_id]
     assert again[0].envelope.headers.priority == 7
-    await sub.close()
+    if features.delayed_retry:
+        assert isinstance(again_sub, DelayedRetry)
+        retried = envelope(priority=4)
+        await transport.send(ch, [retried])
+        (held,) = await again_sub.receive(1, 5.0)
+        assert held.message_id == retried.headers.message_id
+        await again_sub.retry_later(held, 0.2)
+        back = {d.message_id: d for d in await take(again_sub, 6, timeout=10)}
+        assert back[retried.headers.message_id].envelope.headers.priority == 4
+    await again_sub.close()
 
 
 async def test_urgent_messages_overtake_a_backlog(

@@ -1,6 +1,7 @@
 """Scheduled messages (Schedules): a message with a due time stays invisible until then,
-joins the channel once due whether or not a consumer was running, can be listed and
-cancelled by id before it is due, and outlives the consumers that were waiting for it."""
+joins the channel (every group of it) once due whether or not a consumer was running,
+can be listed and cancelled by id before it is due (``Features.lists_scheduled``; else
+both are refused with a clear error), and outlives the consumers that were waiting."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.channels.suite.helpers import Features, channel_name, envelope, needs
 from tests.redis.apps import Memory
 from toolkit import Consumer, Envelope, Transport
 from toolkit.channels.base import Schedules
+from toolkit.scheduling import ScheduledUnlistedError
 
 pytestmark = pytest.mark.asyncio
 
@@ -30,6 +32,13 @@ def scheduling(transport: Transport, features: Features) -> Schedules:
     needs(features.scheduling, "scheduled messages")
     assert isinstance(transport, Schedules) and transport.schedules_messages
     return transport
+
+
+def listing(transport: Transport, features: Features) -> Schedules:
+    """The transport as a Schedules that lists and cancels (the test is skipped else)."""
+    scheduler = scheduling(transport, features)
+    needs(features.lists_scheduled, "listing and cancelling scheduled messages")
+    return scheduler
 
 
 async def take(sub: Any, count: int, timeout: float) -> list[Any]:
@@ -61,18 +70,45 @@ async def test_not_before_it_is_due_and_delivered_once_due(
     await transport.send(ch, [later, now])
     first = await take(sub, 2, timeout=AHEAD * 0.5)
     assert [d.message_id for d in first] == [now.headers.message_id]
-    waiting = await scheduler.scheduled(ch)
-    assert [(s.message_id, s.deliver_at_ms) for s in waiting] == [
-        (later.headers.message_id, later.headers.deliver_at_ms)
-    ]
-    assert waiting[0].envelope == later
+    if features.lists_scheduled:
+        waiting = await scheduler.scheduled(ch)
+        assert [(s.message_id, s.deliver_at_ms) for s in waiting] == [
+            (later.headers.message_id, later.headers.deliver_at_ms)
+        ]
+        assert waiting[0].envelope == later
     got = await take(sub, 1, timeout=AHEAD + 5)
     received_at = time.time() * 1000
     assert [d.message_id for d in got] == [later.headers.message_id]
     assert received_at >= later.headers.deliver_at_ms
-    assert got[0].envelope.headers.deliver_at_ms == later.headers.deliver_at_ms
-    assert await scheduler.scheduled(ch) == []
+    assert got[0].envelope == later
+    if features.lists_scheduled:
+        assert await scheduler.scheduled(ch) == []
     await sub.close()
+
+
+async def test_every_group_gets_it_once_due(transport: Transport, features: Features) -> None:
+    scheduling(transport, features)
+    ch = channel_name()
+    subs = [await transport.subscribe(ch, group, "c1") for group in ("svc", "other")]
+    sent = [due_in(AHEAD * 0.5), due_in(AHEAD * 0.25), envelope()]
+    await transport.send(ch, sent)
+    for sub in subs:
+        got = await take(sub, 3, timeout=AHEAD + 5)
+        assert sorted(d.message_id for d in got) == sorted(e.headers.message_id for e in sent)
+        assert all(time.time() * 1000 >= d.envelope.headers.deliver_at_ms for d in got)
+        await sub.close()
+
+
+async def test_listing_and_cancelling_refused_clearly_where_they_cannot_be(
+    transport: Transport, features: Features
+) -> None:
+    scheduler = scheduling(transport, features)
+    if features.lists_scheduled:
+        pytest.skip("the transport lists and cancels scheduled messages")
+    assert getattr(transport, "lists_scheduled", True) is False
+    for call in (scheduler.scheduled("ch"), scheduler.cancel_scheduled("ch", ["m1"])):
+        with pytest.raises(ScheduledUnlistedError, match=r"cannot list or cancel .*docs/"):
+            await call
 
 
 async def test_a_due_time_in_the_past_means_at_once(
@@ -91,7 +127,7 @@ async def test_a_due_time_in_the_past_means_at_once(
 async def test_cancelled_before_due_is_never_delivered(
     transport: Transport, features: Features
 ) -> None:
-    scheduler = scheduling(transport, features)
+    scheduler = listing(transport, features)
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
     kept, cancelled = due_in(AHEAD * 0.5), due_in(AHEAD * 0.5)
@@ -109,7 +145,7 @@ async def test_cancelled_before_due_is_never_delivered(
 async def test_scheduled_again_with_the_same_id_replaces_the_waiting_one(
     transport: Transport, features: Features
 ) -> None:
-    scheduler = scheduling(transport, features)
+    scheduler = listing(transport, features)
     ch = channel_name()
     sub = await transport.subscribe(ch, "svc", "c1")
     first = due_in(AHEAD * 3, body=b'{"n":1}')
@@ -137,10 +173,12 @@ async def test_delivered_once_due_though_no_consumer_ran_meanwhile(
     assert await waiting.receive(1, 0.05) == []
     await waiting.close()  # every consumer gone before it is due
     await asyncio.sleep(AHEAD * 0.3 + 0.1)
-    # A new consumer of the group, and a group that did not exist yet, both get it.
-    again = await transport.subscribe(ch, "svc", "c2")
-    other = await transport.subscribe(ch, "other", "c1")
-    for sub in (again, other):
+    # A new consumer of the group, and a group that did not exist yet, both get it
+    # (the latter only where a group made later sees what was sent before).
+    subs = [await transport.subscribe(ch, "svc", "c2")]
+    if features.late_groups_see_history:
+        subs.append(await transport.subscribe(ch, "other", "c1"))
+    for sub in subs:
         got = await take(sub, 1, timeout=5)
         assert [d.message_id for d in got] == [sent.headers.message_id]
         await sub.close()
@@ -156,7 +194,8 @@ async def test_the_generated_publisher_schedules(transport: Transport, features:
     by_delay = await publisher.send_ticket_create(create_ticket(1), delay=timedelta(seconds=AHEAD))
     at = datetime.fromtimestamp(start + AHEAD * 0.5, UTC)
     by_time = await publisher.send_ticket_create(create_ticket(2), deliver_at=at)
-    assert {s.message_id for s in await scheduler.scheduled(channel)} == {by_delay, by_time}
+    if features.lists_scheduled:
+        assert {s.message_id for s in await scheduler.scheduled(channel)} == {by_delay, by_time}
     assert (await consumer.run(until_empty=True)).handled == 0
     deadline = time.monotonic() + AHEAD + 5
     while len(handlers.ids) < 2 and time.monotonic() < deadline:

@@ -35,7 +35,7 @@ __all__ = ["PostgresExactlyOnce"]
 
 # A savepoint per message, never released: RELEASE would cost a round trip per message,
 # and the step's commit releases them all. One name: a rollback goes back to the most
-# recent, the message's own. A step of _RECORD_EVERY stays far below the 64
+# recent, the message's own. A step of RECORD_EVERY stays far below the 64
 # subtransactions a backend tracks without overflowing to pg_subtrans.
 _SAVEPOINT: Final = b"SAVEPOINT tk_message"
 _ROLLBACK_TO: Final = b"ROLLBACK TO SAVEPOINT tk_message"

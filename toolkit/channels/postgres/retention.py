@@ -10,16 +10,20 @@ table and stay too. What is kept is what a group created later starts from.
 
 The consumers of the channel do it, piggy-backed on their claims: every
 :data:`TRIM_EVERY` rows a consumer claims, it starts a look in the background
-(its claims go on meanwhile, and ``close`` waits for it): the next
-:data:`TRIM_SCAN` messages of the channel after where its previous look
-stopped (from the oldest again once it reaches the kept history) are read,
-and those no delivery row names deleted, in one statement. Every step is on an index
-whatever the statistics say: the cut (the newest message the history does not
-hold) a backward range of the primary key, ``history`` entries long, found
-again only every ``history`` / 2 claims so that its cost per message does not
-grow with the history (meanwhile it lags behind by what was sent since); the
-messages looked at a forward range of it, each one's delivery rows one probe
-of ``deliveries_entry``, the deletion by ``ctid``.
+(its claims go on meanwhile, and ``close`` waits for it). A look reads the
+next :data:`TRIM_SCAN` messages of the channel after where its previous look
+stopped (from the oldest again once it reaches the cut) and deletes those no
+delivery row names, in one statement. Every step is on an index whatever the
+statistics say:
+
+* the cut (the newest message the history does not hold): a backward range
+  of the primary key, ``history`` entries long, found again only every
+  ``history`` / 2 claims so that its cost per message does not grow with the
+  history (meanwhile it lags behind by what was sent since);
+* the messages looked at: a forward range of the primary key, up to the cut;
+* each one's delivery rows: one probe of ``deliveries_entry``;
+* the deletion: by ``ctid``.
+
 The work of a look is bounded however large the table or the backlog; a
 backlog ahead of the cut is walked over a few looks, never all at once.
 
@@ -41,7 +45,14 @@ from toolkit.pipe_settings import BindingError, redact
 if TYPE_CHECKING:
     from toolkit.channels.postgres.connection import Pool
 
-__all__ = ["DEFAULT_HISTORY", "TRIM_EVERY", "TRIM_SCAN", "PostgresRetention", "parse_history"]
+__all__ = [
+    "DEFAULT_HISTORY",
+    "TRIM_EVERY",
+    "TRIM_SCAN",
+    "PostgresRetention",
+    "parse_history",
+    "trim_queries",
+]
 
 log = logging.getLogger("toolkit.postgres")
 

@@ -301,19 +301,6 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce, PostgresR
                 (max(delay, 0.0), delivery.delivery_id, delivery.delivery_count),
             )
 
-    async def release(self, deliveries: Sequence[Delivery]) -> None:
-        """Hand messages this consumer holds back to the group at once, unacknowledged
-        (their priority, a column of their rows, stays)."""
-        if not deliveries:
-            return
-        s = self._s
-        async with self._pool.connection(f"releasing on {self.channel!r}") as conn:
-            await conn.execute(
-                f"UPDATE {s}.deliveries SET available_at = now(), consumer = NULL "
-                "WHERE id = ANY(%s::int8[]) AND consumer = %s",
-                ([d.delivery_id for d in deliveries], self.consumer),
-            )
-
     async def retries_waiting(self) -> int:
         s = self._s
         async with self._pool.connection(f"counting retries on {self.channel!r}") as conn:

@@ -12,6 +12,7 @@ One job per module:
 ``transport``       :class:`RabbitTransport`: sending (coalesced, confirmed), topology
 ``subscription``    :class:`RabbitSubscription`: receive, ack, retry later, reject
 ``dead_letters``    the dead-letter store: list, replay, purge
+``schedule``        scheduled messages: the cascade of TTL wait queues
 ``link``            the connection: opened on first use, reopened after an outage
 ``wire``            envelopes as AMQP messages (headers + body) and back
 ``names``           exchange and queue names of a channel, the retry delay ladder

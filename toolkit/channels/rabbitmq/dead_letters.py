@@ -10,7 +10,7 @@ AMQP cannot read a queue without taking its messages, so reading gets them
 all unacknowledged on a channel of its own and closes it: the broker puts
 them back where they were (classic queues keep their place). A replay
 publishes the original (confirmed) straight to the dead-lettering group's
-queue, then acknowledges the dead letter; a purge acknowledges them.
+queue of its priority, then acknowledges the dead letter; a purge acknowledges them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,12 @@ from toolkit.channels.base import DeadLetter
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.link import Link, Outgoing
 from toolkit.channels.rabbitmq.names import ChannelNames
-from toolkit.channels.rabbitmq.wire import fields_of, split_dead_letter, stored_fields
+from toolkit.channels.rabbitmq.wire import (
+    fields_of,
+    priority_of,
+    split_dead_letter,
+    stored_fields,
+)
 from toolkit.envelope import Envelope, WireError
 from toolkit.wire import F_ROUTING_KEY
 
@@ -148,8 +153,10 @@ class RabbitDeadLetters:
                     continue
                 _, original = split_dead_letter(message.header.properties.headers)
                 await self.declare_group(names, letter.group)
+                # Into the queue of its priority: a replayed message keeps it.
+                target = names.priority_queue(letter.group, priority_of(original))
                 await self.publish(
-                    [("", names.queue(letter.group), original, message.body, None)],
+                    [("", target, original, message.body, None)],
                     f"replaying a dead letter of {channel!r}",
                 )
                 await amqp.basic_ack(message.delivery.delivery_tag)

@@ -1,16 +1,21 @@
 """One consumer in one group on one channel: receiving and settling.
 
-* ``receive``: the group's queue is consumed (``basic.consume``, prefetch
-  ``max_count`` unless the transport sets one) into a buffer; ``receive`` hands out up to ``max_count`` of it, waiting at most
+* ``receive``: the group's queues, one per priority (0..9), are consumed
+  (``basic.consume`` each, prefetch ``max_count`` unless the transport sets
+  one) into a buffer per priority; ``receive`` hands out up to ``max_count``,
+  highest priority first (each buffer in its queue's order), waiting at most
   ``timeout`` for the first. The delivery count is the quorum queue's
   ``x-delivery-count`` + 1, plus the deliveries before a retry.
 * ``ack``: one ``basic.ack`` with ``multiple`` when the batch is every
-  unsettled message up to its last, else one per message.
+  unsettled message up to its last (neither held nor waiting in a buffer),
+  else one per message.
 * ``retry_later``: a copy goes (confirmed) to the group's wait queue for the
   delay rounded up to :data:`~toolkit.channels.rabbitmq.names.RETRY_LADDER_MS`,
   then the original is acknowledged; the wait queue's message TTL
-  dead-letters it back to the group's queue when due. A crash in between
-  leaves both (delivered again sooner), never neither.
+  dead-letters it back to the group's queue when due (a message of priority
+  1..9 waits in the ``.p`` wait queue of its step, which dead-letters it to the
+  group's priority exchange: back into its priority's queue). A crash in
+  between leaves both (delivered again sooner), never neither.
 * ``reject``: the dead letter is published (confirmed) to the channel's
   dead-letter queue, then the original is acknowledged.
 
@@ -35,7 +40,12 @@ import aiormq
 
 from toolkit.channels.base import Delivery, too_large
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
-from toolkit.channels.rabbitmq.names import RETRY_LADDER_MS, ChannelNames, retry_bucket_ms
+from toolkit.channels.rabbitmq.names import (
+    PRIORITIES,
+    RETRY_LADDER_MS,
+    ChannelNames,
+    retry_bucket_ms,
+)
 from toolkit.channels.rabbitmq.wire import (
     H_PRIOR,
     dead_letter_headers,
@@ -85,7 +95,7 @@ def _count(value: Any) -> int:
 class RabbitSubscription:
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry
     and SettlesOnReceipt (no leases: a delivery stays with its consumer until its
-    AMQP channel closes)."""
+    AMQP channel closes), and hands out higher priorities first."""
 
     def __init__(
         self, transport: RabbitTransport, names: ChannelNames, group: str, consumer: str
@@ -97,16 +107,21 @@ class RabbitSubscription:
         self.group = group
         self.consumer = consumer
         self.queue = names.queue(group)
+        #: the group's queue of each priority (index: the priority)
+        self.queues = [names.priority_queue(group, priority) for priority in PRIORITIES]
         self._max_bytes = transport.max_message_bytes
         self._amqp: aiormq.abc.AbstractChannel | None = None
         self._generation = 0
-        self._buffer: deque[Any] = deque()
+        #: what the broker pushed and ``receive`` has not handed out, per priority
+        self._buffers: list[deque[Any]] = [deque() for _ in PRIORITIES]
+        #: consumer tag -> the priority of the queue it consumes
+        self._tags: dict[str, int] = {}
         self._wake = asyncio.Event()
         #: delivery tags handed out and not yet settled
         self._held: set[int] = set()
         self._closed = False
         self._dead_on_receipt = 0
-        self._retry_arguments: dict[int, dict[str, Any]] = {}
+        self._retry_arguments: dict[tuple[int, bool], dict[str, Any]] = {}
         #: the prefetch consumed with; 0: not consuming yet
         self._prefetch = 0
 
@@ -118,7 +133,7 @@ class RabbitSubscription:
         async with asyncio.timeout(self._transport.timeout * 2):
             await self._transport.declare_group(self.names, self.group)
             amqp = await self._link.channel()
-        self._buffer.clear()
+        self._clear_buffers()
         self._held.clear()
         self._amqp = amqp
         self._prefetch = 0
@@ -137,19 +152,36 @@ class RabbitSubscription:
         if prefetch == self._prefetch:
             return
         async with asyncio.timeout(self._transport.timeout):
+            # Per consumer (quorum queues have no per-channel prefetch): a consumer may
+            # hold a batch of each priority whose queue has a backlog.
             await amqp.basic_qos(prefetch_count=prefetch)
             if not self._prefetch:
-                await amqp.basic_consume(
-                    self.queue,
-                    self._on_message,
-                    consumer_tag=f"{self.consumer}-{uuid.uuid4().hex[:8]}",
-                )
+                base = f"{self.consumer}-{uuid.uuid4().hex[:8]}"
+                self._tags = {f"{base}-p{priority}": priority for priority in PRIORITIES}
+                for tag, priority in self._tags.items():
+                    await amqp.basic_consume(
+                        self.queues[priority], self._on_message, consumer_tag=tag
+                    )
         self._prefetch = prefetch
 
     async def _on_message(self, message: Any) -> None:
         if message.channel is self._amqp:
-            self._buffer.append(message)
+            self._buffers[self._tags.get(message.delivery.consumer_tag, 0)].append(message)
             self._wake.set()
+
+    def _buffered(self) -> int:
+        return sum(len(buffer) for buffer in self._buffers)
+
+    def _clear_buffers(self) -> None:
+        for buffer in self._buffers:
+            buffer.clear()
+
+    async def _ready(self) -> bool:
+        """Whether any of the group's queues has messages ready."""
+        for queue in self.queues:
+            if await self._transport.queue_length(queue):
+                return True
+        return False
 
     def _usable(self) -> bool:
         amqp = self._amqp
@@ -171,19 +203,18 @@ class RabbitSubscription:
                 await self.open()
             if self._prefetch != (self._transport.prefetch or max_count):
                 await self._consume(max_count)
-            buffer = self._buffer
-            if not buffer and timeout <= 0 and await self._transport.queue_length(self.queue):
+            if not self._buffered() and timeout <= 0 and await self._ready():
                 # Asked not to wait, but messages are ready: they are on their way here
                 # (the broker pushes), so "nothing to receive" would be untrue.
                 timeout = self._transport.timeout
-            if not buffer and timeout > 0:
+            if not self._buffered() and timeout > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 # The broker pushes a burst message by message: take what follows the
                 # first at once, rather than leave it held here while others could work.
                 lingered = 0
-                while 0 < len(buffer) < max_count and lingered < _LINGER_ROUNDS:
+                while 0 < self._buffered() < max_count and lingered < _LINGER_ROUNDS:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), _LINGER)
@@ -197,13 +228,14 @@ class RabbitSubscription:
             out: list[Delivery] = []
             unreadable: list[tuple[Any, str]] = []
             generation = self._generation
-            while buffer and len(out) < max_count:
-                message = buffer.popleft()
-                tag = message.delivery.delivery_tag
-                delivery = self._read(message, tag, generation, unreadable)
-                if delivery is not None:
-                    self._held.add(tag)
-                    out.append(delivery)
+            for buffer in reversed(self._buffers):  # the highest priority first
+                while buffer and len(out) < max_count:
+                    message = buffer.popleft()
+                    tag = message.delivery.delivery_tag
+                    delivery = self._read(message, tag, generation, unreadable)
+                    if delivery is not None:
+                        self._held.add(tag)
+                        out.append(delivery)
             if unreadable:
                 await self._dead_letter_unreadable(unreadable)
             return out
@@ -309,8 +341,11 @@ class RabbitSubscription:
             )
         top = max(tags)
         try:
-            if not held or min(held) > top:
-                # Every message delivered up to ``top`` is settled: one ack for all.
+            if (not held or min(held) > top) and all(
+                not buffer or buffer[0].delivery.delivery_tag > top for buffer in self._buffers
+            ):
+                # Every message delivered up to ``top`` is settled (none held, none
+                # waiting in a buffer of a lower priority): one ack for all.
                 await amqp.basic_ack(top, multiple=True, wait=False)
             else:
                 for tag in tags:
@@ -321,6 +356,7 @@ class RabbitSubscription:
             raise
 
     async def _settle_one(self, delivery: Delivery, what: str) -> None:
+        """Acknowledge one delivery."""
         held: Held = delivery.delivery_id
         amqp = self._amqp
         assert amqp is not None
@@ -351,8 +387,9 @@ class RabbitSubscription:
         if not self._current(delivery):
             return  # requeued with its connection: it comes again
         step = retry_bucket_ms(delay)
-        queue = self.names.retry_queue(self.group, step)
-        await self._transport.declare_queue(queue, self._retry_queue_arguments(step))
+        prioritized = delivery.envelope.headers.priority > 0
+        queue = self.names.retry_queue(self.group, step, prioritized=prioritized)
+        await self._transport.declare_queue(queue, self._retry_queue_arguments(step, prioritized))
         held: Held = delivery.delivery_id
         headers = original_headers(held.message.header.properties.headers)
         headers[H_PRIOR] = delivery.delivery_count
@@ -362,14 +399,20 @@ class RabbitSubscription:
         )
         await self._settle_one(delivery, "scheduling a retry")
 
-    def _retry_queue_arguments(self, step: int) -> dict[str, Any]:
-        arguments = self._retry_arguments.get(step)
+    def _retry_queue_arguments(self, step: int, prioritized: bool) -> dict[str, Any]:
+        arguments = self._retry_arguments.get((step, prioritized))
         if arguments is None:
-            arguments = self._retry_arguments[step] = {
+            # Back into the group's queue, or (priorities 1..9) through the group's
+            # priority exchange into the queue of the message's priority header.
+            back: dict[str, Any] = (
+                {"x-dead-letter-exchange": self.names.group_prioritized(self.group)}
+                if prioritized
+                else {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": self.queue}
+            )
+            arguments = self._retry_arguments[(step, prioritized)] = {
                 "x-queue-type": "quorum",
                 "x-message-ttl": step,
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": self.queue,
+                **back,
                 # Quorum queues dead-letter at least once with this (3.10+): a
                 # message leaves the wait queue only once the group's queue has it.
                 "x-dead-letter-strategy": "at-least-once",
@@ -382,8 +425,9 @@ class RabbitSubscription:
         waiting = 0
         try:
             for step in RETRY_LADDER_MS:
-                found = await self._transport.queue_length(self.names.retry_queue(self.group, step))
-                waiting += found or 0
+                for prioritized in (False, True):
+                    queue = self.names.retry_queue(self.group, step, prioritized=prioritized)
+                    waiting += await self._transport.queue_length(queue) or 0
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"counting retries on {self.channel!r}", exc) from exc
@@ -396,7 +440,7 @@ class RabbitSubscription:
             return
         self._closed = True
         amqp, self._amqp = self._amqp, None
-        self._buffer.clear()
+        self._clear_buffers()
         if amqp is not None and not amqp.is_closed:
             try:
                 await amqp.close()

@@ -10,13 +10,16 @@
   consumers): their queues are declared before the first message is sent,
   so a group that starts later still receives everything.
 * the dead-letter store comes from
-  :class:`~toolkit.channels.rabbitmq.dead_letters.RabbitDeadLetters`.
+  :class:`~toolkit.channels.rabbitmq.dead_letters.RabbitDeadLetters`, scheduled
+  messages (the cascade of wait queues) from
+  :class:`~toolkit.channels.rabbitmq.schedule.RabbitSchedules`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -28,12 +31,20 @@ from toolkit.channels.base import MAX_MESSAGE_BYTES, TransportError
 from toolkit.channels.rabbitmq.dead_letters import RabbitDeadLetters
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.link import Link, Outgoing, publish_many
-from toolkit.channels.rabbitmq.names import ChannelNames, validate_name
+from toolkit.channels.rabbitmq.names import PRIORITIES, ChannelNames, validate_name
+from toolkit.channels.rabbitmq.schedule import RabbitSchedules, check_delays
 from toolkit.channels.rabbitmq.subscription import RabbitSubscription
-from toolkit.channels.rabbitmq.wire import original_headers, publishable, to_amqp
+from toolkit.channels.rabbitmq.wire import (
+    original_headers,
+    priority_binding,
+    priority_of,
+    publishable,
+    to_amqp,
+)
 from toolkit.envelope import Envelope
 from toolkit.pipe_settings import DEFAULT_PREFIX
-from toolkit.wire import F_BODY
+from toolkit.scheduling import scheduled_any
+from toolkit.wire import F_BODY, F_PRIORITY
 
 __all__ = ["DEFAULT_TIMEOUT", "RabbitTransport"]
 
@@ -46,17 +57,23 @@ DEFAULT_TIMEOUT: Final = 15.0
 #: messages moved per round from the unrouted queue to a new group's queue
 _MOVE_BATCH: Final = 500
 
-Pending = tuple[str, list[tuple[dict[str, Any], bytes]], "asyncio.Future[None]"]
+#: a send waiting to be written: channel, messages, their due times (None: none is
+#: scheduled), and its result
+Pending = tuple[str, list[tuple[dict[str, Any], bytes]], list[int] | None, "asyncio.Future[None]"]
 
 
-class RabbitTransport(RabbitDeadLetters):
-    """Channels on RabbitMQ. Implements Transport and DeadLetterStore.
+class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
+    """Channels on RabbitMQ. Implements Transport, DeadLetterStore, Prioritizes and the
+    sending side of Schedules (listing and cancelling are refused: ``schedule.py``).
 
     ``RabbitTransport(url)`` does no I/O: it connects on first use, and again
     after the connection was lost. ``await transport.check()`` raises
     :class:`~toolkit.channels.rabbitmq.RabbitUnavailable` with a clear
     message (password hidden) when the broker cannot be reached.
     """
+
+    #: a group's messages of priority 1..9 wait in queues of their own, consumed first
+    prioritizes_messages = True
 
     def __init__(
         self,
@@ -203,47 +220,67 @@ class RabbitTransport(RabbitDeadLetters):
                     durable=True,
                     arguments={"alternate-exchange": names.unrouted},
                 )
+                await admin.exchange_declare(
+                    names.prioritized,
+                    exchange_type="headers",
+                    durable=True,
+                    arguments={"alternate-exchange": names.unrouted},
+                )
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"declaring channel {names.channel!r}", exc) from exc
             raise
-        self._made_exchanges.update((names.unrouted, names.exchange))
+        self._made_exchanges.update((names.unrouted, names.exchange, names.prioritized))
         self._made_queues.add(names.unrouted)
         declared.add(names.exchange)
         for group in self._expected.get(names.channel, ()):
             await self.declare_group(names, group)
 
     async def declare_group(self, names: ChannelNames, group: str) -> bool:
-        """Declare ``group``'s queue on the channel; True when it was created now.
+        """Declare ``group``'s queues on the channel; True when it was created now.
 
-        A new queue first receives what waits in the unrouted queue (sent
-        while the channel had no group), then is bound, then receives what
-        reached the unrouted queue meanwhile.
+        A group has a queue per priority: its queue (priority 0) bound to the
+        channel's exchange, and one for each of 1..9 bound to the channel's
+        priority exchange and the group's own (retries) by the header. New
+        queues first receive what waits in the unrouted queue (sent while the
+        channel had no group), then are bound, then receive what reached the
+        unrouted queue meanwhile.
         """
         queue = names.queue(group)
         declared = self._fresh()
         if queue in declared:
             return False
         await self.ensure_channel(names)
+        mine = names.group_prioritized(group)
         try:
             created = await self.queue_length(queue) is None
             async with self._deadline():
                 admin = await self.admin_channel()
-                await admin.queue_declare(queue, durable=True, arguments=_QUORUM)
+                for priority in PRIORITIES:
+                    await admin.queue_declare(
+                        names.priority_queue(group, priority), durable=True, arguments=_QUORUM
+                    )
+                await admin.exchange_declare(mine, exchange_type="headers", durable=True)
             if created:
-                await self._move(names.unrouted, queue)
+                await self._move(names.unrouted, names, group)
             async with self._deadline():
                 admin = await self.admin_channel()
                 await admin.queue_bind(queue, names.exchange)
+                for priority in PRIORITIES[1:]:
+                    bound = names.priority_queue(group, priority)
+                    binding = priority_binding(priority)
+                    await admin.queue_bind(bound, names.prioritized, arguments=binding)
+                    await admin.queue_bind(bound, mine, arguments=binding)
             if created:
-                await self._move(names.unrouted, queue)
+                await self._move(names.unrouted, names, group)
         except TransportError:
             raise
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"declaring the queue of group {group!r}", exc) from exc
             raise
-        self._made_queues.add(queue)
+        self._made_queues.update(names.priority_queue(group, p) for p in PRIORITIES)
+        self._made_exchanges.add(mine)
         declared.add(queue)
         return created
 
@@ -284,9 +321,10 @@ class RabbitTransport(RabbitDeadLetters):
         assert ok is not None
         return int(ok.message_count or 0)
 
-    async def _move(self, source: str, target: str) -> int:
-        """Move what waits in ``source`` to ``target``: published (confirmed), then
-        acknowledged; a crash in between leaves a copy in both (never in neither)."""
+    async def _move(self, source: str, names: ChannelNames, group: str) -> int:
+        """Move what waits in ``source`` to ``group``'s queue of each message's priority:
+        published (confirmed), then acknowledged; a crash in between leaves a copy in
+        both (never in neither)."""
         moved = 0
         channel = await self.link.channel()
         try:
@@ -299,19 +337,12 @@ class RabbitTransport(RabbitDeadLetters):
                     batch.append(message)
                 if not batch:
                     return moved
-                await self.publish(
-                    [
-                        (
-                            "",
-                            target,
-                            original_headers(m.header.properties.headers),
-                            m.body,
-                            None,
-                        )
-                        for m in batch
-                    ],
-                    f"moving unrouted messages to {target!r}",
-                )
+                outgoing: list[Outgoing] = []
+                for m in batch:
+                    headers = original_headers(m.header.properties.headers)
+                    target = names.priority_queue(group, priority_of(headers))
+                    outgoing.append(("", target, headers, m.body, None))
+                await self.publish(outgoing, f"moving unrouted messages to group {group!r}")
                 await channel.basic_ack(batch[-1].delivery.delivery_tag, multiple=True)
                 moved += len(batch)
         finally:
@@ -331,9 +362,13 @@ class RabbitTransport(RabbitDeadLetters):
         """
         if not envelopes:
             return
+        dues: list[int] | None = None
+        if scheduled_any(envelopes):
+            dues = [envelope.headers.deliver_at_ms for envelope in envelopes]
+            check_delays(channel, dues, time.time_ns() // 1_000_000)
         messages = [to_amqp(envelope) for envelope in envelopes]
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._outbox.append((channel, messages, done))
+        self._outbox.append((channel, messages, dues, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
         await done
@@ -344,11 +379,17 @@ class RabbitTransport(RabbitDeadLetters):
             try:
                 async with asyncio.timeout(self.timeout * 2):
                     outgoing: list[Outgoing] = []
-                    for channel, messages, _ in batch:
+                    for channel, messages, dues, _ in batch:
                         names = self.names(channel)
                         await self.ensure_channel(names)
-                        exchange = names.exchange
-                        outgoing.extend((exchange, "", h, b, None) for h, b in messages)
+                        if dues is not None:
+                            outgoing.extend(await self.scheduled_outgoing(names, messages, dues))
+                            continue
+                        exchange, prioritized = names.exchange, names.prioritized
+                        outgoing.extend(
+                            (prioritized if F_PRIORITY in h else exchange, "", h, b, None)
+                            for h, b in messages
+                        )
                     publisher = await self.publishing_channel()
                     confirmations = await publish_many(publisher, outgoing)
                     replies = await self._confirmed(confirmations)
@@ -357,12 +398,12 @@ class RabbitTransport(RabbitDeadLetters):
                 if is_transient(exc):
                     self._publisher = None
                     error = unavailable("sending", exc)
-                for _, _, done in batch:
+                for _, _, _, done in batch:
                     if not done.done():
                         done.set_exception(error)
                 continue
             at = 0
-            for channel, messages, done in batch:
+            for channel, messages, _, done in batch:
                 mine = replies[at : at + len(messages)]
                 at += len(messages)
                 if done.done():

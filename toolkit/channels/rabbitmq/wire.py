@@ -24,7 +24,7 @@ import msgspec
 
 from toolkit.channels.memory.wire import unchanged_by_wire, wire_fields
 from toolkit.envelope import Envelope
-from toolkit.wire import F_BODY
+from toolkit.wire import F_BODY, F_PRIORITY
 
 __all__ = [
     "DLQ_PREFIX",
@@ -33,6 +33,8 @@ __all__ = [
     "dead_letter_headers",
     "fields_of",
     "original_headers",
+    "priority_binding",
+    "priority_of",
     "publishable",
     "split_dead_letter",
     "stored_fields",
@@ -48,6 +50,25 @@ DLQ_PREFIX: Final = "dlq_"
 F_ORIGINAL: Final = "dlq_original"
 
 _JSON: Final = msgspec.json.Encoder()
+#: the priority header's values that mean a priority queue (the envelope's spelling)
+_PRIORITIES: Final = {str(p): p for p in range(1, 10)}
+
+
+def priority_of(headers: Mapping[str, Any] | None) -> int:
+    """The priority queue a message belongs in: its ``priority`` header, 0 for none or
+    one the wire refuses (such a message is dead-lettered when received, in its turn)."""
+    if not headers:
+        return 0
+    value = headers.get(F_PRIORITY)
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    return _PRIORITIES.get(value, 0) if isinstance(value, str) else 0
+
+
+def priority_binding(priority: int) -> dict[str, Any]:
+    """The arguments binding a priority queue to a headers exchange: the header as the
+    envelope writes it (a decimal string)."""
+    return {"x-match": "all", F_PRIORITY: str(priority)}
 
 
 def to_amqp(envelope: Envelope) -> tuple[dict[str, Any], bytes]:

@@ -24,6 +24,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from toolkit.channels.redis.errors import RedisUnavailable
@@ -37,6 +38,7 @@ __all__ = [
     "check_sync",
     "cluster_client",
     "is_cluster",
+    "read_replies",
     "redact",
     "resolve_url",
     "sync_client",
@@ -219,13 +221,20 @@ class HeldConnection:
     CPU as the round trip itself; one user sending one command at a time gains
     nothing from it. A connection that failed is disconnected and given back
     (:meth:`drop`); the next :meth:`get` takes a fresh one.
+
+    ``unread``: replies its user has yet to read on the connection in hand (commands
+    written without waiting, read with the next round trip). A connection given back
+    with replies unread is disconnected first (another user would read them), and
+    ``unread`` goes back to 0 whenever the connection in hand goes: its user can tell
+    that what it wrote there must be written again.
     """
 
-    __slots__ = ("_conn", "_pool")
+    __slots__ = ("_conn", "_pool", "unread")
 
     def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
         self._pool = pool
         self._conn: Any = None
+        self.unread = 0
 
     async def get(self) -> Any:
         if self._conn is None:
@@ -235,6 +244,7 @@ class HeldConnection:
     async def drop(self) -> None:
         """Disconnect the connection in hand (after an error or a cancellation) and give it back."""
         conn, self._conn = self._conn, None
+        self.unread = 0
         if conn is not None:
             try:
                 await conn.disconnect()
@@ -242,7 +252,10 @@ class HeldConnection:
                 await self._pool.release(conn)
 
     async def release(self) -> None:
-        """Give the connection back to the pool, as it is."""
+        """Give the connection back to the pool, as it is (dropped, with replies unread)."""
+        if self.unread:
+            await self.drop()
+            return
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._pool.release(conn)
@@ -254,10 +267,10 @@ class HeldNodeConnection:
 
     The map is read at each :meth:`get` that needs a connection: after a MOVED
     (the map updated) or a failure (:meth:`drop`), the next one goes to the
-    slot's master as of then.
+    slot's master as of then. ``unread`` as for :class:`HeldConnection`.
     """
 
-    __slots__ = ("_client", "_conn", "_node", "_remap", "slot")
+    __slots__ = ("_client", "_conn", "_node", "_remap", "slot", "unread")
 
     def __init__(self, client: AsyncRedisCluster, slot: int) -> None:
         self._client = client
@@ -265,6 +278,7 @@ class HeldNodeConnection:
         self._node: ClusterNode | None = None
         self._conn: Any = None
         self._remap = False
+        self.unread = 0
 
     async def get(self) -> Any:
         conn = self._conn
@@ -292,6 +306,7 @@ class HeldNodeConnection:
         conn, self._conn = self._conn, None
         node, self._node = self._node, None
         self._remap = True
+        self.unread = 0
         if conn is not None and node is not None:
             try:
                 await conn.disconnect()
@@ -299,6 +314,9 @@ class HeldNodeConnection:
                 node.release(conn)
 
     async def release(self) -> None:
+        if self.unread:
+            await self.drop()
+            return
         conn, self._conn = self._conn, None
         node, self._node = self._node, None
         if conn is not None and node is not None:
@@ -315,3 +333,14 @@ async def node_of_slot(client: AsyncRedisCluster, slot: int) -> ClusterNode:
         await client.initialize()
     node: ClusterNode = manager.get_node_from_slot(slot)
     return node
+
+
+async def read_replies(conn: Any, replies: int) -> list[Any]:
+    """``replies`` replies from ``conn``, an error reply as its exception."""
+    out: list[Any] = []
+    for _ in range(replies):
+        try:
+            out.append(await conn.read_response())
+        except ResponseError as exc:
+            out.append(exc)
+    return out

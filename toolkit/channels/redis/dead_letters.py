@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import redis.asyncio
 
@@ -23,6 +23,7 @@ from toolkit.channels.redis.entries import (
     parse_entry,
     split_dead_letter,
 )
+from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.raw import execute
 from toolkit.wire import F_ROUTING_KEY
@@ -41,6 +42,12 @@ class RedisDeadLetters:
 
     redis: redis.asyncio.Redis
     _channels: Channels
+
+    if TYPE_CHECKING:
+
+        async def open_band(
+            self, channel: str, priority: int, groups: Sequence[str] = ()
+        ) -> None: ...
 
     #: what a dead-letter id looks like, for messages about one that does not
     dead_letter_id_example = "1795817879034-0"
@@ -93,7 +100,6 @@ class RedisDeadLetters:
         it). Entries that are not valid envelopes stay.
         """
         keys = self._channels.keys(channel)
-        xadd = self._channels.xadd(channel)
         replayed = 0
         for dead_id in dead_letter_ids:
             chunk = await execute(self.redis, "XRANGE", keys.dead, dead_id, dead_id)
@@ -101,9 +107,13 @@ class RedisDeadLetters:
                 continue
             toolkit, original = split_dead_letter(chunk[0][1])
             try:
-                parse_entry(pairs(original))
+                priority = parse_entry(pairs(original)).headers.priority
             except ValueError:
                 continue
+            # Back to the stream it came from: its priority's band, or the channel's own.
+            if priority:
+                await self.open_band(channel, priority)
+            xadd = self._channels.xadd(band_name(channel, priority))
             fields = [
                 part
                 for i in range(0, len(original) - 1, 2)

@@ -21,6 +21,7 @@ from redis.commands.core import AsyncScript
 
 from toolkit.channels.redis.entries import pairs
 from toolkit.channels.redis.errors import is_nogroup
+from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.raw import execute
 
@@ -64,6 +65,11 @@ class RedisGroups:
     _channels: Channels
     _forget_idle: AsyncScript
 
+    async def bands(self, channel: str) -> list[int]:
+        """The priority bands ``channel`` (or a shard) has had messages sent to."""
+        listed = await execute(self.redis, "SMEMBERS", self._channels.keys(channel).bands)
+        return sorted(int(p) for p in listed)
+
     async def groups(self, channel: str) -> list[GroupInfo]:
         """The channel's groups, by name; empty when its stream does not exist."""
         keys = self._channels.keys(channel)
@@ -101,7 +107,12 @@ class RedisGroups:
         pipe = self.redis.pipeline(transaction=True)
         pipe.execute_command("XGROUP", "DESTROY", keys.stream, group)
         pipe.delete(keys.delay(group))
-        destroyed, _ = await pipe.execute(raise_on_error=False)
+        # and on the channel's priority bands (keys.py), where it has a group of its own
+        for priority in await self.bands(channel):
+            band = self._channels.keys(band_name(channel, priority))
+            pipe.execute_command("XGROUP", "DESTROY", band.stream, group)
+            pipe.delete(band.delay(group))
+        destroyed, *_ = await pipe.execute(raise_on_error=False)
         if isinstance(destroyed, redis.ResponseError):
             if "requires the key to exist" in str(destroyed) or is_nogroup(destroyed):
                 return False  # no stream: no group

@@ -23,6 +23,14 @@ key                             what
 ``{prefix}:{<channel>}:scheduled:entries``
                                 hash: message id -> the entry's fields, as
                                 netstrings (``toolkit.channels.redis.schedule``)
+
+``{prefix}:{<channel>}:bands``   set: the priorities above 0 sent to the channel
+``{prefix}:{<channel>}:p<n>``   band stream of priority n (1-9): the channel's
+                                messages sent with that priority, each band a
+                                stream with keys of its own (``:p<n>:delay:<group>``,
+                                ``:p<n>:scheduled``...) but the channel's dead
+                                letters and deduplication records
+                                (``toolkit.channels.redis.priorities``)
 ==============================  =============================================
 
 ``prefix`` defaults to ``tk``; with it, channel ``ticket_commands`` is the
@@ -33,7 +41,16 @@ from __future__ import annotations
 
 from toolkit.pipe_settings import DEFAULT_PREFIX
 
-__all__ = ["DEFAULT_PREFIX", "ChannelKeys", "validate_name"]
+__all__ = ["BAND", "DEFAULT_PREFIX", "ChannelKeys", "band_name", "validate_name"]
+
+#: between a channel's name and a priority: ``orders!9`` names band 9 of ``orders``
+#: (``!`` cannot be in a channel name the schemas give)
+BAND = "!"
+
+
+def band_name(channel: str, priority: int) -> str:
+    """The name band ``priority`` of ``channel`` is keyed by (priority 0: the channel's own)."""
+    return f"{channel}{BAND}{priority}" if priority else channel
 
 
 def validate_name(what: str, name: str) -> str:
@@ -49,21 +66,29 @@ def validate_name(what: str, name: str) -> str:
 class ChannelKeys:
     """The Redis keys of one channel."""
 
-    __slots__ = ("channel", "dead", "prefix", "stream")
+    __slots__ = ("_own", "bands", "channel", "dead", "prefix", "stream")
 
     def __init__(self, channel: str, prefix: str = DEFAULT_PREFIX) -> None:
         validate_name("channel", channel)
         validate_name("key prefix", prefix)
         self.channel = channel
         self.prefix = prefix
-        self.stream = f"{prefix}:{{{channel}}}"
-        self.dead = f"{self.stream}:dead"
+        # A band (``orders!9``) is tagged by its channel: one slot for all its keys.
+        own, _, priority = channel.partition(BAND)
+        #: the channel's own stream: a band shares its dead letters and records
+        self._own = f"{prefix}:{{{own}}}"
+        self.stream = f"{self._own}:p{priority}" if priority else self._own
+        self.dead = f"{self._own}:dead"
+        self.bands = f"{self._own}:bands"
+
+    def band(self, priority: int) -> str:
+        return f"{self._own}:p{priority}"
 
     def delay(self, group: str) -> str:
         return f"{self.stream}:delay:{validate_name('group', group)}"
 
     def seen(self, group: str) -> str:
-        return f"{self.stream}:seen:{validate_name('group', group)}"
+        return f"{self._own}:seen:{validate_name('group', group)}"
 
     @property
     def scheduled(self) -> str:

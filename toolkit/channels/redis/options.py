@@ -137,6 +137,11 @@ class Channels:
         found = self.per_channel.get(channel)
         if found is not None:
             return found
+        if "!" in channel:
+            # A priority band (``channel!p``): its channel's (or shard's) options.
+            own = self.options(channel.partition("!")[0])
+            found = self.per_channel[channel] = msgspec.structs.replace(own, shards=1)
+            return found
         if "#" in channel:
             # A shard (``channel#i``): its channel's options, as one stream.
             found = msgspec.structs.replace(self.options(channel.partition("#")[0]), shards=1)

@@ -82,6 +82,7 @@ def pack_envelope(envelope: Envelope, parts: list[bytes]) -> int:
         or h.content_type != JSON
         or h.traceparent
         or h.deliver_at_ms
+        or h.priority
         or (h.correlation_id and h.correlation_id != h.message_id)
     ):
         return _pack_entry(envelope.to_fields(), parts)

@@ -12,7 +12,10 @@ and whatever crashes. Every consumer moves what is due before it reads
 (:class:`ScheduledRelease`) and wakes for the next due time; a scheduling
 publisher moves what is due on its channel as it sends. Both keys are on the
 server, so a scheduled message outlives consumers and (with persistence) a
-restart of Redis.
+restart of Redis. On a sharded channel (:mod:`~toolkit.channels.redis.shards`)
+each shard has its own two keys, and so has each priority band
+(:mod:`~toolkit.channels.redis.priorities`): a scheduled message waits on the
+stream it would go to without a delay, and joins it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import redis.asyncio
 
 from toolkit.channels.base import ScheduledMessage
 from toolkit.channels.redis.errors import is_transient, unavailable
+from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
+from toolkit.channels.redis.shards import shard_name
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -179,6 +184,10 @@ class RedisSchedules:
     _channels: Channels
     schedules_messages = True
 
+    if TYPE_CHECKING:
+
+        async def bands(self, channel: str) -> list[int]: ...
+
     def _script(self, name: str, text: str) -> AsyncScript:
         script: AsyncScript | None = self.__dict__.get(name)
         if script is None:
@@ -205,10 +214,28 @@ class RedisSchedules:
         )
         return int(moved), int(wait)
 
+    async def _streams(self, channel: str) -> list[str]:
+        """The streams of ``channel``, each shard's and priority band's: a scheduled
+        message waits on the one it goes to."""
+        names = []
+        for i in range(self._channels.options(channel).shards):
+            shard = shard_name(channel, i)
+            names += [shard, *(band_name(shard, p) for p in await self.bands(shard))]
+        return names
+
     async def scheduled(self, channel: str, *, count: int | None = None) -> list[ScheduledMessage]:
-        while (await self.release_scheduled(channel))[0] >= BATCH:
+        found: list[ScheduledMessage] = []
+        for shard in await self._streams(channel):
+            found += await self._scheduled(channel, shard, count)
+        found.sort(key=lambda m: m.deliver_at_ms)
+        return found if count is None else found[:count]
+
+    async def _scheduled(
+        self, channel: str, shard: str, count: int | None
+    ) -> list[ScheduledMessage]:
+        while (await self.release_scheduled(shard))[0] >= BATCH:
             pass  # what is due is no longer waiting
-        keys = self._channels.keys(channel)
+        keys = self._channels.keys(shard)
         end = -1 if count is None else count - 1
         waiting: list[Any] = await self.redis.zrange(keys.scheduled, 0, end, withscores=True)
         if not waiting:
@@ -229,10 +256,13 @@ class RedisSchedules:
     async def cancel_scheduled(self, channel: str, message_ids: Sequence[str]) -> int:
         if not message_ids:
             return 0
-        await self.release_scheduled(channel)  # what fell due is delivered, not cancelled
-        keys = _keys(self._channels, channel)[1:]
         script = self._script("_cancel_script", CANCEL)
-        return int(await script(keys=keys, args=list(dict.fromkeys(message_ids))))
+        ids = list(dict.fromkeys(message_ids))
+        done = 0
+        for shard in await self._streams(channel):
+            await self.release_scheduled(shard)  # what fell due is delivered, not cancelled
+            done += int(await script(keys=_keys(self._channels, shard)[1:], args=ids))
+        return done
 
 
 class SyncRedisSchedules:

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPEND", "FORGET_IDLE", "LEAVE", "RENEW", "RETRY_LATER", "TICK", "TRIM_ACKED"]
+__all__ = [
+    "APPEND",
+    "FORGET_IDLE",
+    "LEAVE",
+    "OPEN_BAND",
+    "READ_SEEN",
+    "RENEW",
+    "RETRY_LATER",
+    "TICK",
+    "TRIM_ACKED",
+]
 
 _SERVER_MS = """
 local t = redis.call('TIME')
@@ -178,3 +188,51 @@ end
 return removed
 """
 )
+
+# Opens priority band ARGV[1] of a channel: KEYS[1] the channel's stream, KEYS[2]
+# the band's stream, KEYS[3] the channel's set of bands. Every group of the
+# channel's stream, and groups ARGV[2..] (those expected to consume it), get
+# a group on the band at its start before the band is listed: a message sent to
+# it is kept for each of them, whenever its consumers come to read it.
+OPEN_BAND: Final = (
+    _FIELDS
+    + """
+local groups = {}
+for i = 2, #ARGV do groups[#groups + 1] = ARGV[i] end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, item in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    groups[#groups + 1] = fields(item)['name']
+  end
+end
+for _, group in ipairs(groups) do
+  redis.pcall('XGROUP', 'CREATE', KEYS[2], group, '0', 'MKSTREAM')
+end
+return redis.call('SADD', KEYS[3], ARGV[1])
+"""
+)
+
+# Deduplication's read (``toolkit.channels.redis.dedup``): XREADGROUP (without BLOCK:
+# a script never blocks) of KEYS[1] for group ARGV[1], consumer ARGV[2], at most
+# ARGV[3] entries, and the scores in the seen set KEYS[2] of their message ids: the
+# read and the check in one round trip. Returns {entries, scores}, or nil.
+READ_SEEN: Final = """
+local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[3],
+                     'STREAMS', KEYS[1], '>')
+if not r then return nil end
+local entries = r[1][2]
+local ids = {}
+for i, entry in ipairs(entries) do
+  local id, f = '', entry[2]
+  for j = 1, #f, 2 do
+    if f[j] == 'message_id' then id = f[j + 1] break end
+  end
+  ids[i] = id
+end
+local scores = {}
+for i = 1, #ids, 1000 do
+  -- unpack() has a limit of its own: a batch of any size, 1000 ids at a time
+  local part = redis.call('ZMSCORE', KEYS[2], unpack(ids, i, math.min(i + 999, #ids)))
+  for k = 1, #part do scores[#scores + 1] = part[k] end
+end
+return {entries, scores}
+"""

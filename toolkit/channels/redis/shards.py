@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
-from toolkit.channels.base import Delivery
+from toolkit.channels.base import Delivery, Subscription
 from toolkit.envelope import Envelope
 
 if TYPE_CHECKING:
-    from toolkit.channels.redis.subscription import RedisSubscription
+    from toolkit.channels.redis.priorities import PrioritizedSubscription as RedisSubscription
 
-__all__ = ["PARTITION_KEY", "ShardedSubscription", "shard_name", "split"]
+__all__ = ["PARTITION_KEY", "ShardedSubscription", "close_all", "shard_name", "split"]
 
 #: the metadata entry whose value picks a message's shard
 PARTITION_KEY: Final = "partition_key"
@@ -54,8 +54,9 @@ def split(channel: str, envelopes: Sequence[Envelope], shards: int) -> dict[str,
 
 
 class ShardedSubscription:
-    """One consumer of a group on every shard of a channel. Implements Subscription,
-    DelayedRetry, RenewsLeases and AcksOnReceive like the subscription of one stream.
+    """One consumer of a group on every shard of a channel (each with its priority
+    bands). Implements Subscription, DelayedRetry, RenewsLeases, AcksOnReceive and
+    Deduplicates like the subscription of one stream.
 
     ``receive`` reads the shards in turn, starting after the one that gave the
     last batch (no shard starves another); when none has anything it blocks
@@ -101,14 +102,20 @@ class ShardedSubscription:
         return found
 
     def _by_shard(
-        self, deliveries: Sequence[Delivery], settle: bool
+        self, deliveries: Sequence[Delivery]
     ) -> dict[int, tuple[RedisSubscription, list[Delivery]]]:
         parts: dict[int, tuple[RedisSubscription, list[Delivery]]] = {}
-        owner = self._owner.pop if settle else self._owner.get
+        owner = self._owner.get
         for delivery in deliveries:
-            shard = owner(id(delivery), None) or self._shards[0]
+            shard = owner(id(delivery)) or self._shards[0]
             parts.setdefault(id(shard), (shard, []))[1].append(delivery)
         return parts
+
+    def _settled(self, deliveries: Sequence[Delivery]) -> None:
+        """Forget where settled deliveries came from: only once settled, so that settling
+        again after a failure goes to the same shard (entry ids repeat across streams)."""
+        for delivery in deliveries:
+            self._owner.pop(id(delivery), None)
 
     async def receive_acking(
         self, acked: Sequence[Delivery], max_count: int, timeout: float
@@ -117,27 +124,41 @@ class ShardedSubscription:
         return await self.receive(max_count, timeout)
 
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
-        for shard, part in self._by_shard(deliveries, True).values():
+        for shard, part in self._by_shard(deliveries).values():
             await shard.ack(part)
+            self._settled(part)
 
     async def reject(
         self, delivery: Delivery, reason: str, details: Mapping[str, str] | None = None
     ) -> None:
-        shard = self._owner.pop(id(delivery), None) or self._shards[0]
-        await shard.reject(delivery, reason, details)
+        await (self._owner.get(id(delivery)) or self._shards[0]).reject(delivery, reason, details)
+        self._settled((delivery,))
 
     async def renew(self, deliveries: Sequence[Delivery]) -> Sequence[Delivery]:
         lost: list[Delivery] = []
-        for shard, part in self._by_shard(deliveries, False).values():
+        for shard, part in self._by_shard(deliveries).values():
             lost += await shard.renew(part)
         return lost
 
     async def retry_later(self, delivery: Delivery, delay: float) -> None:
-        shard = self._owner.pop(id(delivery), None) or self._shards[0]
-        await shard.retry_later(delivery, delay)
+        await (self._owner.get(id(delivery)) or self._shards[0]).retry_later(delivery, delay)
+        self._settled((delivery,))
 
     async def retries_waiting(self) -> int:
         return sum([await shard.retries_waiting() for shard in self._shards])
+
+    # Deduplicates: each shard keeps the records of what it delivered. Copies of a
+    # message (one id, one partition key) go to one shard, so its records are enough.
+
+    async def seen(self, deliveries: Sequence[Delivery]) -> set[str]:
+        found: set[str] = set()
+        for shard, part in self._by_shard(deliveries).values():
+            found |= await shard.seen(part)
+        return found
+
+    async def remember(self, deliveries: Sequence[Delivery], window: float) -> None:
+        for shard, part in self._by_shard(deliveries).values():
+            await shard.remember(part, window)
 
     def settled_on_receipt(self) -> tuple[int, int]:
         dead = skipped = 0
@@ -152,11 +173,16 @@ class ShardedSubscription:
             await shard.ensure_group()
 
     async def close(self) -> None:
-        first: Exception | None = None
-        for shard in self._shards:
-            try:
-                await shard.close()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+        await close_all(self._shards)
+
+
+async def close_all(subscriptions: Iterable[Subscription]) -> None:
+    """Close each of ``subscriptions``, all of them; the first error raised after."""
+    first: Exception | None = None
+    for sub in subscriptions:
+        try:
+            await sub.close()
+        except Exception as exc:
+            first = first or exc
+    if first is not None:
+        raise first

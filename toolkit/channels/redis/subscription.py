@@ -30,6 +30,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from redis.exceptions import NoScriptError
+
 from toolkit.channels.base import Delivery
 from toolkit.channels.redis.dedup import RedisDeduplication
 from toolkit.channels.redis.entries import (
@@ -43,6 +45,7 @@ from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.raw import execute
 from toolkit.channels.redis.resp import bulk, fields_args
 from toolkit.channels.redis.schedule import ScheduledRelease
+from toolkit.channels.redis.scripts import READ_SEEN
 
 if TYPE_CHECKING:
     from toolkit.channels.redis.transport import RedisTransport
@@ -73,15 +76,24 @@ class RedisSubscription(RedisDeduplication):
         shard: str | None = None,
     ) -> None:
         """``shard``: the stream's own channel name when it is one shard of ``channel``
-        (see :mod:`~toolkit.channels.redis.shards`); deliveries still name ``channel``."""
+        (see :mod:`~toolkit.channels.redis.shards`) or a priority band of it
+        (:mod:`~toolkit.channels.redis.priorities`); deliveries still name ``channel``."""
         self._transport = transport
         self._redis = transport.redis
-        #: the name the stream is keyed by (the shard's, or the channel's)
-        self._keyed = keyed = shard or channel
+        #: the name the stream is keyed by (the shard's or band's, or the channel's)
+        self.keyed = self._keyed = keyed = shard or channel
+        #: the band's priority; 0 for a channel's (or shard's) own stream
+        self.priority = int(keyed.partition("!")[2] or 0)
+        #: ``watch``: a SCARD of the channel's bands, written ahead of each read
+        self._watch = b""
+        #: the bands the last read found listed, and those read (PrioritizedSubscription)
+        self.bands_listed = self.bands_known = 0
         #: reads and acknowledgements go on one connection, kept between them
         self._conn = transport.held_connection(transport.keys(keyed).stream)
         #: a packed XACK for ``receive`` to send ahead of its read (``receive_acking``)
         self._ack_first = b""
+        #: deduplication records written, replies unread (:mod:`~toolkit.channels.redis.dedup`)
+        self._records: list[bytes] = []
         self.channel = channel
         self.group = group
         self.consumer = consumer
@@ -109,6 +121,17 @@ class RedisSubscription(RedisDeduplication):
             bulk(a.encode()) for a in ("XREADGROUP", "GROUP", group, consumer, "COUNT")
         )
         self._read_tail = b"".join(bulk(a.encode()) for a in ("STREAMS", self._stream, ">"))
+        # EVALSHA READ_SEEN 2 stream seen group consumer n, packed by hand but n.
+        self._check_head = b"*8\r\n$7\r\nEVALSHA\r\n" + b"".join(
+            bulk(a.encode())
+            for a in (transport.read_seen_sha, "2", self._stream, keys.seen(group), group, consumer)
+        )
+        #: the consumer deduplicates (it asked ``seen``): reads check what they read
+        self._checks = False
+        #: the last read filled its batch: a backlog, where the next read checks too
+        self._full = False
+        #: the scores in the seen set of what the last read checked, by entry id
+        self._checked: dict[bytes, Any] | None = None
         self._next_trim = time.monotonic() + options.trim_interval
         self._idle_check_every = options.idle_check_every
         #: monotonic time of the next look for idle consumers (the first at once)
@@ -117,17 +140,22 @@ class RedisSubscription(RedisDeduplication):
         #: entries read but not handed out, by id: dead-letter (reason) or acknowledge (None)
         self._unreadable: Unreadable = {}
         #: moves scheduled messages into the stream when due (and says when to look again)
-        self._scheduled = ScheduledRelease(transport, channel)
+        self._scheduled = ScheduledRelease(transport, keyed)
         self._dead_on_receipt = 0
         self._skipped_on_receipt = 0
 
     async def ensure_group(self) -> None:
         await self._transport.ensure_group(self._keyed, self.group, self._last_id)
 
+    def watch(self) -> None:
+        """Count the channel's priority bands with every read (``bands_listed``), in its write."""
+        self._watch = b"*2\r\n$5\r\nSCARD\r\n" + bulk(self.keys.bands.encode())
+
     # -- receiving ---------------------------------------------------------------------
 
     async def receive(self, max_count: int, timeout: float) -> Sequence[Delivery]:
         deadline = time.monotonic() + timeout
+        self._checked = None
         try:
             if self._unreadable:
                 await self._settle_unreadable()
@@ -141,7 +169,11 @@ class RedisSubscription(RedisDeduplication):
                         return found
                     now = time.monotonic()
                 remaining = deadline - now
-                if remaining > 0:
+                # Deduplicating with a backlog (the last read was full): read and check at once.
+                checking = self._checks and self._full
+                if checking:
+                    payload = self._check_head + _int_bulk(max_count)
+                elif remaining > 0:
                     # Wake for the next reclaim check or due retry, not later.
                     wake = min(self._next_tick, self._next_due, self._scheduled.next_check)
                     block = max(int(min(remaining, wake - now, _MAX_BLOCK) * 1000), 1)
@@ -159,26 +191,60 @@ class RedisSubscription(RedisDeduplication):
                     )
                 # Packed by hand and sent past redis-py's command machinery, like XACK.
                 ack, self._ack_first = self._ack_first, b""
-                if ack:
-                    # The XACK goes first in the same write: made before the read blocks.
-                    acked, reply = await self._transport._round_trip(ack + payload, 2, self._conn)
-                    if isinstance(acked, Exception):
-                        raise acked
-                    if isinstance(reply, Exception):
-                        raise reply
-                    await self._acknowledged()
-                else:
-                    reply = await self._transport._call_packed(payload, self._conn)
+                try:
+                    reply = await self._read(ack, payload)
+                except NoScriptError:
+                    if not checking:
+                        raise
+                    await self._transport.load_script(READ_SEEN, [self._stream])
+                    self._full = False  # a plain read this time
+                    continue
                 if reply:
-                    entries = reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
+                    if checking:
+                        entries, scores = reply
+                        self._checked = {e[0]: s for e, s in zip(entries, scores, strict=True)}
+                    else:
+                        entries = (
+                            reply[0][1] if isinstance(reply, list) else next(iter(reply.values()))
+                        )
+                    self._full = len(entries) >= max_count
                     found = await self._deliveries(entries, None)
                     if found:
                         return found
+                else:
+                    self._full = False
                 if time.monotonic() >= deadline:
                     return []
         except Exception as exc:
             await self._handle_error("receiving", exc)
             return []
+
+    async def _read(self, ack: bytes, payload: bytes) -> Any:
+        """The read ``payload``'s reply, with ``ack`` (an XACK, or b"") and the count of
+        bands (``watch``) written ahead of it; an error reply raised."""
+        if self._watch:
+            # The count of bands ahead of the read (not after: a blocked read would
+            # hold it back).
+            replies = await self._exchange(ack + self._watch + payload, 3 if ack else 2)
+            listed, reply = replies[-2], replies[-1]
+            if ack and isinstance(replies[0], Exception):
+                raise replies[0]
+            if not isinstance(listed, Exception):
+                self.bands_listed = int(listed)
+            if isinstance(reply, Exception):
+                raise reply
+        elif ack:
+            # The XACK goes first in the same write: made before the read blocks.
+            acked, reply = await self._exchange(ack + payload, 2)
+            if isinstance(acked, Exception):
+                raise acked
+            if isinstance(reply, Exception):
+                raise reply
+        else:
+            return await self._call(payload)
+        if ack:
+            await self._acknowledged()
+        return reply
 
     async def _run_tick(self, max_count: int) -> list[Delivery]:
         if self._idle_check_every is not None and time.monotonic() >= self._next_idle_check:
@@ -343,7 +409,7 @@ class RedisSubscription(RedisDeduplication):
         if not deliveries:
             return
         try:
-            await self._transport._call_packed(self._ack_payload(deliveries), self._conn)
+            await self._call(self._ack_payload(deliveries))
             await self._acknowledged()
         except Exception as exc:
             await self._handle_error("acknowledging", exc)
@@ -421,6 +487,12 @@ class RedisSubscription(RedisDeduplication):
         if self._closed:
             return
         self._closed = True
+        if self._records:
+            # Records still in flight: confirmed (or written again) before the connection goes.
+            try:
+                await self._exchange(b"", 0)
+            except Exception as exc:
+                log.warning("could not confirm deduplication records on %s: %s", self.channel, exc)
         await self._conn.release()
         try:
             await self._transport._leave(keys=[self._stream], args=[self.group, self.consumer])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -18,9 +18,12 @@ from toolkit.channels.redis.connection import (
     sync_cluster_client,
 )
 from toolkit.channels.redis.errors import is_transient, unavailable
-from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys
+from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, band_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
+from toolkit.channels.redis.priorities import by_priority
 from toolkit.channels.redis.schedule import SyncRedisSchedules
+from toolkit.channels.redis.scripts import OPEN_BAND
+from toolkit.channels.redis.shards import split
 from toolkit.envelope import Envelope
 
 __all__ = ["SyncRedisTransport"]
@@ -28,6 +31,8 @@ __all__ = ["SyncRedisTransport"]
 
 class SyncRedisTransport(SyncRedisSchedules):
     """Sending only, without asyncio: the transport of ``SyncDistributedBus`` (redis-py sync client)."""
+
+    prioritizes_messages = True
 
     def __init__(
         self,
@@ -47,6 +52,9 @@ class SyncRedisTransport(SyncRedisSchedules):
             )
         self.cluster = isinstance(self.redis, redis.cluster.RedisCluster)
         self._channels = Channels(prefix, options, channels)
+        self._open_bands: set[tuple[str, int]] = set()
+        self._expected: dict[str, tuple[str, ...]] = {}
+        self._open_band_script: Any = None
 
     def check(self) -> None:
         check_sync(self.redis, self.url)
@@ -57,6 +65,43 @@ class SyncRedisTransport(SyncRedisSchedules):
     def send_sync(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
+        shards = self._channels.options(channel).shards
+        if shards > 1:
+            for name, part in split(channel, envelopes, shards).items():
+                self._send_part(name, part)
+            return
+        self._send_part(channel, envelopes)
+
+    def _send_part(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Send to one stream (a channel's, or one shard's) or its priority bands, as the
+        asyncio transport does (:mod:`~toolkit.channels.redis.priorities`)."""
+        if any(e.headers.priority for e in envelopes):
+            for priority, part in by_priority(envelopes).items():
+                if priority and (channel, priority) not in self._open_bands:
+                    self._open_band(channel, priority)
+                self._send_stream(band_name(channel, priority), part)
+            return
+        self._send_stream(channel, envelopes)
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
+        self._expected[channel] = tuple(groups)
+
+    def _open_band(self, channel: str, priority: int) -> None:
+        keys = self._channels.keys(channel)
+        if self._open_band_script is None:
+            self._open_band_script = self.redis.register_script(OPEN_BAND)
+        expected = self._expected.get(channel.partition("#")[0], ())
+        try:
+            self._open_band_script(
+                keys=[keys.stream, keys.band(priority), keys.bands], args=[priority, *expected]
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise unavailable(f"opening priority band {priority} of {channel!r}", exc) from exc
+            raise
+        self._open_bands.add((channel, priority))
+
+    def _send_stream(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         if any(e.headers.deliver_at_ms for e in envelopes):
             return self._send_scheduled(channel, envelopes)
         xadd = self._channels.xadd(channel)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
@@ -32,13 +32,15 @@ from toolkit.channels.redis.connection import (
     cluster_client,
     is_cluster,
     node_of_slot,
+    read_replies,
     resolve_url,
 )
 from toolkit.channels.redis.dead_letters import RedisDeadLetters
 from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.groups import RedisGroups
-from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, validate_name
+from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, band_name, validate_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
+from toolkit.channels.redis.priorities import PrioritizedSubscription, by_priority
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
 from toolkit.channels.redis.schedule import RedisSchedules
@@ -46,6 +48,8 @@ from toolkit.channels.redis.scripts import (
     APPEND,
     FORGET_IDLE,
     LEAVE,
+    OPEN_BAND,
+    READ_SEEN,
     RENEW,
     RETRY_LATER,
     TICK,
@@ -60,8 +64,9 @@ __all__ = ["RedisTransport"]
 
 
 class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules):
-    """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore and
-    ReportsStatus.
+    """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore,
+    ReportsStatus, Schedules, Prioritizes (:mod:`~toolkit.channels.redis.priorities`)
+    and ExpectsGroups.
 
     ``RedisTransport(url)`` connects lazily; ``await transport.check()``
     raises :class:`~toolkit.channels.redis.RedisUnavailable` with a clear message
@@ -131,6 +136,14 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         self._forget_idle = self.redis.register_script(FORGET_IDLE)
         self._append_script = self.redis.register_script(APPEND)
         self._append_sha: str = self._append_script.sha
+        self._open_band = self.redis.register_script(OPEN_BAND)
+        self.read_seen_sha: str = self.redis.register_script(READ_SEEN).sha
+        #: (channel or shard, priority) of the bands this transport opened
+        self._open_bands: set[tuple[str, int]] = set()
+        #: channel -> the groups the bus said will consume it (ExpectsGroups)
+        self._expected: dict[str, tuple[str, ...]] = {}
+
+    prioritizes_messages = True
 
     def options(self, channel: str) -> ChannelOptions:
         return self._channels.options(channel)
@@ -156,14 +169,66 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         """
         if not envelopes:
             return
-        for envelope in envelopes:
-            if envelope.headers.deliver_at_ms:
-                return await self._send_scheduled(channel, envelopes)
         if self._sharded and self._channels.options(channel).shards > 1:
             parts = split(channel, envelopes, self._channels.options(channel).shards)
-            await asyncio.gather(*(self._send(name, part) for name, part in parts.items()))
+            await asyncio.gather(*(self._send_part(name, part) for name, part in parts.items()))
             return
+        await self._send_part(channel, envelopes)
+
+    async def _send_part(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Send to one stream (a channel's, or one shard's), or to its priority bands;
+        scheduled messages wait on the stream they go to."""
+        for envelope in envelopes:
+            headers = envelope.headers
+            if headers.priority:
+                return await self._send_bands(channel, envelopes)
+            if headers.deliver_at_ms:
+                return await self._send_scheduled(channel, envelopes)
         await self._send(channel, envelopes)
+
+    async def _send_bands(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Each priority to its band (priority 0 to the stream itself), opened first."""
+        parts = by_priority(envelopes)
+        for priority in parts:
+            if priority and (channel, priority) not in self._open_bands:
+                await self.open_band(channel, priority)
+        await asyncio.gather(
+            *(self._send_stream(band_name(channel, p), part) for p, part in parts.items())
+        )
+
+    async def _send_stream(self, name: str, envelopes: Sequence[Envelope]) -> None:
+        """Append to one stream (a band's, too); scheduled messages wait on it."""
+        for envelope in envelopes:
+            if envelope.headers.deliver_at_ms:
+                return await self._send_scheduled(name, envelopes)
+        await self._send(name, envelopes)
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
+        """The groups that will consume ``channel``: each gets a group on a priority band
+        as the band opens, before its first message (ExpectsGroups)."""
+        self._expected[channel] = tuple(groups)
+
+    async def open_band(self, channel: str, priority: int, groups: Sequence[str] = ()) -> None:
+        """Make band ``priority`` of ``channel`` (or of a shard) known, with a group on it
+        for every group of the channel, expected or asked for (``OPEN_BAND``)."""
+        keys = self._channels.keys(channel)
+        expected = self._expected.get(channel.partition("#")[0], ())
+        try:
+            await self._open_band(
+                keys=[keys.stream, keys.band(priority), keys.bands],
+                args=[priority, *expected, *groups],
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise unavailable(f"opening priority band {priority} of {channel!r}", exc) from exc
+            raise
+        self._open_bands.add((channel, priority))
+
+    def band_subscription(self, main: RedisSubscription, priority: int) -> RedisSubscription:
+        """``main``'s consumer on band ``priority`` of its stream."""
+        return RedisSubscription(
+            self, main.channel, main.group, main.consumer, band_name(main.keyed, priority)
+        )
 
     async def _send(self, channel: str, envelopes: Sequence[Envelope]) -> None:
         """Append to one stream (a channel's, or one shard's)."""
@@ -427,7 +492,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         try:
             await conn.send_packed_command(b"*1\r\n$6\r\nASKING\r\n" + payload)
             await conn.read_response()
-            return await _read_replies(conn, replies)
+            return await read_replies(conn, replies)
         except BaseException:
             await conn.disconnect()
             raise
@@ -435,14 +500,17 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
             node.release(conn)
 
     async def _load_append(self, channels: set[str]) -> None:
-        """Load the append script where ``channels`` are served (every master of the
-        client's map would miss a replica promoted since the map was read)."""
+        await self.load_script(APPEND, [self._channels.keys(c).stream for c in channels])
+
+    async def load_script(self, text: str, keys: Iterable[str]) -> None:
+        """Load a script where ``keys`` are served (every master of the client's map
+        would miss a replica promoted since the map was read)."""
         if self.cluster is None:
-            await self.redis.script_load(APPEND)
+            await self.redis.script_load(text)
             return
-        nodes = {await node_of_slot(self.cluster, self._slot(c)) for c in channels}
+        nodes = {await node_of_slot(self.cluster, key_slot(k.encode())) for k in keys}
         for node in nodes:
-            await self.cluster.execute_command("SCRIPT", "LOAD", APPEND, target_nodes=node)
+            await self.cluster.execute_command("SCRIPT", "LOAD", text, target_nodes=node)
 
     def _send_error(self, channel: str, exc: ResponseError) -> BaseException:
         if is_transient(exc):
@@ -489,7 +557,7 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
             conn = await held.get()
             try:
                 await conn.send_packed_command(payload)
-                return await _read_replies(conn, replies)
+                return await read_replies(conn, replies)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 await held.drop()
                 if attempt == 2:
@@ -550,20 +618,23 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
 
     async def subscribe(
         self, channel: str, group: str, consumer: str
-    ) -> RedisSubscription | ShardedSubscription:
+    ) -> PrioritizedSubscription | ShardedSubscription:
         validate_name("group", group)
         validate_name("consumer", consumer)
         shards = self._channels.options(channel).shards
         if shards > 1:
             sharded = ShardedSubscription(
                 [
-                    RedisSubscription(self, channel, group, consumer, shard_name(channel, i))
+                    PrioritizedSubscription(
+                        self,
+                        RedisSubscription(self, channel, group, consumer, shard_name(channel, i)),
+                    )
                     for i in range(shards)
                 ]
             )
             await sharded.ensure_group()
             return sharded
-        sub = RedisSubscription(self, channel, group, consumer)
+        sub = PrioritizedSubscription(self, RedisSubscription(self, channel, group, consumer))
         await sub.ensure_group()
         return sub
 
@@ -615,17 +686,6 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
                 await self.cluster.aclose()
             else:
                 await self.redis.connection_pool.disconnect()
-
-
-async def _read_replies(conn: Any, replies: int) -> list[Any]:
-    """``replies`` replies from ``conn``, an error reply as its exception."""
-    out: list[Any] = []
-    for _ in range(replies):
-        try:
-            out.append(await conn.read_response())
-        except ResponseError as exc:
-            out.append(exc)
-    return out
 
 
 def _own_cluster_client(client: AsyncRedisCluster) -> AsyncRedisCluster:
