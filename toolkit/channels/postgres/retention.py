@@ -140,7 +140,9 @@ class PostgresRetention:
     async def _stop_trimming(self) -> None:
         """Wait for the look in flight, if any (a consumer closing)."""
         if self._look is not None:
-            await self._look
+            # wait(), not await: a look cancelled (the loop shutting down) must not stop
+            # the consumer from handing back its leases.
+            await asyncio.wait((self._look,))
             self._look = None
 
     async def trim(self, scan: int = TRIM_SCAN) -> int:
