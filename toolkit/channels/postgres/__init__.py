@@ -14,6 +14,7 @@ One job per module:
 ``subscription``    :class:`PostgresSubscription`: claim, ack, renew, retry, reject
 ``dead_letters``    the dead-letter store: list, replay, purge
 ``status``          what a channel holds: length, lag, pending, consumers
+``retention``       settled messages beyond the kept history deleted by consumers
 ``schema``          the tables, functions and trigger; :func:`install`
 ``rows``            envelopes as rows and back
 ``connection``      connections from a URL, a small pool

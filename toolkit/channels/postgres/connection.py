@@ -1,7 +1,8 @@
 """PostgreSQL connections from a URL: a small pool, and what an outage looks like.
 
 ``postgresql://[user[:password]@]host[:port]/database[?options]`` (libpq's
-URL; ``postgres://`` too). Connections are autocommit, never prepare
+URL; ``postgres://`` too; the toolkit's own query options, :data:`TOOLKIT_OPTIONS`, are
+taken out before libpq sees it). Connections are autocommit, never prepare
 statements (``prepare_threshold=None``: a plan made for an empty queue table
 and kept would later scan the whole table), steer the planner to the
 indexes (:data:`PLANNER`), and keep TCP alive so a dead
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import pq
@@ -23,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
 from toolkit.pipe_settings import redact
 
-__all__ = ["CONNECT_OPTIONS", "Pool", "connect", "unreachable"]
+__all__ = ["CONNECT_OPTIONS", "TOOLKIT_OPTIONS", "Pool", "connect", "split_options", "unreachable"]
 
 #: libpq options of every connection (options in the URL win)
 CONNECT_OPTIONS: Final[dict[str, Any]] = {
@@ -46,6 +48,25 @@ PLANNER: Final = (
 
 Connection = psycopg.AsyncConnection[tuple[Any, ...]]
 
+#: query options of a PostgreSQL pipe URL that are the toolkit's, not libpq's (which
+#: refuses options it does not know)
+TOOLKIT_OPTIONS: Final = frozenset({"history"})
+
+
+def split_options(url: str) -> tuple[str, dict[str, str]]:
+    """(``url`` without the toolkit's query options: what libpq is given, those options)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, {}
+    ours: dict[str, str] = {}
+    kept: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query):
+        if key in TOOLKIT_OPTIONS:
+            ours[key] = value
+        else:
+            kept.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(kept))), ours
+
 
 def unreachable(url: str, exc: BaseException) -> PostgresUnavailable:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -59,7 +80,7 @@ def unreachable(url: str, exc: BaseException) -> PostgresUnavailable:
 async def connect(url: str) -> Connection:
     """A new autocommit connection; raises :class:`PostgresUnavailable` when that fails."""
     try:
-        given = conninfo_to_dict(url)
+        given = conninfo_to_dict(split_options(url)[0])
         options = {**CONNECT_OPTIONS, **given}
         options["options"] = f"{given.get('options', '')} {PLANNER}".strip()
         return await psycopg.AsyncConnection.connect(

@@ -8,8 +8,10 @@ from several processes at once; the transport runs it on first use, and
 
 * ``channels``: one row per channel name (a small id the other tables use);
 * ``groups``: one row per consumer group of a channel;
-* ``messages``: every message sent, its wire fields as columns (``raw`` holds
-  the exact fields of a hand-written entry the columns cannot hold), and
+* ``messages``: every message sent and kept (settled ones beyond the channel's
+  history are deleted: :mod:`~toolkit.channels.postgres.retention`), its wire
+  fields as columns (``raw`` holds the exact fields of a hand-written entry the
+  columns cannot hold), and
   ``available_at``, the time it may first be delivered (a scheduled message's
   due time, its ``deliver_at`` column: the trigger gives its delivery rows the
   same ``available_at``, so no group can claim it before then);
@@ -17,7 +19,8 @@ from several processes at once; the transport runs it on first use, and
   (``id``: the delivery id consumers settle by; ``entry``: the message):
   ``available_at`` (not handed out before then: a delay, a retry's backoff,
   or the lease of the consumer holding it), ``deliveries`` (the count) and
-  ``consumer`` (who holds it);
+  ``consumer`` (who holds it); ``deliveries_entry`` finds a message's rows, so
+  that settled messages can be deleted (:mod:`~toolkit.channels.postgres.retention`);
 * ``dead_letters``: rejected messages, a copy of the message's columns plus
   why, which group, and the details.
 
@@ -51,7 +54,7 @@ _TYPES: Final = {
 __all__ = ["SCHEMA_VERSION", "install", "installed", "lock_namespace", "quote_ident", "schema_sql"]
 
 #: bumped when the layout changes; ``install`` brings older schemas up to it
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 
 #: (column, SQL type) of each wire field, ``deliver_at`` (scheduled messages only),
 #: ``priority`` (prioritized messages only) and ``raw``, from the one list of wire
@@ -224,6 +227,9 @@ CREATE INDEX IF NOT EXISTS deliveries_urgent
     ON {s}.deliveries (group_id, priority, available_at, entry) WHERE priority > 0;
 -- Scheduled messages by due time (listing) and by message id (cancelling, replacing):
 -- partial, so unscheduled sends do not pay for them.
+-- A message's delivery rows, whatever their group: a message none names is settled,
+-- and may be deleted (toolkit.channels.postgres.retention).
+CREATE INDEX IF NOT EXISTS deliveries_entry ON {s}.deliveries (entry);
 CREATE INDEX IF NOT EXISTS messages_scheduled ON {s}.messages (channel_id, available_at)
     WHERE deliver_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS messages_scheduled_id ON {s}.messages (channel_id, message_id)

@@ -16,6 +16,8 @@
   into ``dead_letters`` (with reason and details): both or neither.
 
 Rows that are not envelopes are dead-lettered on receipt, in one statement.
+Every so many claims, settled messages beyond the channel's kept history are
+deleted (:mod:`~toolkit.channels.postgres.retention`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from typing import TYPE_CHECKING, Any, Final
 from toolkit.channels.base import Delivery
 from toolkit.channels.postgres.dedup import PostgresDeduplication
 from toolkit.channels.postgres.exactly_once import PostgresExactlyOnce
+from toolkit.channels.postgres.retention import TRIM_EVERY, PostgresRetention, trim_queries
 from toolkit.channels.postgres.rows import COLUMNS, encode_details, read_row, row_of_envelope
+from toolkit.channels.postgres.schema import lock_namespace
 from toolkit.priority import MAX_PRIORITY
 
 if TYPE_CHECKING:
@@ -42,10 +46,11 @@ log = logging.getLogger("toolkit.postgres")
 _M_COLUMNS: Final = ", ".join(f"m.{c}" for c in COLUMNS)
 
 
-class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
+class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce, PostgresRetention):
     """One consumer in one group on one channel. Implements Subscription, DelayedRetry,
     RenewsLeases, SettlesOnReceipt, Deduplicates (:mod:`toolkit.channels.postgres.dedup`)
-    and HandlesInTransaction (:mod:`toolkit.channels.postgres.exactly_once`)."""
+    and HandlesInTransaction (:mod:`toolkit.channels.postgres.exactly_once`); deletes
+    settled messages beyond the kept history (:mod:`toolkit.channels.postgres.retention`)."""
 
     def __init__(
         self,
@@ -65,6 +70,8 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
         self.group_id = group_id
         self.visibility_timeout = transport.visibility_timeout
         self._max_bytes = transport.max_message_bytes
+        self.history = transport.history
+        self._lock = (lock_namespace(transport.schema), channel_id)
         self._dead_on_receipt = 0
         self._skipped_on_receipt = 0
         s = transport._s
@@ -101,6 +108,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
             "c": consumer,
             "n": 0,
         }
+        self._cut_query, self._look_query = trim_queries(s)
         self._next_due = (
             f"SELECT extract(epoch FROM min(available_at) - now()) FROM {s}.deliveries "
             "WHERE group_id = %s"
@@ -150,6 +158,8 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
                 await asyncio.wait((waker,), timeout=wait)
 
     async def _take(self, max_count: int) -> tuple[list[Delivery], bool]:
+        if self._claimed_since_trim >= TRIM_EVERY:
+            self._trim_soon()
         params = self._claim_params
         params["n"] = max_count
         async with self._pool.connection(f"receiving on {self.channel!r}") as conn:
@@ -158,6 +168,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
             rows = await cur.fetchall()
         if not rows:
             return [], False
+        self._claimed_since_trim += len(rows)
         out: list[Delivery] = []
         bad: list[tuple[int, str | None, int]] = []
         channel, max_bytes = self.channel, self._max_bytes
@@ -303,6 +314,7 @@ class PostgresSubscription(PostgresDeduplication, PostgresExactlyOnce):
 
     async def close(self) -> None:
         """Hand back at once what this consumer holds unsettled (its lease would run out)."""
+        await self._stop_trimming()
         s = self._s
         try:
             async with self._pool.connection(f"closing on {self.channel!r}") as conn:

@@ -27,9 +27,16 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from toolkit.channels.base import MAX_MESSAGE_BYTES
-from toolkit.channels.postgres.connection import Connection, Pool, connect, unreachable
+from toolkit.channels.postgres.connection import (
+    Connection,
+    Pool,
+    connect,
+    split_options,
+    unreachable,
+)
 from toolkit.channels.postgres.dead_letters import PostgresDeadLetters
 from toolkit.channels.postgres.errors import PostgresUnavailable, is_transient, unavailable
+from toolkit.channels.postgres.retention import DEFAULT_HISTORY, parse_history
 from toolkit.channels.postgres.rows import COLUMNS, Row, row_of_envelope, row_of_fields
 from toolkit.channels.postgres.schedule import DUE, PostgresSchedules, drop_waiting
 from toolkit.channels.postgres.schema import WIRE_COLUMN_TYPES, install, quote_ident
@@ -58,6 +65,10 @@ class PostgresTransport(PostgresDeadLetters, PostgresStatus, PostgresSchedules):
     installs the schema (``prefix``) if it is missing. ``await transport.check()``
     raises :class:`~toolkit.channels.postgres.PostgresUnavailable` with a clear
     (redacted) message when the server cannot be reached.
+
+    ``history``: messages every group has settled are deleted, except the latest
+    ``history`` of each channel (None: none is deleted); ``?history=N`` (or ``all``) in
+    the URL wins (:mod:`~toolkit.channels.postgres.retention`).
     """
 
     prioritizes_messages = True
@@ -70,13 +81,19 @@ class PostgresTransport(PostgresDeadLetters, PostgresStatus, PostgresSchedules):
         visibility_timeout: float = 30.0,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         poll_interval: float = POLL_INTERVAL,
+        history: int | None = DEFAULT_HISTORY,
     ) -> None:
-        self.url = url
+        self.url, options = split_options(url)
+        if "history" in options:
+            history = parse_history(url, options["history"])
+        if history is not None and history < 0:
+            raise ValueError("history must not be negative (None: keep every message)")
+        self.history = history
         self.schema = prefix
         self.visibility_timeout = visibility_timeout
         self.max_message_bytes = max_message_bytes
         self.poll_interval = poll_interval
-        self.pool = Pool(url)
+        self.pool = Pool(self.url)
         self._s = quote_ident(prefix)
         self._installed = False
         self._install_lock = asyncio.Lock()
