@@ -45,18 +45,21 @@ KILLS = 8
 
 def read_log(path: Path) -> list[tuple[str, int]]:
     """``tests.redis.apps.Recorder``'s log: (message id, delivery count) per handling."""
+    return [(mid, int(count)) for mid, count, *_ in (line.split() for line in _lines(path))]
+
+
+def _lines(path: Path) -> list[str]:
+    """The complete lines of a log that consumers may be appending to: a line being
+    written as it is read (no newline yet) is left for the next read."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
-    return [(mid, int(count)) for mid, count, *_ in (line.split() for line in lines if line)]
+    return [line for line in path.read_text().split("\n")[:-1] if line]
 
 
 def read_times(path: Path) -> list[tuple[str, int, int, int]]:
     """The log of a ``Recorder`` run with ``TOOLKIT_TEST_TIMES=1``: (message id, delivery
     count, wall-clock ms when handled, the message's deliver_at ms) per handling."""
-    if not path.exists():
-        return []
-    rows = (line.split() for line in path.read_text().splitlines() if line)
+    rows = (line.split() for line in _lines(path))
     return [(mid, int(count), int(at), int(due)) for mid, count, at, due in rows]
 
 
