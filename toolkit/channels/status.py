@@ -49,13 +49,19 @@ class GroupStatus(msgspec.Struct, frozen=True, kw_only=True):
     #: messages of the channel not yet delivered to the group; None when the transport
     #: cannot tell (Redis, after trimming or deletions past the group's position)
     lag: int | None
-    #: delivered and not yet settled (retrying ones included)
+    #: delivered and not yet settled (retrying ones included); 0 when not ``pending_known``
     pending: int
     #: pending messages waiting for a retry after a failure (delayed)
     retrying: int
     #: seconds since the oldest pending message was stored; None when nothing is pending
     oldest_pending_age: float | None
     consumers: list[ConsumerStatus] = msgspec.field(default_factory=list)
+    #: False: the transport cannot count what is pending (RabbitMQ: AMQP counts only
+    #: the messages ready in a queue), and ``pending`` is 0 for want of a figure
+    pending_known: bool = True
+    #: consumers attached, when the transport counts them but cannot name them
+    #: (RabbitMQ; ``consumers`` is then empty); None when ``consumers`` lists them
+    consumer_count: int | None = None
 
 
 class ChannelStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> int:
         pipes = Pipes(bindings, settings)
         try:
+            for name in names:
+                # A pipe that cannot list a channel's groups (RabbitMQ) looks for these.
+                pipes.expect_groups(name, _expected(service_map, name))
             shown_names = [n for n in names if pipes.reports_status(n)]
             await pipes.check(shown_names)
             if args.watch is None:
@@ -201,7 +204,7 @@ def render(statuses: Sequence[ChannelStatus], service_map: ServiceMap) -> list[s
                 (
                     "  " + group.name,
                     "?" if group.lag is None else str(group.lag),
-                    str(group.pending),
+                    str(group.pending) if group.pending_known else "?",
                     str(group.retrying),
                     duration(group.oldest_pending_age),
                     note,
@@ -231,6 +234,9 @@ def render(statuses: Sequence[ChannelStatus], service_map: ServiceMap) -> list[s
                         state,
                     )
                 )
+            if group.consumer_count is not None:
+                # The pipe counts its consumers but cannot name them (RabbitMQ).
+                consumers.append((f"  ({group.consumer_count} unnamed)", group.name, "?", "-", ""))
         if len(consumers) > 1:
             lines.extend(line.rstrip() for line in columns(consumers, right=(2, 3)))
         if dead:

@@ -363,9 +363,11 @@ class Telemetry:
             log.warning("could not read the status of %s: %s", channel, exc)
             return
         for group in status.groups:
-            reading = {"pending": group.pending, "retrying": group.retrying}
+            reading = {"retrying": group.retrying}
             if group.lag is not None:
                 reading["lag"] = group.lag
+            if group.pending_known:
+                reading["pending"] = group.pending
             self._readings[(channel, group.name)] = reading
 
     def close(self) -> None:

@@ -9,6 +9,8 @@
 * ``expect_groups``: the groups a channel will have (the service map's
   consumers): their queues are declared before the first message is sent,
   so a group that starts later still receives everything.
+* ``status``: what the channel's queues hold ready, from passive declarations
+  (:class:`~toolkit.channels.rabbitmq.status.RabbitStatus`).
 * the dead-letter store comes from
   :class:`~toolkit.channels.rabbitmq.dead_letters.RabbitDeadLetters`, scheduled
   messages (the cascade of wait queues) from
@@ -33,6 +35,7 @@ from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.link import Link, Outgoing, publish_many
 from toolkit.channels.rabbitmq.names import PRIORITIES, ChannelNames, validate_name
 from toolkit.channels.rabbitmq.schedule import RabbitSchedules, check_delays
+from toolkit.channels.rabbitmq.status import RabbitStatus
 from toolkit.channels.rabbitmq.subscription import RabbitSubscription
 from toolkit.channels.rabbitmq.wire import (
     original_headers,
@@ -62,9 +65,10 @@ _MOVE_BATCH: Final = 500
 Pending = tuple[str, list[tuple[dict[str, Any], bytes]], list[int] | None, "asyncio.Future[None]"]
 
 
-class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
-    """Channels on RabbitMQ. Implements Transport, DeadLetterStore, Prioritizes and the
-    sending side of Schedules (listing and cancelling are refused: ``schedule.py``).
+class RabbitTransport(RabbitDeadLetters, RabbitSchedules, RabbitStatus):
+    """Channels on RabbitMQ. Implements Transport, DeadLetterStore, Prioritizes,
+    ReportsStatus and the sending side of Schedules (listing and cancelling are
+    refused: ``schedule.py``).
 
     ``RabbitTransport(url)`` does no I/O: it connects on first use, and again
     after the connection was lost. ``await transport.check()`` raises
@@ -96,6 +100,8 @@ class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
         self.link = Link(url, timeout)
         self._names: dict[str, ChannelNames] = {}
         self._expected: dict[str, tuple[str, ...]] = {}
+        #: channel -> the groups subscribed to through this transport
+        self._subscribed: dict[str, set[str]] = {}
         for channel, expected in (groups or {}).items():
             self.expect_groups(channel, expected)
         #: what was declared on the connection of generation ``_declared_on``
@@ -122,6 +128,10 @@ class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
         for group in groups:
             names.queue(group)
         self._expected[channel] = tuple(sorted({*self._expected.get(channel, ()), *groups}))
+
+    def known_groups(self, channel: str) -> list[str]:
+        """The groups of ``channel`` expected or subscribed to here (AMQP cannot list queues)."""
+        return sorted({*self._expected.get(channel, ()), *self._subscribed.get(channel, ())})
 
     async def check(self) -> None:
         """Raise :class:`~toolkit.channels.rabbitmq.RabbitUnavailable` unless the broker
@@ -436,6 +446,7 @@ class RabbitTransport(RabbitDeadLetters, RabbitSchedules):
         validate_name("consumer", consumer)
         sub = RabbitSubscription(self, self.names(channel), group, consumer)
         await sub.open()
+        self._subscribed.setdefault(channel, set()).add(group)
         return sub
 
     async def delete_declared(self) -> None:
