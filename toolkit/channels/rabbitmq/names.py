@@ -124,5 +124,13 @@ class ChannelNames:
         name = f"{self.queue(group)}.retry.{step_ms}"
         return f"{name}.p" if prioritized else name
 
+    def retry_queues(self, group: str) -> list[str]:
+        """Every wait queue the group may have: each step of the ladder, of both kinds."""
+        return [
+            self.retry_queue(group, step, prioritized=prioritized)
+            for step in RETRY_LADDER_MS
+            for prioritized in (False, True)
+        ]
+
     def __repr__(self) -> str:
         return f"ChannelNames({self.exchange!r})"

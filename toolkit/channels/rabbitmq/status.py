@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 from aiormq.exceptions import ChannelNotFoundEntity
 
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
-from toolkit.channels.rabbitmq.names import PRIORITIES, RETRY_LADDER_MS, ChannelNames
+from toolkit.channels.rabbitmq.names import PRIORITIES, ChannelNames
 from toolkit.channels.status import ChannelStatus, GroupStatus
 
 if TYPE_CHECKING:
@@ -94,14 +94,6 @@ async def probe(link: Link, queues: Sequence[str]) -> dict[str, Counts | None]:
     return found
 
 
-def _waiting(names: ChannelNames, group: str) -> list[str]:
-    return [
-        names.retry_queue(group, step, prioritized=prioritized)
-        for step in RETRY_LADDER_MS
-        for prioritized in (False, True)
-    ]
-
-
 def _ready(found: dict[str, Counts | None], queues: Sequence[str]) -> int:
     return sum(counts[0] for q in queues if (counts := found[q]) is not None)
 
@@ -132,7 +124,7 @@ class RabbitStatus:
                 groups = [g for g in groups if found[names.queue(g)] is not None]
                 more = [
                     *(names.priority_queue(g, p) for g in groups for p in PRIORITIES[1:]),
-                    *(q for g in groups for q in _waiting(names, g)),
+                    *(q for g in groups for q in names.retry_queues(g)),
                 ]
                 found.update(await probe(self.link, more))
         except Exception as exc:
@@ -143,7 +135,7 @@ class RabbitStatus:
         length = _ready(found, [names.unrouted])
         for group in groups:
             lag = _ready(found, [names.priority_queue(group, p) for p in PRIORITIES])
-            retrying = _ready(found, _waiting(names, group))
+            retrying = _ready(found, names.retry_queues(group))
             length += lag + retrying
             own = found[names.queue(group)]
             statuses.append(

@@ -42,10 +42,10 @@ from toolkit.channels.base import Delivery, too_large
 from toolkit.channels.rabbitmq.errors import is_transient, unavailable
 from toolkit.channels.rabbitmq.names import (
     PRIORITIES,
-    RETRY_LADDER_MS,
     ChannelNames,
     retry_bucket_ms,
 )
+from toolkit.channels.rabbitmq.status import probe
 from toolkit.channels.rabbitmq.wire import (
     H_PRIOR,
     dead_letter_headers,
@@ -422,17 +422,14 @@ class RabbitSubscription:
 
     async def retries_waiting(self) -> int:
         """Messages of the group in its wait queues, whichever consumer put them there."""
-        waiting = 0
         try:
-            for step in RETRY_LADDER_MS:
-                for prioritized in (False, True):
-                    queue = self.names.retry_queue(self.group, step, prioritized=prioritized)
-                    waiting += await self._transport.queue_length(queue) or 0
+            async with asyncio.timeout(self._transport.timeout):
+                found = await probe(self._transport.link, self.names.retry_queues(self.group))
         except Exception as exc:
             if is_transient(exc):
                 raise unavailable(f"counting retries on {self.channel!r}", exc) from exc
             raise
-        return waiting
+        return sum(counts[0] for counts in found.values() if counts is not None)
 
     async def close(self) -> None:
         """Stop consuming; what was delivered and not settled is requeued by the broker."""
