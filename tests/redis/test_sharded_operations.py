@@ -1,13 +1,14 @@
 """The operations tools see every shard of a sharded channel (toolkit/channels/redis/shards.py):
 dead letters listed across shards, shown, replayed to the shard (and band) they came from and
-purged. Through the API and through the CLI, whose pipe URL configures the shards
-(``?shards=channel:N``)."""
+purged; status summed over the shards; groups listed and removed on every shard. Through the
+API and through the CLI, whose pipe URL configures the shards (``?shards=channel:N``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import io
+import json
 import time
 import zlib
 from typing import Any
@@ -165,3 +166,106 @@ async def test_dlq_commands_reach_every_shard(redis_url: str, prefix: str) -> No
     assert (code, out) == (0, f"replayed 1 dead letter(s) to {CHANNEL}\n")
     code, out, _ = await asyncio.to_thread(cli, "dlq", "purge", CHANNEL, "--all", *args)
     assert (code, out) == (0, f"purged 7 dead letter(s) from {CHANNEL}\n")
+
+
+async def fill_for_status(url: str, prefix: str) -> None:
+    """Three messages per shard, one of shard 1's with priority 5 (on its band). worker-a
+    takes every one: on each shard it acks one and dead-letters one; one it keeps for a
+    retry (shard 3), the others it keeps in hand. legacy_service reads nothing."""
+    transport = sharded(url, prefix)
+    sent = [
+        on(i, 10 * i + j, priority=5 if (i, j) == (1, 2) else 0) for i in range(4) for j in range(3)
+    ]
+    await transport.send(CHANNEL, sent)
+    legacy = await transport.subscribe(CHANNEL, "legacy_service", "old")
+    await legacy.close()
+    worker = await transport.subscribe(CHANNEL, GROUP, "worker-a")
+    got = await take(worker, 12)
+    first: dict[str, list[Delivery]] = {}
+    for d in got:
+        first.setdefault(d.metadata["partition_key"], []).append(d)
+    for i in range(SHARDS):
+        mine = first[key_on(i)]
+        await worker.ack(mine[:1])
+        await worker.reject(mine[1], "test: bad")
+        if i == 3:
+            await worker.retry_later(mine[2], 3600)
+    await transport.close()
+
+
+async def test_status_sums_every_shard(redis_url: str, prefix: str) -> None:
+    await fill_for_status(redis_url, prefix)
+    transport = sharded(redis_url, prefix)
+    try:
+        status = await transport.status(CHANNEL)
+    finally:
+        await transport.close()
+    assert (status.channel, status.length, status.dead_letters) == (CHANNEL, 12, 4)
+    legacy, tickets = status.groups
+    # (its consumer left on closing)
+    assert (legacy.name, legacy.lag, legacy.pending, legacy.consumers) == (
+        "legacy_service",
+        12,
+        0,
+        [],
+    )
+    assert (tickets.name, tickets.lag, tickets.pending, tickets.retrying) == (GROUP, 0, 4, 1)
+    assert tickets.oldest_pending_age is not None
+    [worker] = tickets.consumers
+    assert (worker.name, worker.pending) == ("worker-a", 4)
+
+
+def test_status_command_sums_every_shard(redis_url: str, prefix: str) -> None:
+    asyncio.run(fill_for_status(redis_url, prefix))
+    code, out, _ = cli("status", CHANNEL, *flags(redis_url, prefix), "--json")
+    assert code == 0
+    [doc] = json.loads(out)["channels"]
+    assert (doc["length"], doc["dead_letters"]) == (12, 4)
+    figures = {g["name"]: (g["lag"], g["pending"], g["retrying"]) for g in doc["groups"]}
+    assert figures == {"legacy_service": (12, 0, 0), GROUP: (0, 4, 1)}
+
+
+async def test_groups_are_listed_and_removed_on_every_shard(redis_url: str, prefix: str) -> None:
+    transport = sharded(redis_url, prefix)
+    client = redis.Redis.from_url(redis_url)
+
+    def holders(group: str) -> list[str]:
+        """The streams of the channel (shards, and their bands) that have ``group``."""
+        streams = [transport.keys(shard_name(CHANNEL, i)).stream for i in range(SHARDS)]
+        streams.append(transport.keys(band_name(shard_name(CHANNEL, 1), 5)).stream)
+        return [s for s in streams if group in {g["name"].decode() for g in client.xinfo_groups(s)}]
+
+    try:
+        await transport.send(CHANNEL, [on(i, i, priority=5 if i == 1 else 0) for i in range(4)])
+        sub = await transport.subscribe(CHANNEL, "legacy_service", "old")
+        await take(sub, 4)
+        await sub.close()
+        assert len(holders("legacy_service")) == SHARDS + 1
+        [info] = await transport.groups(CHANNEL)
+        # the shards' own streams, summed (bands are not in ``groups``, sharded or not):
+        # shard 1's message is on its band
+        assert (info.name, info.consumers, info.pending, info.lag) == ("legacy_service", 1, 3, 0)
+        code, out, _ = await asyncio.to_thread(
+            cli, "groups", "list", CHANNEL, *flags(redis_url, prefix)
+        )
+        assert code == 0
+        assert out.splitlines()[1].split() == [
+            CHANNEL,
+            "legacy_service",
+            "1",
+            "3",
+            "0",
+            "0",
+            "retired",
+        ]
+
+        code, out, _ = await asyncio.to_thread(
+            cli, "groups", "remove", CHANNEL, "legacy_service", *flags(redis_url, prefix)
+        )
+        assert code == 0 and out.startswith(f"removed group legacy_service from {CHANNEL}")
+        assert holders("legacy_service") == []
+        assert await transport.groups(CHANNEL) == []
+        assert await transport.remove_group(CHANNEL, "legacy_service") is False
+    finally:
+        client.close()
+        await transport.close()
