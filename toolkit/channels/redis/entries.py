@@ -25,6 +25,7 @@ __all__ = [
     "F_REPLAY_GROUP",
     "Unreadable",
     "dead_letter_args",
+    "id_order",
     "pairs",
     "parse_dead_letter",
     "parse_entry",
@@ -182,6 +183,13 @@ def split_dead_letter(flat: Sequence[bytes]) -> tuple[dict[str, str], list[bytes
         else:
             original += (name, value)
     return toolkit, original
+
+
+def id_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``<ms>-<seq>``) as what orders it: entries of different
+    streams (shards) by time."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def parse_dead_letter(entry_id: bytes, flat: Sequence[bytes]) -> DeadLetter:

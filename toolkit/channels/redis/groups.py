@@ -7,6 +7,10 @@ entry it has not read, forever, until the group is removed. A consumer
 killed with SIGKILL never leaves its group (each restart joins under a new
 ``host-pid`` name); once it owns nothing and has been idle long enough,
 :meth:`RedisGroups.forget_idle_consumers` removes it.
+
+A sharded channel (:mod:`~toolkit.channels.redis.shards`) has a group on every
+shard (and on each shard's priority bands): its groups are listed summed over
+the shards, and removed from every one.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ import msgspec
 import redis.asyncio
 from redis.commands.core import AsyncScript
 
-from toolkit.channels.redis.entries import pairs
+from toolkit.channels.redis.entries import id_order, pairs
 from toolkit.channels.redis.errors import is_nogroup
 from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.raw import execute
+from toolkit.channels.redis.shards import shard_name
 
 __all__ = ["GroupInfo", "RedisGroups"]
 
@@ -52,6 +57,20 @@ def _fields(item: Any) -> dict[str, Any]:
     return {_text(k): v for k, v in raw.items()}
 
 
+def _summed(one: GroupInfo, other: GroupInfo) -> GroupInfo:
+    """A group of a sharded channel over two of its shards. Each consumer of a sharded
+    subscription is one on every shard: the larger count, not the sum; the position is
+    the later one (entry ids of different streams, ordered by time)."""
+    return GroupInfo(
+        name=one.name,
+        consumers=max(one.consumers, other.consumers),
+        pending=one.pending + other.pending,
+        delayed=one.delayed + other.delayed,
+        last_delivered_id=max(one.last_delivered_id, other.last_delivered_id, key=id_order),
+        lag=None if one.lag is None or other.lag is None else one.lag + other.lag,
+    )
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -71,7 +90,21 @@ class RedisGroups:
         return sorted(int(p) for p in listed)
 
     async def groups(self, channel: str) -> list[GroupInfo]:
-        """The channel's groups, by name; empty when its stream does not exist."""
+        """The channel's groups, by name; empty when its stream does not exist. A sharded
+        channel's summed over its shards (:func:`_summed`)."""
+        shards = self._channels.options(channel).shards
+        found = await self.stream_groups(channel)
+        if shards == 1:
+            return found
+        by_name = {g.name: g for g in found}
+        for i in range(1, shards):
+            for group in await self.stream_groups(shard_name(channel, i)):
+                mine = by_name.get(group.name)
+                by_name[group.name] = group if mine is None else _summed(mine, group)
+        return sorted(by_name.values(), key=lambda g: g.name)
+
+    async def stream_groups(self, channel: str) -> list[GroupInfo]:
+        """The groups of one stream (a channel's, a shard's or a band's), by name."""
         keys = self._channels.keys(channel)
         try:
             reply = await execute(self.redis, "XINFO", "GROUPS", keys.stream)
@@ -98,18 +131,26 @@ class RedisGroups:
         return sorted(groups, key=lambda g: g.name)
 
     async def remove_group(self, channel: str, group: str) -> bool:
-        """Destroy ``group`` on ``channel`` with its pending list and delay set.
+        """Destroy ``group`` on ``channel`` (on each of its shards) with its pending list and
+        delay set.
 
         Returns False when there was no such group. Its unacknowledged
         messages are gone for it; trimming no longer waits for it.
         """
-        keys = self._channels.keys(channel)
+        removed = False
+        for i in range(self._channels.options(channel).shards):
+            removed |= await self._remove_group(shard_name(channel, i), group)
+        return removed
+
+    async def _remove_group(self, shard: str, group: str) -> bool:
+        """From one shard's stream and its priority bands: one transaction (one slot)."""
+        keys = self._channels.keys(shard)
         pipe = self.redis.pipeline(transaction=True)
         pipe.execute_command("XGROUP", "DESTROY", keys.stream, group)
         pipe.delete(keys.delay(group))
         # and on the channel's priority bands (keys.py), where it has a group of its own
-        for priority in await self.bands(channel):
-            band = self._channels.keys(band_name(channel, priority))
+        for priority in await self.bands(shard):
+            band = self._channels.keys(band_name(shard, priority))
             pipe.execute_command("XGROUP", "DESTROY", band.stream, group)
             pipe.delete(band.delay(group))
         destroyed, *_ = await pipe.execute(raise_on_error=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -18,7 +18,10 @@ from toolkit.channels.base import MAX_MESSAGE_BYTES
 from toolkit.channels.redis.keys import ChannelKeys, validate_name
 from toolkit.envelope import Envelope
 
-__all__ = ["ChannelOptions", "Channels", "Xadd"]
+__all__ = ["MAX_SHARDS", "ChannelOptions", "Channels", "Xadd"]
+
+#: most streams a channel is split into
+MAX_SHARDS: Final = 1024
 
 
 class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,8 +62,8 @@ class ChannelOptions(msgspec.Struct, frozen=True, kw_only=True):
     shards: int = 1
 
     def __post_init__(self) -> None:
-        if not 1 <= self.shards <= 1024:
-            raise ValueError("shards must be between 1 and 1024")
+        if not 1 <= self.shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be between 1 and {MAX_SHARDS}")
         if self.durable_replicas < 0 or self.durable_timeout_ms < 0:
             raise ValueError("durable_replicas and durable_timeout_ms must not be negative")
         if self.visibility_timeout <= 0:

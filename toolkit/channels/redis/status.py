@@ -5,7 +5,8 @@ the dead-letter stream's lengths and ``XINFO GROUPS`` first, then per group
 its ``XPENDING`` summary (count and oldest id), ``XINFO CONSUMERS`` (idle
 times) and its delay set. Nothing scans the entries. A channel's priority
 bands (:mod:`~toolkit.channels.redis.priorities`) are added in, group by
-group: two round trips more per band.
+group: two round trips more per band; so are the shards of a sharded channel
+(:mod:`~toolkit.channels.redis.shards`), each with its bands and dead letters.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from toolkit.channels.redis.errors import is_transient, unavailable
 from toolkit.channels.redis.groups import RedisGroups, _fields, _text
 from toolkit.channels.redis.keys import band_name
 from toolkit.channels.redis.options import Channels
+from toolkit.channels.redis.shards import shard_name
 from toolkit.channels.status import ChannelStatus, ConsumerStatus, GroupStatus
 
 __all__ = ["RedisStatus"]
@@ -32,15 +34,11 @@ class RedisStatus:
     _channels: Channels
 
     async def status(self, channel: str) -> ChannelStatus:
-        keys = self._channels.keys(channel)
-        visibility = self._channels.options(channel).visibility_timeout
+        options = self._channels.options(channel)
         try:
-            found = await self._status(channel, keys.stream, keys.dead, visibility)
-            assert isinstance(self, RedisGroups)
-            for priority in await self.bands(channel):
-                band = band_name(channel, priority)
-                # A band's dead letters are the channel's: counted once.
-                found = _merged(found, await self._status(band, keys.band(priority), "", 0))
+            found = await self._shard_status(channel, options.visibility_timeout)
+            for i in range(1, options.shards):
+                found = _merged(found, await self._shard_status(shard_name(channel, i), 0))
             return found
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
             raise unavailable("reading the channel's status", exc) from exc
@@ -49,17 +47,31 @@ class RedisStatus:
                 raise unavailable("reading the channel's status", exc) from exc
             raise
 
+    async def _shard_status(self, shard: str, visibility: float) -> ChannelStatus:
+        """One stream of a channel (a shard's, or the channel's own) with its bands."""
+        assert isinstance(self, RedisGroups)
+        keys = self._channels.keys(shard)
+        found = await self._status(shard, keys.stream, keys.dead, visibility)
+        for priority in await self.bands(shard):
+            band = band_name(shard, priority)
+            # A band's dead letters are its shard's: counted once.
+            found = _merged(found, await self._status(band, keys.band(priority), None, 0))
+        return found
+
     async def _status(
-        self, channel: str, stream: str, dead: str, visibility: float
+        self, channel: str, stream: str, dead: str | None, visibility: float
     ) -> ChannelStatus:
+        """One stream's; ``dead``: the dead-letter stream counted with it, if any."""
         assert isinstance(self, RedisGroups)
         pipe = self.redis.pipeline(transaction=False)
         pipe.execute_command("TIME")
         pipe.xlen(stream)
-        pipe.xlen(dead or stream)
-        now, length, dead_letters = await pipe.execute()
+        if dead is not None:
+            pipe.xlen(dead)
+        now, length, *dead_count = await pipe.execute()
+        dead_letters = dead_count[0] if dead_count else 0
         now_ms = int(now[0]) * 1000 + int(now[1]) // 1000
-        groups = await self.groups(channel)
+        groups = await self.stream_groups(channel)
         if not groups:
             return ChannelStatus(
                 channel=channel,
@@ -112,7 +124,9 @@ def _consumer(info: dict[str, Any]) -> ConsumerStatus:
 
 
 def _merged(status: ChannelStatus, band: ChannelStatus) -> ChannelStatus:
-    """``status`` with a priority band's entries, lag and pending added, group by group."""
+    """``status`` with another stream of its channel's (a priority band, a shard) added in:
+    entries and dead letters, and group by group lag, pending and consumers (by name: a
+    consumer reads every stream of its channel)."""
     by_name = {g.name: g for g in band.groups}
     groups = []
     for group in status.groups:
@@ -143,5 +157,8 @@ def _merged(status: ChannelStatus, band: ChannelStatus) -> ChannelStatus:
         )
     groups += by_name.values()
     return msgspec.structs.replace(
-        status, length=status.length + band.length, groups=sorted(groups, key=lambda g: g.name)
+        status,
+        length=status.length + band.length,
+        dead_letters=status.dead_letters + band.dead_letters,
+        groups=sorted(groups, key=lambda g: g.name),
     )
