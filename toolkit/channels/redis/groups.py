@@ -58,9 +58,9 @@ def _fields(item: Any) -> dict[str, Any]:
 
 
 def _summed(one: GroupInfo, other: GroupInfo) -> GroupInfo:
-    """A group of a sharded channel over two of its shards. Each consumer of a sharded
-    subscription is one on every shard: the larger count, not the sum; the position is
-    the later one (entry ids of different streams, ordered by time)."""
+    """A group over two streams of its channel (shards, priority bands). Each consumer
+    reads every one of them: the larger count, not the sum; the position is the later
+    one (entry ids of different streams, ordered by time)."""
     return GroupInfo(
         name=one.name,
         consumers=max(one.consumers, other.consumers),
@@ -90,17 +90,16 @@ class RedisGroups:
         return sorted(int(p) for p in listed)
 
     async def groups(self, channel: str) -> list[GroupInfo]:
-        """The channel's groups, by name; empty when its stream does not exist. A sharded
-        channel's summed over its shards (:func:`_summed`)."""
-        shards = self._channels.options(channel).shards
-        found = await self.stream_groups(channel)
-        if shards == 1:
-            return found
-        by_name = {g.name: g for g in found}
-        for i in range(1, shards):
-            for group in await self.stream_groups(shard_name(channel, i)):
-                mine = by_name.get(group.name)
-                by_name[group.name] = group if mine is None else _summed(mine, group)
+        """The channel's groups, by name; empty when its stream does not exist. Summed
+        (:func:`_summed`) over its priority bands and, when sharded, over its shards."""
+        by_name: dict[str, GroupInfo] = {}
+        for i in range(self._channels.options(channel).shards):
+            shard = shard_name(channel, i)
+            bands = [band_name(shard, p) for p in await self.bands(shard)]
+            for stream in (shard, *bands):
+                for group in await self.stream_groups(stream):
+                    mine = by_name.get(group.name)
+                    by_name[group.name] = group if mine is None else _summed(mine, group)
         return sorted(by_name.values(), key=lambda g: g.name)
 
     async def stream_groups(self, channel: str) -> list[GroupInfo]:
