@@ -69,14 +69,18 @@ class ClusterNode:
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=2)
 
-    def wait_up(self, deadline: float) -> None:
+    def wait_up(self, deadline: float) -> bool:
+        """True once the node answers; False when its process exited (its port was taken
+        between choosing it and binding it)."""
         client = self.client()
         try:
             while True:
                 try:
                     if client.ping():
-                        return
+                        return True
                 except redis.RedisError:
+                    if self.process is not None and self.process.poll() is not None:
+                        return False
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"cluster node {self.port} did not start") from None
                     time.sleep(0.02)
@@ -129,9 +133,16 @@ class LocalCluster:
             raise RuntimeError("redis-cli is not on PATH")
         for node in self.nodes:
             node.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30  # six servers starting on a loaded machine
         for node in self.nodes:
-            node.wait_up(deadline)
+            for _ in range(3):
+                if node.wait_up(deadline):
+                    break
+                shutil.rmtree(node.folder, ignore_errors=True)
+                node.port = cluster_port()
+                node.start()
+            else:
+                raise RuntimeError(f"cluster node {node.port} exited three times on start")
         subprocess.run(
             [
                 cli,
