@@ -272,7 +272,12 @@ class DistributedBus(_Sender):
         # Inlined rather than delegating to publish_event_raw: this is the hot path.
         channels = self._event_routes.get(routing_key) or self._event_channels(routing_key)
         due = self._due(delay, deliver_at) if delay is not None or deliver_at is not None else 0
-        prio = self._priorities.get(routing_key, 0) if priority is None else priority
+        # No schema default anywhere and none given: 0 without a call.
+        prio = (
+            0
+            if priority is None and not self._priorities
+            else self._priority(routing_key, priority)
+        )
         envelope = self._envelope(
             routing_key,
             EVENT,
@@ -283,7 +288,7 @@ class DistributedBus(_Sender):
             caused_by,
             message_id,
             due,
-            self._priority(routing_key, prio) if prio else 0,
+            prio,
         )
         batch = (envelope,)
         if len(channels) == 1:

@@ -29,11 +29,17 @@ dead-lettered, renewed, trimmed and released like the channel's.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
+from redis.commands.core import AsyncScript
+
 from toolkit.channels.base import Delivery
+from toolkit.channels.redis.errors import is_transient, unavailable
+from toolkit.channels.redis.keys import band_name
+from toolkit.channels.redis.options import Channels
 from toolkit.channels.redis.shards import close_all
 from toolkit.envelope import Envelope
 
@@ -41,7 +47,7 @@ if TYPE_CHECKING:
     from toolkit.channels.redis.subscription import RedisSubscription
     from toolkit.channels.redis.transport import RedisTransport
 
-__all__ = ["PrioritizedSubscription", "by_priority"]
+__all__ = ["PrioritizedSubscription", "RedisBands", "by_priority"]
 
 #: longest a consumer with bands blocks on the channel's stream before it looks at them again
 _BAND_BLOCK: Final = 0.05
@@ -53,6 +59,55 @@ def by_priority(envelopes: Sequence[Envelope]) -> dict[int, list[Envelope]]:
     for envelope in envelopes:
         parts.setdefault(envelope.headers.priority, []).append(envelope)
     return parts
+
+
+class RedisBands:
+    """Sending to priority bands for :class:`~toolkit.channels.redis.RedisTransport` (a
+    base class of it: uses the transport's client, channel settings and senders);
+    implements Prioritizes and ExpectsGroups."""
+
+    prioritizes_messages = True
+    _channels: Channels
+    #: (channel or shard, priority) of the bands this transport opened
+    _open_bands: set[tuple[str, int]]
+    #: channel -> the groups the bus said will consume it (ExpectsGroups)
+    _expected: dict[str, tuple[str, ...]]
+    _open_band: AsyncScript
+
+    if TYPE_CHECKING:
+
+        async def _send_stream(self, name: str, envelopes: Sequence[Envelope]) -> None: ...
+
+    async def _send_bands(self, channel: str, envelopes: Sequence[Envelope]) -> None:
+        """Each priority to its band (priority 0 to the stream itself), opened first."""
+        parts = by_priority(envelopes)
+        for priority in parts:
+            if priority and (channel, priority) not in self._open_bands:
+                await self.open_band(channel, priority)
+        await asyncio.gather(
+            *(self._send_stream(band_name(channel, p), part) for p, part in parts.items())
+        )
+
+    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
+        """The groups that will consume ``channel``: each gets a group on a priority band
+        as the band opens, before its first message (ExpectsGroups)."""
+        self._expected[channel] = tuple(groups)
+
+    async def open_band(self, channel: str, priority: int, groups: Sequence[str] = ()) -> None:
+        """Make band ``priority`` of ``channel`` (or of a shard) known, with a group on it
+        for every group of the channel, expected or asked for (``OPEN_BAND``)."""
+        keys = self._channels.keys(channel)
+        expected = self._expected.get(channel.partition("#")[0], ())
+        try:
+            await self._open_band(
+                keys=[keys.stream, keys.band(priority), keys.bands],
+                args=[priority, *expected, *groups],
+            )
+        except Exception as exc:
+            if is_transient(exc):
+                raise unavailable(f"opening priority band {priority} of {channel!r}", exc) from exc
+            raise
+        self._open_bands.add((channel, priority))
 
 
 class PrioritizedSubscription:

@@ -40,7 +40,7 @@ from toolkit.channels.redis.errors import is_nogroup, is_transient, unavailable
 from toolkit.channels.redis.groups import RedisGroups
 from toolkit.channels.redis.keys import DEFAULT_PREFIX, ChannelKeys, band_name, validate_name
 from toolkit.channels.redis.options import ChannelOptions, Channels
-from toolkit.channels.redis.priorities import PrioritizedSubscription, by_priority
+from toolkit.channels.redis.priorities import PrioritizedSubscription, RedisBands
 from toolkit.channels.redis.raw import RAW_COMMANDS, execute, raw_reply
 from toolkit.channels.redis.resp import bulk, fields_args, pack_envelope
 from toolkit.channels.redis.schedule import RedisSchedules
@@ -63,7 +63,7 @@ from toolkit.envelope import Envelope
 __all__ = ["RedisTransport"]
 
 
-class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules):
+class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules, RedisBands):
     """Channels on Redis Streams (asyncio). Implements Transport, DeadLetterStore,
     ReportsStatus, Schedules, Prioritizes (:mod:`~toolkit.channels.redis.priorities`)
     and ExpectsGroups.
@@ -138,12 +138,8 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
         self._append_sha: str = self._append_script.sha
         self._open_band = self.redis.register_script(OPEN_BAND)
         self.read_seen_sha: str = self.redis.register_script(READ_SEEN).sha
-        #: (channel or shard, priority) of the bands this transport opened
-        self._open_bands: set[tuple[str, int]] = set()
-        #: channel -> the groups the bus said will consume it (ExpectsGroups)
-        self._expected: dict[str, tuple[str, ...]] = {}
-
-    prioritizes_messages = True
+        self._open_bands = set()  # RedisBands
+        self._expected = {}
 
     def options(self, channel: str) -> ChannelOptions:
         return self._channels.options(channel)
@@ -186,43 +182,12 @@ class RedisTransport(RedisDeadLetters, RedisGroups, RedisStatus, RedisSchedules)
                 return await self._send_scheduled(channel, envelopes)
         await self._send(channel, envelopes)
 
-    async def _send_bands(self, channel: str, envelopes: Sequence[Envelope]) -> None:
-        """Each priority to its band (priority 0 to the stream itself), opened first."""
-        parts = by_priority(envelopes)
-        for priority in parts:
-            if priority and (channel, priority) not in self._open_bands:
-                await self.open_band(channel, priority)
-        await asyncio.gather(
-            *(self._send_stream(band_name(channel, p), part) for p, part in parts.items())
-        )
-
     async def _send_stream(self, name: str, envelopes: Sequence[Envelope]) -> None:
         """Append to one stream (a band's, too); scheduled messages wait on it."""
         for envelope in envelopes:
             if envelope.headers.deliver_at_ms:
                 return await self._send_scheduled(name, envelopes)
         await self._send(name, envelopes)
-
-    def expect_groups(self, channel: str, groups: Iterable[str]) -> None:
-        """The groups that will consume ``channel``: each gets a group on a priority band
-        as the band opens, before its first message (ExpectsGroups)."""
-        self._expected[channel] = tuple(groups)
-
-    async def open_band(self, channel: str, priority: int, groups: Sequence[str] = ()) -> None:
-        """Make band ``priority`` of ``channel`` (or of a shard) known, with a group on it
-        for every group of the channel, expected or asked for (``OPEN_BAND``)."""
-        keys = self._channels.keys(channel)
-        expected = self._expected.get(channel.partition("#")[0], ())
-        try:
-            await self._open_band(
-                keys=[keys.stream, keys.band(priority), keys.bands],
-                args=[priority, *expected, *groups],
-            )
-        except Exception as exc:
-            if is_transient(exc):
-                raise unavailable(f"opening priority band {priority} of {channel!r}", exc) from exc
-            raise
-        self._open_bands.add((channel, priority))
 
     def band_subscription(self, main: RedisSubscription, priority: int) -> RedisSubscription:
         """``main``'s consumer on band ``priority`` of its stream."""
